@@ -1,0 +1,296 @@
+package hooktool
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Context is one hook's view of Juju. It is not safe for use after the hook ends: its cache is only valid while
+// nothing but this hook writes, which Juju guarantees for the hook's duration (others' writes land after it).
+type Context struct {
+	Env    Env
+	runner Runner
+	ctx    context.Context
+
+	mu     sync.Mutex
+	calls  map[string]int
+	leader *bool
+	config map[string]any
+	relIDs map[string][]string          // endpoint -> ids
+	units  map[string][]string          // relation id -> remote units
+	apps   map[string]string            // relation id -> remote app
+	bags   map[string]map[string]string // relation id + "\x00" + unit-or-app -> databag
+}
+
+// New returns a Context that runs tools through r.
+func New(env Env, r Runner) *Context {
+	return &Context{
+		Env: env, runner: r, ctx: context.Background(),
+		calls:  map[string]int{},
+		relIDs: map[string][]string{},
+		units:  map[string][]string{},
+		apps:   map[string]string{},
+		bags:   map[string]map[string]string{},
+	}
+}
+
+// Calls returns how many times each tool ran in this hook.
+func (c *Context) Calls() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int, len(c.calls))
+	for k, v := range c.calls {
+		out[k] = v
+	}
+	return out
+}
+
+func (c *Context) run(tool string, stdin []byte, args ...string) ([]byte, error) {
+	c.mu.Lock()
+	c.calls[tool]++
+	c.mu.Unlock()
+	return c.runner.Run(c.ctx, tool, args, stdin)
+}
+
+func (c *Context) runJSON(tool string, out any, args ...string) error {
+	b, err := c.run(tool, nil, append(args, "--format=json")...)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("cannot parse %s output %q: %w", tool, truncate(b), err)
+	}
+	return nil
+}
+
+func truncate(b []byte) string {
+	if len(b) > 200 {
+		return string(b[:200]) + "..."
+	}
+	return string(b)
+}
+
+// IsLeader tells whether this unit holds the application's leadership.
+func (c *Context) IsLeader() (bool, error) {
+	if c.leader != nil {
+		return *c.leader, nil
+	}
+	var v bool
+	if err := c.runJSON("is-leader", &v); err != nil {
+		return false, fmt.Errorf("cannot read leadership: %w", err)
+	}
+	c.leader = &v
+	return v, nil
+}
+
+// Config returns the charm's config: set keys and keys with defaults.
+func (c *Context) Config() (map[string]any, error) {
+	if c.config != nil {
+		return c.config, nil
+	}
+	cfg := map[string]any{}
+	if err := c.runJSON("config-get", &cfg); err != nil {
+		return nil, fmt.Errorf("cannot read config: %w", err)
+	}
+	c.config = cfg
+	return cfg, nil
+}
+
+// RelationIDs lists the ids ("ep:N") of the endpoint's live relations.
+func (c *Context) RelationIDs(endpoint string) ([]string, error) {
+	if ids, ok := c.relIDs[endpoint]; ok {
+		return ids, nil
+	}
+	var ids []string
+	if err := c.runJSON("relation-ids", &ids, endpoint); err != nil {
+		return nil, fmt.Errorf("cannot list %s relations: %w", endpoint, err)
+	}
+	sort.Slice(ids, func(i, j int) bool { return RelationNumber(ids[i]) < RelationNumber(ids[j]) })
+	c.relIDs[endpoint] = ids
+	return ids, nil
+}
+
+// RelationNumber is the numeric part of a relation id "ep:N" (or "N"); -1 if there is none.
+func RelationNumber(id string) int {
+	if i := strings.LastIndexByte(id, ':'); i >= 0 {
+		id = id[i+1:]
+	}
+	n, err := strconv.Atoi(id)
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// RelationUnits lists the remote units in the relation, sorted.
+func (c *Context) RelationUnits(relID string) ([]string, error) {
+	if u, ok := c.units[relID]; ok {
+		return u, nil
+	}
+	var units []string
+	if err := c.runJSON("relation-list", &units, "-r", relID); err != nil {
+		return nil, fmt.Errorf("cannot list units of relation %s: %w", relID, err)
+	}
+	c.units[relID] = units
+	return units, nil
+}
+
+// RemoteApp is the name of the application at the other end of the relation.
+func (c *Context) RemoteApp(relID string) (string, error) {
+	if a, ok := c.apps[relID]; ok {
+		return a, nil
+	}
+	// The hook's own relation names its remote app in the environment: no call needed.
+	if relID == c.Env.RelationID && c.Env.RemoteApp != "" {
+		c.apps[relID] = c.Env.RemoteApp
+		return c.Env.RemoteApp, nil
+	}
+	var app string
+	if err := c.runJSON("relation-list", &app, "-r", relID, "--app"); err != nil {
+		return "", fmt.Errorf("cannot read remote application of relation %s: %w", relID, err)
+	}
+	c.apps[relID] = app
+	return app, nil
+}
+
+// UnitData reads a unit's databag in the relation (this unit's own or a remote one).
+func (c *Context) UnitData(relID, unit string) (map[string]string, error) {
+	return c.relationGet(relID, unit, false)
+}
+
+// AppData reads an application's databag in the relation: this app's own (leader, or any unit on a peer
+// relation) or the remote app's.
+func (c *Context) AppData(relID, app string) (map[string]string, error) {
+	return c.relationGet(relID, app, true)
+}
+
+func (c *Context) relationGet(relID, name string, app bool) (map[string]string, error) {
+	key := relID + "\x00" + name
+	if bag, ok := c.bags[key]; ok {
+		return bag, nil
+	}
+	args := []string{"-r", relID}
+	if app {
+		args = append(args, "--app")
+	}
+	args = append(args, "-", name)
+	bag := map[string]string{}
+	if err := c.runJSON("relation-get", &bag, args...); err != nil {
+		return nil, fmt.Errorf("cannot read %s databag in relation %s: %w", name, relID, err)
+	}
+	c.bags[key] = bag
+	return bag, nil
+}
+
+// SetUnitData writes this unit's databag in the relation. Keys with an empty value are deleted, as relation-set does.
+func (c *Context) SetUnitData(relID string, data map[string]string) error {
+	return c.relationSet(relID, c.Env.UnitName, false, data)
+}
+
+// SetAppData writes this application's databag in the relation (leader only).
+func (c *Context) SetAppData(relID string, data map[string]string) error {
+	return c.relationSet(relID, c.Env.AppName(), true, data)
+}
+
+func (c *Context) relationSet(relID, name string, app bool, data map[string]string) error {
+	if len(data) == 0 {
+		return nil
+	}
+	// JSON is YAML: relation-set --file - reads it from stdin, so values of any size or content pass untouched.
+	body, err := json.Marshal(data)
+	if err != nil {
+		return fmt.Errorf("cannot encode relation data: %w", err)
+	}
+	args := []string{"-r", relID}
+	if app {
+		args = append(args, "--app")
+	}
+	args = append(args, "--file", "-")
+	if _, err := c.run("relation-set", body, args...); err != nil {
+		return fmt.Errorf("cannot write %s databag in relation %s: %w", name, relID, err)
+	}
+	// Reads later in this hook see the write, as Juju's do.
+	key := relID + "\x00" + name
+	if bag, ok := c.bags[key]; ok {
+		nb := make(map[string]string, len(bag)+len(data))
+		for k, v := range bag {
+			nb[k] = v
+		}
+		for k, v := range data {
+			if v == "" {
+				delete(nb, k)
+			} else {
+				nb[k] = v
+			}
+		}
+		c.bags[key] = nb
+	}
+	return nil
+}
+
+// Status is a workload status.
+type Status string
+
+// Workload statuses a charm may set.
+const (
+	StatusActive      Status = "active"
+	StatusBlocked     Status = "blocked"
+	StatusWaiting     Status = "waiting"
+	StatusMaintenance Status = "maintenance"
+)
+
+// SetStatus sets this unit's workload status.
+func (c *Context) SetStatus(s Status, msg string) error {
+	if _, err := c.run("status-set", nil, string(s), msg); err != nil {
+		return fmt.Errorf("cannot set unit status: %w", err)
+	}
+	return nil
+}
+
+// SetAppStatus sets the application's status (leader only).
+func (c *Context) SetAppStatus(s Status, msg string) error {
+	if _, err := c.run("status-set", nil, "--application=true", string(s), msg); err != nil {
+		return fmt.Errorf("cannot set application status: %w", err)
+	}
+	return nil
+}
+
+// LogLevel is a juju-log level.
+type LogLevel string
+
+// Levels juju-log accepts.
+const (
+	LevelDebug   LogLevel = "DEBUG"
+	LevelInfo    LogLevel = "INFO"
+	LevelWarning LogLevel = "WARNING"
+	LevelError   LogLevel = "ERROR"
+)
+
+// Log writes one line to the unit's Juju log.
+func (c *Context) Log(level LogLevel, format string, args ...any) error {
+	if _, err := c.run("juju-log", nil, "--log-level", string(level), fmt.Sprintf(format, args...)); err != nil {
+		return fmt.Errorf("cannot log: %w", err)
+	}
+	return nil
+}
+
+// SetApplicationVersion sets the version shown by juju status.
+func (c *Context) SetApplicationVersion(v string) error {
+	if _, err := c.run("application-version-set", nil, v); err != nil {
+		return fmt.Errorf("cannot set application version: %w", err)
+	}
+	return nil
+}
+
+// OpenPort opens a port ("8080" or "8080/tcp") on the application's service.
+func (c *Context) OpenPort(port string) error {
+	if _, err := c.run("open-port", nil, port); err != nil {
+		return fmt.Errorf("cannot open port %s: %w", port, err)
+	}
+	return nil
+}

@@ -1,0 +1,155 @@
+package hooktool
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// scripted answers each tool from a table and records every call.
+type scripted struct {
+	out   map[string]string // "tool args..." -> stdout
+	err   map[string]error
+	calls []string
+	stdin []string
+}
+
+func (s *scripted) Run(_ context.Context, tool string, args []string, stdin []byte) ([]byte, error) {
+	key := strings.TrimSpace(tool + " " + strings.Join(args, " "))
+	s.calls = append(s.calls, key)
+	s.stdin = append(s.stdin, string(stdin))
+	if err, ok := s.err[key]; ok {
+		return nil, err
+	}
+	return []byte(s.out[key]), nil
+}
+
+func TestReadsAreCachedPerHook(t *testing.T) {
+	r := &scripted{out: map[string]string{
+		"is-leader --format=json":                                 "true",
+		"config-get --format=json":                                `{"a":"b","n":3}`,
+		"relation-ids certificates --format=json":                 `["certificates:10","certificates:2"]`,
+		"relation-list -r certificates:2 --format=json":           `["x/0","x/1"]`,
+		"relation-get -r certificates:2 - x/0 --format=json":      `{"k":"v"}`,
+		"relation-get -r certificates:2 --app - me --format=json": `{"mine":"1"}`,
+	}}
+	hc := New(Env{UnitName: "me/0"}, r)
+	for range 3 {
+		if ok, err := hc.IsLeader(); err != nil || !ok {
+			t.Fatalf("IsLeader = %v, %v", ok, err)
+		}
+		if cfg, err := hc.Config(); err != nil || cfg["a"] != "b" {
+			t.Fatalf("Config = %v, %v", cfg, err)
+		}
+		ids, err := hc.RelationIDs("certificates")
+		if err != nil || strings.Join(ids, ",") != "certificates:2,certificates:10" {
+			t.Fatalf("RelationIDs = %v, %v (want numeric order)", ids, err)
+		}
+		if u, err := hc.RelationUnits("certificates:2"); err != nil || len(u) != 2 {
+			t.Fatalf("RelationUnits = %v, %v", u, err)
+		}
+		if bag, err := hc.UnitData("certificates:2", "x/0"); err != nil || bag["k"] != "v" {
+			t.Fatalf("UnitData = %v, %v", bag, err)
+		}
+	}
+	if got := len(r.calls); got != 5 {
+		t.Fatalf("ran %d tools for 5 distinct reads: %v", got, r.calls)
+	}
+	// A write updates the cached bag: later reads see it without another call, as Juju's reads do.
+	if _, err := hc.AppData("certificates:2", "me"); err != nil {
+		t.Fatal(err)
+	}
+	if err := hc.SetAppData("certificates:2", map[string]string{"mine": "", "new": "x"}); err != nil {
+		t.Fatal(err)
+	}
+	bag, _ := hc.AppData("certificates:2", "me")
+	if _, ok := bag["mine"]; ok || bag["new"] != "x" {
+		t.Fatalf("after write, bag = %v", bag)
+	}
+	if r.stdin[len(r.stdin)-1] != `{"mine":"","new":"x"}` {
+		t.Fatalf("relation-set stdin = %q", r.stdin[len(r.stdin)-1])
+	}
+	if c := hc.Calls(); c["relation-get"] != 2 || c["relation-set"] != 1 || c["is-leader"] != 1 {
+		t.Fatalf("Calls = %v", c)
+	}
+}
+
+func TestSentinelErrors(t *testing.T) {
+	tests := []struct {
+		stderr string
+		want   error
+	}{
+		{"ERROR relation not found", ErrRelationNotFound},
+		{`ERROR secret "abc" not found`, ErrNotFound},
+		{`ERROR consumer label "x" not found`, ErrNotFound},
+		{"ERROR this unit is not the leader", ErrNotLeader},
+		{"ERROR permission denied", ErrPermission},
+		{"ERROR cannot write relation settings", ErrPermission},
+	}
+	for _, tt := range tests {
+		t.Run(tt.stderr, func(t *testing.T) {
+			r := &scripted{err: map[string]error{"secret-get --label x --format=json": &ToolError{Tool: "secret-get", ExitCode: 1, Stderr: tt.stderr}}}
+			_, err := New(Env{}, r).GetSecret(GetSecretOptions{Label: "x"})
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("error %v is not %v", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestExecRunner runs real processes: a tool script on PATH, its exit code and stderr, and the per-call timeout.
+func TestExecRunner(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("is-leader", `echo true`)
+	write("secret-get", `echo 'ERROR secret "x" not found' >&2; exit 1`)
+	write("status-set", `sleep 5`)
+	t.Setenv("PATH", dir+":"+os.Getenv("PATH"))
+
+	hc := New(Env{}, ExecRunner{Timeout: 200 * time.Millisecond})
+	if ok, err := hc.IsLeader(); err != nil || !ok {
+		t.Fatalf("IsLeader = %v, %v", ok, err)
+	}
+	if _, err := hc.GetSecret(GetSecretOptions{Label: "x"}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("GetSecret error = %v", err)
+	}
+	start := time.Now()
+	if err := hc.SetStatus(StatusActive, "x"); err == nil {
+		t.Fatal("a hanging tool did not time out")
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("timeout took %v", d)
+	}
+}
+
+func TestSecretContentNeverInArgv(t *testing.T) {
+	r := &scripted{out: map[string]string{}}
+	hc := New(Env{}, r)
+	if _, err := hc.AddSecret(map[string]string{"private-key": "SECRET-PEM"}, &AddSecretOptions{Label: "l"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range r.calls {
+		if strings.Contains(c, "SECRET-PEM") {
+			t.Fatalf("secret content in argv: %q", c)
+		}
+	}
+}
+
+func TestEnv(t *testing.T) {
+	env := map[string]string{"JUJU_DISPATCH_PATH": "actions/get-ca-certificate", "JUJU_UNIT_NAME": "tls-authority/2"}
+	e := EnvFrom(func(k string) string { return env[k] })
+	if !e.IsAction() || e.ActionName != "get-ca-certificate" || e.AppName() != "tls-authority" || e.ContainersDir != "/charm/containers" {
+		t.Fatalf("EnvFrom = %+v", e)
+	}
+	if RelationNumber("certificates:12") != 12 || RelationNumber("7") != 7 || RelationNumber("x") != -1 {
+		t.Fatal("RelationNumber")
+	}
+}
