@@ -1,0 +1,142 @@
+// Package ca holds the certificate authority's cryptography: key generation,
+// self-signed roots, CSR parsing and policy checks, issuing and CRLs, built on
+// go.step.sm/crypto. It knows nothing about Juju: callers pass in the time,
+// the policy and the validity, so every function here is deterministic apart
+// from key and serial randomness, and testable without a model.
+package ca
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"math/big"
+	"time"
+
+	"go.step.sm/crypto/x509util"
+)
+
+// clockSkew is how far before "now" every certificate and CRL starts, so a
+// peer whose clock lags a little behind ours still accepts it.
+const clockSkew = time.Minute
+
+// Subject is the distinguished name of a CA, with the fields the charm's
+// ca-* config options set. Empty fields are left out of the name.
+type Subject struct {
+	CommonName         string
+	Organization       string
+	OrganizationalUnit string
+	EmailAddress       string
+	Country            string
+	Province           string
+	Locality           string
+}
+
+// oidEmailAddress is PKCS #9 emailAddress, which pkix.Name has no field for;
+// the Python charm puts ca-email-address there too.
+var oidEmailAddress = []int{1, 2, 840, 113549, 1, 9, 1}
+
+// Name returns the subject as a pkix.Name.
+func (s Subject) Name() pkix.Name {
+	var n pkix.Name
+	n.CommonName = s.CommonName
+	add := func(dst *[]string, v string) {
+		if v != "" {
+			*dst = []string{v}
+		}
+	}
+	add(&n.Organization, s.Organization)
+	add(&n.OrganizationalUnit, s.OrganizationalUnit)
+	add(&n.Country, s.Country)
+	add(&n.Province, s.Province)
+	add(&n.Locality, s.Locality)
+	if s.EmailAddress != "" {
+		n.ExtraNames = append(n.ExtraNames, pkix.AttributeTypeAndValue{Type: oidEmailAddress, Value: s.EmailAddress})
+	}
+	return n
+}
+
+// Authority is a CA able to sign: its certificate, its private key and the
+// chain of issuers above it (empty for a self-signed root; in intermediate
+// mode, the parent's chain up to and including its root).
+type Authority struct {
+	Certificate *x509.Certificate
+	Key         crypto.Signer
+	Chain       []*x509.Certificate
+}
+
+// newSerial returns a random positive 128-bit serial number. It is never
+// zero, which RFC 5280 forbids.
+func newSerial() (*big.Int, error) {
+	limit := new(big.Int).Lsh(big.NewInt(1), 128)
+	for {
+		n, err := rand.Int(rand.Reader, limit)
+		if err != nil {
+			return nil, fmt.Errorf("cannot generate serial number: %w", err)
+		}
+		if n.Sign() > 0 {
+			return n, nil
+		}
+	}
+}
+
+// NewRoot creates a self-signed root CA certificate for key: cA true,
+// keyCertSign and cRLSign, a subject key identifier, a random 128-bit serial,
+// valid from now-1m for validity. The path length is left unlimited so the
+// root can sign intermediate authorities.
+func NewRoot(key crypto.Signer, subj Subject, validity time.Duration, now time.Time) (*x509.Certificate, error) {
+	if key == nil {
+		return nil, fmt.Errorf("cannot create root certificate: no key")
+	}
+	if validity <= 0 {
+		return nil, fmt.Errorf("cannot create root certificate: validity %v is not positive", validity)
+	}
+	if subj.CommonName == "" {
+		return nil, fmt.Errorf("cannot create root certificate: empty common name")
+	}
+	serial, err := newSerial()
+	if err != nil {
+		return nil, fmt.Errorf("cannot create root certificate: %w", err)
+	}
+	skid, err := x509util.GenerateSubjectKeyID(key.Public())
+	if err != nil {
+		return nil, fmt.Errorf("cannot create root certificate: %w", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               subj.Name(),
+		NotBefore:             now.Add(-clockSkew),
+		NotAfter:              now.Add(validity),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		SubjectKeyId:          skid,
+	}
+	cert, err := x509util.CreateCertificate(tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create root certificate: %w", err)
+	}
+	return cert, nil
+}
+
+// NewCACSR creates the certificate signing request an intermediate authority
+// sends to its parent. The CSR carries only the subject: over tls-certificates
+// a CA request is signalled by the databag's "ca" flag, not by an extension.
+func NewCACSR(key crypto.Signer, subj Subject) (*x509.CertificateRequest, error) {
+	if key == nil {
+		return nil, fmt.Errorf("cannot create CA certificate request: no key")
+	}
+	if subj.CommonName == "" {
+		return nil, fmt.Errorf("cannot create CA certificate request: empty common name")
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: subj.Name()}, key)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create CA certificate request: %w", err)
+	}
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create CA certificate request: %w", err)
+	}
+	return csr, nil
+}
