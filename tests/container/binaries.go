@@ -1,0 +1,105 @@
+package container
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"time"
+)
+
+// moduleRoot is the repository root, found from this source file's location
+// so that Binaries works whatever the caller's working directory is.
+func moduleRoot() (string, error) {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return "", fmt.Errorf("cannot locate the tests/container source")
+	}
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", "..")), nil
+}
+
+// Binaries builds (once, cached in dir) the pebble binary from the module's
+// pinned Pebble and the nsexec helper, and returns their paths.
+//
+// pebble is rebuilt only when missing (its version is pinned in go.mod);
+// nsexec also when its source is newer than the binary. Builds hold an
+// exclusive lock on dir/.build.lock and rename into place, so test binaries of
+// several packages can share one dir.
+func Binaries(dir string) (pebble, nsexec string, err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", fmt.Errorf("cannot create %s: %w", dir, err)
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return "", "", err
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, ".build.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return "", "", fmt.Errorf("cannot open build lock: %w", err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return "", "", fmt.Errorf("cannot lock %s: %w", lock.Name(), err)
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+
+	pebble = filepath.Join(dir, "pebble")
+	if !exists(pebble) {
+		if err := goBuild(root, pebble, "github.com/canonical/pebble/cmd/pebble"); err != nil {
+			return "", "", err
+		}
+	}
+	nsexec = filepath.Join(dir, "nsexec")
+	srcDir := filepath.Join(root, "tests", "cmd", "nsexec")
+	if stale(nsexec, srcDir) {
+		if err := goBuild(root, nsexec, "./tests/cmd/nsexec"); err != nil {
+			return "", "", err
+		}
+	}
+	return pebble, nsexec, nil
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// stale reports whether bin is missing or older than any file in srcDir.
+func stale(bin, srcDir string) bool {
+	st, err := os.Stat(bin)
+	if err != nil {
+		return true
+	}
+	entries, err := os.ReadDir(srcDir)
+	if err != nil {
+		return true
+	}
+	var newest time.Time
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && info.ModTime().After(newest) {
+			newest = info.ModTime()
+		}
+	}
+	return newest.After(st.ModTime())
+}
+
+func goBuild(root, out, pkg string) error {
+	tmp := fmt.Sprintf("%s.tmp%d", out, os.Getpid())
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if !exists(goBin) {
+		goBin = "go"
+	}
+	cmd := exec.Command(goBin, "build", "-o", tmp, pkg)
+	cmd.Dir = root
+	if output, err := cmd.CombinedOutput(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("cannot build %s: %w\n%s", pkg, err, output)
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("cannot install %s: %w", out, err)
+	}
+	return nil
+}

@@ -1,0 +1,175 @@
+package container
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// HostEntry is one line of the container's /etc/hosts.
+type HostEntry struct {
+	IP    string
+	Names []string
+}
+
+// Namespace describes a container's private view of the host filesystem.
+type Namespace struct {
+	Root     string      // host dir; the private dirs live under Root/rootfs/<path>
+	Hostname string      // e.g. "tls-authority-0"
+	Hosts    []HostEntry // written to Root/hosts, bind-mounted on /etc/hosts (plus 127.0.0.1 localhost)
+	Image    string      // optional host dir; Image/bin is bind-mounted read-only on /usr/local/bin
+}
+
+// privateDirs are the container paths that get a private directory under
+// Root/rootfs: everything update-ca-certificates and the charm write to.
+var privateDirs = []string{
+	"/etc/ssl/certs",
+	"/usr/local/share/ca-certificates",
+	"/etc/ca-certificates/update.d", // empty: no Java keystore hook
+	"/var/lib",
+}
+
+// hostCertsDir is the host's trust store, copied once into each container.
+var hostCertsDir = "/etc/ssl/certs"
+
+// Rootfs is the host directory holding the container's private files.
+func (ns *Namespace) Rootfs() string { return filepath.Join(ns.Root, "rootfs") }
+
+// HostsPath is the host file bind-mounted on the container's /etc/hosts.
+func (ns *Namespace) HostsPath() string { return filepath.Join(ns.Root, "hosts") }
+
+// Prepare creates Root/rootfs/... (seeding etc/ssl/certs with a copy of the
+// host's /etc/ssl/certs, symlinks kept) once, and (re)writes Root/hosts. It is
+// idempotent: the seeded trust store is never overwritten, so what the
+// container installed survives restarts.
+func (ns *Namespace) Prepare() error {
+	if ns.Root == "" {
+		return fmt.Errorf("cannot prepare namespace: no root directory")
+	}
+	rootfs := ns.Rootfs()
+	for _, p := range privateDirs {
+		if err := os.MkdirAll(filepath.Join(rootfs, p), 0o755); err != nil {
+			return fmt.Errorf("cannot create private %s: %w", p, err)
+		}
+	}
+	marker := filepath.Join(ns.Root, ".certs-seeded")
+	if _, err := os.Stat(marker); os.IsNotExist(err) {
+		if err := copyTree(hostCertsDir, filepath.Join(rootfs, hostCertsDir)); err != nil {
+			return fmt.Errorf("cannot seed trust store: %w", err)
+		}
+		if err := os.WriteFile(marker, nil, 0o644); err != nil {
+			return fmt.Errorf("cannot mark trust store seeded: %w", err)
+		}
+	}
+	if err := os.WriteFile(ns.HostsPath(), []byte(ns.hostsFile()), 0o644); err != nil {
+		return fmt.Errorf("cannot write hosts file: %w", err)
+	}
+	return nil
+}
+
+func (ns *Namespace) hostsFile() string {
+	var b strings.Builder
+	b.WriteString("127.0.0.1\tlocalhost\n")
+	for _, h := range ns.Hosts {
+		fmt.Fprintf(&b, "%s\t%s\n", h.IP, strings.Join(h.Names, " "))
+	}
+	return b.String()
+}
+
+// copyTree copies a directory tree, keeping symlinks as symlinks (the trust
+// store is mostly links into /usr/share/ca-certificates and hash links).
+func copyTree(src, dst string) error {
+	return filepath.Walk(src, func(path string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		switch {
+		case info.Mode()&os.ModeSymlink != 0:
+			link, err := os.Readlink(path)
+			if err != nil {
+				return err
+			}
+			os.Remove(target)
+			return os.Symlink(link, target)
+		case info.IsDir():
+			return os.MkdirAll(target, info.Mode().Perm())
+		case info.Mode().IsRegular():
+			return copyFile(path, target, info.Mode().Perm())
+		}
+		return nil // sockets, devices: nothing a trust store holds
+	})
+}
+
+func copyFile(src, dst string, perm os.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// nsConfig mirrors tests/cmd/nsexec's Config.
+type nsConfig struct {
+	Hostname string   `json:"hostname,omitempty"`
+	Binds    []nsBind `json:"binds,omitempty"`
+}
+
+type nsBind struct {
+	Source   string `json:"source"`
+	Target   string `json:"target"`
+	ReadOnly bool   `json:"read-only,omitempty"`
+}
+
+func (ns *Namespace) binds() []nsBind {
+	var binds []nsBind
+	for _, p := range privateDirs {
+		binds = append(binds, nsBind{Source: filepath.Join(ns.Rootfs(), p), Target: p})
+	}
+	binds = append(binds, nsBind{Source: ns.HostsPath(), Target: "/etc/hosts"})
+	if ns.Image != "" {
+		binds = append(binds, nsBind{Source: filepath.Join(ns.Image, "bin"), Target: "/usr/local/bin", ReadOnly: true})
+	}
+	return binds
+}
+
+// Command returns an exec.Cmd that runs argv inside a fresh mount and UTS
+// namespace with ns's mounts and hostname (call Prepare first). The child is
+// cloned into the namespaces and runs nsexec, which sets up the mounts and
+// execs argv. It gets its own process group so that it can be killed whole.
+func (ns *Namespace) Command(nsexecPath string, argv ...string) *exec.Cmd {
+	return ns.command(nsexecPath, nil, argv)
+}
+
+func (ns *Namespace) command(nsexecPath string, extra []nsBind, argv []string) *exec.Cmd {
+	cfg := nsConfig{Hostname: ns.Hostname, Binds: append(ns.binds(), extra...)}
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		panic(fmt.Sprintf("cannot marshal nsexec config: %v", err)) // plain strings: cannot happen
+	}
+	args := append([]string{"--config", string(data), "--"}, argv...)
+	cmd := exec.Command(nsexecPath, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWUTS,
+		Setpgid:    true,
+	}
+	return cmd
+}
