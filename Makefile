@@ -1,0 +1,67 @@
+# tls-authority: `make demo` builds the charm and runs it on the simulated models; `make test` runs every test.
+GO        ?= go
+BUILD     := build
+CHARM     := $(BUILD)/tls-authority_amd64.charm
+IMAGE     := $(BUILD)/image
+GOFLAGS_B := -trimpath -ldflags=-s
+TEST_TIMEOUT ?= 40m
+BENCH_TIME   ?= 30x
+
+.PHONY: all deps charm image tools demo test test-short bench fuzz lint clean
+
+all: charm image tools
+
+# Debian tools the simulated containers and the tests use: the real update-ca-certificates, openssl, unshare, curl.
+DEB_TOOLS := update-ca-certificates:ca-certificates openssl:openssl unshare:util-linux curl:curl git:git
+deps:
+	@missing=""; for t in $(DEB_TOOLS); do command -v $${t%%:*} >/dev/null 2>&1 || [ -x /usr/sbin/$${t%%:*} ] || missing="$$missing $${t##*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages:$$missing (run: sudo apt-get install -y$$missing)"; exit 1; fi; \
+	  apt-get update -qq && apt-get install -y -qq $$missing; \
+	fi
+	@[ "$$(id -u)" = 0 ] || { echo "the simulator needs root: it gives every container a private mount namespace"; exit 1; }
+
+# The hook binary is static and stripped: it starts on every hook, so its size is its start-up time.
+$(BUILD)/dispatch: FORCE
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_B) -o $@ ./hooks
+
+charm: $(BUILD)/dispatch
+	$(GO) run ./cmd/pack-charm -charm-dir . -dispatch $(BUILD)/dispatch -o $(CHARM)
+
+# The simulated OCI image of the authority container: its bin/ is /usr/local/bin inside the container.
+image:
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_B) -o $(IMAGE)/bin/tls-authority-agent ./agent/cmd/tls-authority-agent
+
+tools:
+	$(GO) build -o $(BUILD)/scenario ./tests/cmd/scenario
+
+demo: deps charm image tools
+	$(BUILD)/scenario run tests/scenarios/demo.yaml --dir $(BUILD)/demo --out $(BUILD)/demo-state.json
+
+test: deps
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+test-short:
+	$(GO) test -count=1 -short ./...
+
+bench: charm image
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCH_TIME) -timeout 30m ./tests/...
+
+FUZZTIME ?= 60s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	staticcheck ./...
+
+clean:
+	rm -rf $(BUILD)
+
+FORCE:

@@ -1,0 +1,247 @@
+package charm
+
+import (
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/canonical/pebble/client"
+
+	"github.com/tls-authority/tls-authority/ca"
+	"github.com/tls-authority/tls-authority/hooktool"
+)
+
+// Names shared with operators and other charms.
+const (
+	PeerEndpoint = "authority"
+	CASecret     = "tls-authority-ca"
+)
+
+// Keys of the peer relation's application databag: public material only.
+const (
+	peerCA       = "ca"        // current CA certificate (PEM)
+	peerCAParams = "ca-params" // the config that defined it (CAParams)
+	peerBundle   = "bundle"    // JSON array of the CA PEMs to trust
+)
+
+// Options are what a hook needs besides Juju.
+type Options struct {
+	Now func() time.Time
+	// Pebble connects to a container's Pebble; nil means the socket under Env.ContainersDir.
+	Pebble func(container string) (*client.Client, error)
+}
+
+// Run handles one dispatch: an action, or a hook's reconcile.
+func Run(hc *hooktool.Context, o *Options) error {
+	if o == nil {
+		o = &Options{}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Pebble == nil {
+		dir := hc.Env.ContainersDir
+		o.Pebble = func(container string) (*client.Client, error) {
+			return client.New(&client.Config{Socket: PebbleSocket(dir, container)})
+		}
+	}
+	r := &reconciler{hc: hc, o: o}
+	if hc.Env.IsAction() {
+		return r.runAction(hc.Env.ActionName)
+	}
+	return r.reconcile()
+}
+
+type reconciler struct {
+	hc *hooktool.Context
+	o  *Options
+
+	leader bool
+	cfg    *Config
+	cfgErr error
+	peerID string
+	peer   map[string]string // peer app databag
+}
+
+// published is the CA as the peer databag shows it.
+type published struct {
+	CA     string
+	Params string
+	Bundle []string
+	cert   *x509.Certificate
+}
+
+func (r *reconciler) load() error {
+	var err error
+	if r.leader, err = r.hc.IsLeader(); err != nil {
+		return err
+	}
+	raw, err := r.hc.Config()
+	if err != nil {
+		return err
+	}
+	r.cfg, r.cfgErr = ParseConfig(raw)
+	ids, err := r.hc.RelationIDs(PeerEndpoint)
+	if err != nil {
+		return err
+	}
+	r.peer = map[string]string{}
+	if len(ids) > 0 {
+		r.peerID = ids[0]
+		if r.peer, err = r.hc.AppData(r.peerID, r.hc.Env.AppName()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *reconciler) published() (*published, error) {
+	p := &published{CA: r.peer[peerCA], Params: r.peer[peerCAParams]}
+	if p.CA == "" {
+		return p, nil
+	}
+	cert, err := ca.ParseCertificate(p.CA)
+	if err != nil {
+		return nil, fmt.Errorf("cannot parse the published CA certificate: %w", err)
+	}
+	p.cert = cert
+	if b := r.peer[peerBundle]; b != "" {
+		if err := json.Unmarshal([]byte(b), &p.Bundle); err != nil {
+			return nil, fmt.Errorf("cannot parse the published trust bundle: %w", err)
+		}
+	}
+	if len(p.Bundle) == 0 {
+		p.Bundle = []string{p.CA}
+	}
+	return p, nil
+}
+
+func (r *reconciler) reconcile() error {
+	if r.hc.Env.HookName == "install" || r.hc.Env.HookName == "upgrade-charm" {
+		// Ports are transactional and idempotent; opening them in these two hooks covers every unit's life.
+		if err := r.hc.OpenPort(fmt.Sprintf("%d/tcp", AgentPort)); err != nil {
+			return err
+		}
+	}
+	if err := r.load(); err != nil {
+		return err
+	}
+	pub, err := r.published()
+	if err != nil {
+		return err
+	}
+	if r.leader {
+		if pub, err = r.ensureCA(pub); err != nil {
+			return err
+		}
+	}
+	workloadErr := r.syncWorkload(pub)
+	if workloadErr != nil && !errors.Is(workloadErr, ErrContainerNotReady) {
+		return workloadErr
+	}
+	return r.setStatus(pub, workloadErr)
+}
+
+// ensureCA creates the CA on first need: the leader, with valid config and the peer relation to publish it on.
+func (r *reconciler) ensureCA(pub *published) (*published, error) {
+	if pub.CA != "" || r.cfgErr != nil || r.peerID == "" {
+		return pub, nil
+	}
+	// The secret and the peer data are committed together, but an operator may have removed the relation data:
+	// republish an existing CA rather than minting a second one.
+	content, err := r.hc.GetSecret(hooktool.GetSecretOptions{Label: CASecret})
+	switch {
+	case err == nil:
+		pub.CA = content["certificate"]
+		pub.Params = content["params"]
+	case errors.Is(err, hooktool.ErrNotFound):
+		if pub, err = r.createCA(); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, err
+	}
+	pub.Bundle = []string{pub.CA}
+	bundle, _ := json.Marshal(pub.Bundle)
+	if err := r.hc.SetAppData(r.peerID, map[string]string{peerCA: pub.CA, peerCAParams: pub.Params, peerBundle: string(bundle)}); err != nil {
+		return nil, err
+	}
+	cert, err := ca.ParseCertificate(pub.CA)
+	if err != nil {
+		return nil, fmt.Errorf("cannot parse the CA certificate: %w", err)
+	}
+	pub.cert = cert
+	return pub, nil
+}
+
+func (r *reconciler) createCA() (*published, error) {
+	key, err := ca.GenerateKey(r.cfg.Algorithm)
+	if err != nil {
+		return nil, fmt.Errorf("cannot generate the CA key: %w", err)
+	}
+	cert, err := ca.NewRoot(key, r.cfg.Subject, r.cfg.RootValidity, r.o.Now())
+	if err != nil {
+		return nil, fmt.Errorf("cannot create the CA certificate: %w", err)
+	}
+	keyPEM, err := ca.EncodePrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	certPEM := ca.EncodeCertificate(cert)
+	params := r.cfg.CAParams()
+	_, err = r.hc.AddSecret(map[string]string{"private-key": keyPEM, "certificate": certPEM, "params": params},
+		&hooktool.AddSecretOptions{Label: CASecret, Owner: hooktool.OwnerApplication, Description: "tls-authority CA key and certificate"})
+	if err != nil {
+		return nil, err
+	}
+	if err := r.hc.Log(hooktool.LevelInfo, "created CA %q (%s, serial %x, expires %s)", cert.Subject.CommonName,
+		r.cfg.Algorithm, cert.SerialNumber, cert.NotAfter.UTC().Format(time.RFC3339)); err != nil {
+		return nil, err
+	}
+	return &published{CA: certPEM, Params: params}, nil
+}
+
+func (r *reconciler) syncWorkload(pub *published) error {
+	if pub.CA == "" {
+		return nil // nothing to serve yet; status says why
+	}
+	c, err := r.o.Pebble(Container)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrContainerNotReady, err)
+	}
+	defer c.CloseIdleConnections()
+	w := &Workload{
+		Files: map[string]string{"ca.pem": strings.Join(pub.Bundle, "\n") + "\n"},
+		Trust: map[string]string{"ca": pub.CA},
+		Host:  podHostname(r.hc.Env.UnitName),
+	}
+	res, err := SyncWorkload(c, w)
+	if err != nil {
+		return err
+	}
+	if res.Pushed || res.LayerReplaced {
+		return r.hc.Log(hooktool.LevelDebug, "workload synced (files %v, trust store %v, layer %v)", res.Pushed, res.TrustUpdated, res.LayerReplaced)
+	}
+	return nil
+}
+
+// podHostname is the hostname Kubernetes gives a unit's pod: "app/3" runs in pod "app-3".
+func podHostname(unit string) string { return strings.ReplaceAll(unit, "/", "-") }
+
+func (r *reconciler) setStatus(pub *published, workloadErr error) error {
+	switch {
+	case r.cfgErr != nil:
+		return r.hc.SetStatus(hooktool.StatusBlocked, r.cfgErr.Error())
+	case pub.CA == "" && r.leader:
+		return r.hc.SetStatus(hooktool.StatusWaiting, "waiting for the peer relation to create the CA")
+	case pub.CA == "":
+		return r.hc.SetStatus(hooktool.StatusWaiting, "waiting for the leader to create the CA")
+	case workloadErr != nil:
+		return r.hc.SetStatus(hooktool.StatusWaiting, "waiting for the authority container")
+	}
+	return r.hc.SetStatus(hooktool.StatusActive, fmt.Sprintf("issued %d, outstanding %d, CA expires %s",
+		0, 0, pub.cert.NotAfter.UTC().Format("2006-01-02")))
+}

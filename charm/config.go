@@ -1,0 +1,178 @@
+package charm
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tls-authority/tls-authority/ca"
+)
+
+// Config is the charm's config, parsed and checked.
+type Config struct {
+	Subject             ca.Subject
+	Algorithm           ca.Algorithm
+	RootValidity        time.Duration
+	LeafValidity        time.Duration
+	CertificateLimit    int // -1: no limit
+	Policy              ca.Policy
+	CRLValidity         time.Duration
+	ForwardReceivedCAs  bool
+	rootValidityString  string
+	leafValidityString  string
+	allowedDomainsValue string
+}
+
+// ConfigError lists every invalid option, so one Blocked message names them all.
+type ConfigError struct {
+	Problems map[string]string // option -> why
+}
+
+func (e *ConfigError) Error() string {
+	opts := make([]string, 0, len(e.Problems))
+	for k := range e.Problems {
+		opts = append(opts, k)
+	}
+	sort.Strings(opts)
+	parts := make([]string, len(opts))
+	for i, k := range opts {
+		parts[i] = k + " " + e.Problems[k]
+	}
+	return "invalid config: " + strings.Join(parts, "; ")
+}
+
+var (
+	countryRE = regexp.MustCompile(`^[A-Za-z]{2}$`)
+	domainRE  = regexp.MustCompile(`^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.?$`)
+)
+
+// ParseConfig reads config-get's map. Every bad option is reported in one *ConfigError; the Config returned
+// alongside is still filled where it could be, but callers act on nothing when err != nil.
+func ParseConfig(raw map[string]any) (*Config, error) {
+	problems := map[string]string{}
+	str := func(k string) string {
+		switch v := raw[k].(type) {
+		case string:
+			return strings.TrimSpace(v)
+		case nil:
+			return ""
+		default:
+			problems[k] = fmt.Sprintf("must be a string, not %T", v)
+			return ""
+		}
+	}
+	boolean := func(k string, def bool) bool {
+		switch v := raw[k].(type) {
+		case bool:
+			return v
+		case nil:
+			return def
+		default:
+			problems[k] = fmt.Sprintf("must be a boolean, not %T", v)
+			return def
+		}
+	}
+	c := &Config{
+		Subject: ca.Subject{
+			CommonName:         str("ca-common-name"),
+			Organization:       str("ca-organization"),
+			OrganizationalUnit: str("ca-organizational-unit"),
+			EmailAddress:       str("ca-email-address"),
+			Country:            str("ca-country-name"),
+			Province:           str("ca-state-or-province-name"),
+			Locality:           str("ca-locality-name"),
+		},
+		rootValidityString:  str("root-ca-validity"),
+		leafValidityString:  str("certificate-validity"),
+		allowedDomainsValue: str("allowed-domains"),
+		ForwardReceivedCAs:  boolean("forward-received-cas", false),
+	}
+	if c.Subject.CommonName == "" {
+		problems["ca-common-name"] = "must not be empty"
+	} else if len(c.Subject.CommonName) > 64 {
+		problems["ca-common-name"] = "must be at most 64 characters"
+	}
+	if c.Subject.Country != "" && !countryRE.MatchString(c.Subject.Country) {
+		problems["ca-country-name"] = "must be a two-letter country code"
+	}
+	if e := c.Subject.EmailAddress; e != "" && (!strings.Contains(e, "@") || strings.ContainsAny(e, " \t")) {
+		problems["ca-email-address"] = "must be an email address"
+	}
+	algo := str("ca-key-algorithm")
+	if algo == "" {
+		c.Algorithm = ca.DefaultAlgorithm
+	} else if a, err := ca.ParseAlgorithm(algo); err != nil {
+		problems["ca-key-algorithm"] = fmt.Sprintf("must be one of %s", algorithmNames())
+	} else {
+		c.Algorithm = a
+	}
+	duration := func(k, v, def string) time.Duration {
+		if v == "" {
+			v = def
+		}
+		d, err := ca.ParseValidity(v)
+		if err != nil {
+			problems[k] = fmt.Sprintf("%q is not a duration (a number with m, h, d or w; a bare number is days)", v)
+			return 0
+		}
+		return d
+	}
+	c.RootValidity = duration("root-ca-validity", c.rootValidityString, "365d")
+	c.LeafValidity = duration("certificate-validity", c.leafValidityString, "90d")
+	c.CRLValidity = duration("crl-validity", str("crl-validity"), "7d")
+	if c.RootValidity > 0 && c.LeafValidity > 0 && c.RootValidity < 2*c.LeafValidity {
+		problems["root-ca-validity"] = "must be at least twice certificate-validity"
+	}
+	switch v := raw["certificate-limit"].(type) {
+	case nil:
+		c.CertificateLimit = 99
+	case float64: // JSON numbers
+		if v != float64(int(v)) || (v < 1 && v != -1) {
+			problems["certificate-limit"] = "must be a positive integer or -1"
+		}
+		c.CertificateLimit = int(v)
+	default:
+		problems["certificate-limit"] = fmt.Sprintf("must be an integer, not %T", v)
+	}
+	c.Policy = ca.Policy{
+		AllowIPSANs:     boolean("allow-ip-sans", true),
+		AllowWildcards:  boolean("allow-wildcards", true),
+		AllowCARequests: boolean("allow-ca-requests", true),
+	}
+	for _, d := range strings.Split(c.allowedDomainsValue, ",") {
+		d = strings.ToLower(strings.TrimSpace(d))
+		if d == "" {
+			continue
+		}
+		if !domainRE.MatchString(d) || strings.HasPrefix(d, "*") {
+			problems["allowed-domains"] = fmt.Sprintf("%q is not a DNS suffix", d)
+			continue
+		}
+		c.Policy.AllowedDomains = append(c.Policy.AllowedDomains, strings.TrimSuffix(d, "."))
+	}
+	if len(problems) > 0 {
+		return c, &ConfigError{Problems: problems}
+	}
+	return c, nil
+}
+
+func algorithmNames() string {
+	names := make([]string, len(ca.Algorithms))
+	for i, a := range ca.Algorithms {
+		names[i] = string(a)
+	}
+	return strings.Join(names, ", ")
+}
+
+// CAParams is the part of the config that defines the CA: when it changes, the CA rotates.
+// It is kept beside the CA, so a later hook can tell without re-deriving it from the certificate.
+func (c *Config) CAParams() string {
+	s := c.Subject
+	return strings.Join([]string{
+		"cn=" + s.CommonName, "o=" + s.Organization, "ou=" + s.OrganizationalUnit, "email=" + s.EmailAddress,
+		"c=" + s.Country, "st=" + s.Province, "l=" + s.Locality, "alg=" + string(c.Algorithm),
+		"validity=" + c.RootValidity.String(),
+	}, "\n")
+}

@@ -1,0 +1,99 @@
+package charm
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tls-authority/tls-authority/ca"
+)
+
+func defaults() map[string]any {
+	return map[string]any{
+		"ca-common-name": "self-signed-certificates-operator", "root-ca-validity": "365d",
+		"certificate-validity": "90d", "certificate-limit": float64(99), "ca-key-algorithm": "rsa-2048",
+		"allowed-domains": "", "allow-ip-sans": true, "allow-wildcards": true, "allow-ca-requests": true,
+		"crl-validity": "7d", "forward-received-cas": false,
+	}
+}
+
+func TestParseConfig(t *testing.T) {
+	tests := []struct {
+		name  string
+		set   map[string]any
+		bad   []string // options the error must name
+		check func(t *testing.T, c *Config)
+	}{
+		{name: "defaults", check: func(t *testing.T, c *Config) {
+			if c.RootValidity != 365*24*time.Hour || c.LeafValidity != 90*24*time.Hour || c.Algorithm != ca.RSA2048 ||
+				c.CertificateLimit != 99 || !c.Policy.AllowIPSANs || c.Subject.CommonName != "self-signed-certificates-operator" {
+				t.Errorf("config = %+v", c)
+			}
+		}},
+		{name: "bare number is days", set: map[string]any{"certificate-validity": "10", "root-ca-validity": "3w"}, check: func(t *testing.T, c *Config) {
+			if c.LeafValidity != 10*24*time.Hour || c.RootValidity != 21*24*time.Hour {
+				t.Errorf("validities = %v, %v", c.LeafValidity, c.RootValidity)
+			}
+		}},
+		{name: "minutes and hours", set: map[string]any{"certificate-validity": "30m", "root-ca-validity": "2h"}},
+		{name: "domains", set: map[string]any{"allowed-domains": " Example.com, svc.cluster.local "}, check: func(t *testing.T, c *Config) {
+			if strings.Join(c.Policy.AllowedDomains, ",") != "example.com,svc.cluster.local" {
+				t.Errorf("domains = %v", c.Policy.AllowedDomains)
+			}
+		}},
+		{name: "unlimited", set: map[string]any{"certificate-limit": float64(-1)}},
+		{name: "invalid leaf validity", set: map[string]any{"certificate-validity": "ninety"}, bad: []string{"certificate-validity"}},
+		{name: "empty common name", set: map[string]any{"ca-common-name": " "}, bad: []string{"ca-common-name"}},
+		{name: "root too short", set: map[string]any{"root-ca-validity": "100d"}, bad: []string{"root-ca-validity"}},
+		{name: "every bad option named", set: map[string]any{
+			"certificate-validity": "0", "ca-key-algorithm": "dsa", "ca-country-name": "France",
+			"certificate-limit": float64(0), "allowed-domains": "ok.com,bad domain", "crl-validity": "-1d",
+		}, bad: []string{"certificate-validity", "ca-key-algorithm", "ca-country-name", "certificate-limit", "allowed-domains", "crl-validity"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := defaults()
+			for k, v := range tt.set {
+				raw[k] = v
+			}
+			c, err := ParseConfig(raw)
+			if len(tt.bad) == 0 {
+				if err != nil {
+					t.Fatalf("ParseConfig: %v", err)
+				}
+				if tt.check != nil {
+					tt.check(t, c)
+				}
+				return
+			}
+			ce, ok := err.(*ConfigError)
+			if !ok {
+				t.Fatalf("error = %v, want *ConfigError", err)
+			}
+			for _, opt := range tt.bad {
+				if _, ok := ce.Problems[opt]; !ok || !strings.Contains(err.Error(), opt) {
+					t.Errorf("error %q does not name %s", err, opt)
+				}
+			}
+			if len(ce.Problems) != len(tt.bad) {
+				t.Errorf("problems = %v, want exactly %v", ce.Problems, tt.bad)
+			}
+		})
+	}
+}
+
+func TestCAParamsChangeWithSubject(t *testing.T) {
+	a, _ := ParseConfig(defaults())
+	raw := defaults()
+	raw["ca-organization"] = "Canonical"
+	b, _ := ParseConfig(raw)
+	raw = defaults()
+	raw["certificate-validity"] = "30d"
+	c, _ := ParseConfig(raw)
+	if a.CAParams() == b.CAParams() {
+		t.Error("an organization change must change the CA params")
+	}
+	if a.CAParams() != c.CAParams() {
+		t.Error("a leaf validity change must not rotate the CA")
+	}
+}

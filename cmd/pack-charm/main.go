@@ -1,0 +1,24 @@
+// Command pack-charm writes a .charm archive from a charm directory and a built dispatch binary.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/tls-authority/tls-authority/pack"
+)
+
+func main() {
+	o := &pack.Options{}
+	flag.StringVar(&o.CharmDir, "charm-dir", ".", "directory with metadata.yaml, config.yaml, actions.yaml")
+	flag.StringVar(&o.Dispatch, "dispatch", "build/dispatch", "the built dispatch binary")
+	flag.StringVar(&o.Out, "o", "build/tls-authority_amd64.charm", "the archive to write")
+	flag.StringVar(&o.Base, "base", "ubuntu@24.04", "the base the charm runs on")
+	flag.Parse()
+	if err := pack.Charm(o); err != nil {
+		fmt.Fprintln(os.Stderr, "pack-charm:", err)
+		os.Exit(1)
+	}
+	fmt.Println(o.Out)
+}

@@ -1,0 +1,108 @@
+// Package pack builds a .charm archive: a zip that Juju (and github.com/juju/charm/v12) reads as a format-2 charm,
+// with the dispatch binary executable and a manifest.yaml naming the bases it runs on.
+package pack
+
+import (
+	"archive/zip"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Options say what goes into the archive.
+type Options struct {
+	CharmDir string // holds metadata.yaml, config.yaml, actions.yaml (the last two optional)
+	Dispatch string // the built dispatch binary
+	Out      string // the .charm file to write
+	Base     string // e.g. "ubuntu@24.04"
+	Arch     string // e.g. "amd64"
+}
+
+// Manifest returns the manifest.yaml charmcraft writes for one base.
+func Manifest(base, arch string) string {
+	name, channel := "ubuntu", "24.04"
+	for i := range base {
+		if base[i] == '@' {
+			name, channel = base[:i], base[i+1:]
+		}
+	}
+	return fmt.Sprintf(`analysis:
+  attributes:
+  - name: language
+    result: go
+bases:
+- architectures:
+  - %s
+  channel: '%s'
+  name: %s
+charmcraft-version: 3.2.0
+`, arch, channel, name)
+}
+
+// Charm writes the archive.
+func Charm(o *Options) error {
+	if o.Base == "" {
+		o.Base = "ubuntu@24.04"
+	}
+	if o.Arch == "" {
+		o.Arch = "amd64"
+	}
+	if err := os.MkdirAll(filepath.Dir(o.Out), 0o755); err != nil {
+		return fmt.Errorf("cannot create output directory: %w", err)
+	}
+	tmp := o.Out + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("cannot create %s: %w", tmp, err)
+	}
+	defer os.Remove(tmp)
+	zw := zip.NewWriter(f)
+	add := func(name string, mode os.FileMode, r io.Reader) error {
+		h := &zip.FileHeader{Name: name, Method: zip.Deflate}
+		h.SetMode(mode)
+		w, err := zw.CreateHeader(h)
+		if err != nil {
+			return fmt.Errorf("cannot add %s: %w", name, err)
+		}
+		if _, err := io.Copy(w, r); err != nil {
+			return fmt.Errorf("cannot add %s: %w", name, err)
+		}
+		return nil
+	}
+	addFile := func(name, src string, mode os.FileMode, optional bool) error {
+		in, err := os.Open(src)
+		if optional && os.IsNotExist(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("cannot read %s: %w", src, err)
+		}
+		defer in.Close()
+		return add(name, mode, in)
+	}
+	steps := []func() error{
+		func() error { return addFile("dispatch", o.Dispatch, 0o755, false) },
+		func() error {
+			return addFile("metadata.yaml", filepath.Join(o.CharmDir, "metadata.yaml"), 0o644, false)
+		},
+		func() error { return addFile("config.yaml", filepath.Join(o.CharmDir, "config.yaml"), 0o644, true) },
+		func() error { return addFile("actions.yaml", filepath.Join(o.CharmDir, "actions.yaml"), 0o644, true) },
+		func() error { return add("manifest.yaml", 0o644, strings.NewReader(Manifest(o.Base, o.Arch))) },
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := zw.Close(); err != nil {
+		f.Close()
+		return fmt.Errorf("cannot finish %s: %w", o.Out, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("cannot write %s: %w", o.Out, err)
+	}
+	return os.Rename(tmp, o.Out)
+}
