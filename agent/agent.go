@@ -1,0 +1,215 @@
+// Package agent is the tls-authority workload agent's HTTP server. The charm
+// pushes public material into a directory (CA bundle, chain, CRL, an inventory
+// of issued certificates); the agent serves those files, a health check and
+// Prometheus metrics derived from them, and picks up new versions without a
+// restart. It never handles a private key and knows nothing about Juju.
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+)
+
+// Files the charm pushes into the agent's directory.
+const (
+	CAFile        = "ca.pem"
+	ChainFile     = "chain.pem"
+	CRLFile       = "crl.der"
+	CRLPEMFile    = "crl.pem"
+	InventoryFile = "inventory.json"
+)
+
+// DefaultDir is where the charm pushes the files.
+const DefaultDir = "/var/lib/tls-authority"
+
+// DefaultPort is the port the agent listens on.
+const DefaultPort = 8080
+
+// Options configures a Server.
+type Options struct {
+	Dir    string       // default DefaultDir
+	Logger *slog.Logger // default: discard
+}
+
+// Server serves the agent's routes.
+type Server struct {
+	dir   string
+	log   *slog.Logger
+	files *files
+	mux   *http.ServeMux
+}
+
+// route is a file served as is.
+type route struct {
+	path, file, contentType string
+}
+
+var fileRoutes = []route{
+	{"/ca.pem", CAFile, "application/x-pem-file"},
+	{"/chain.pem", ChainFile, "application/x-pem-file"},
+	{"/crl", CRLFile, "application/pkix-crl"},
+	{"/crl.pem", CRLPEMFile, "application/x-pem-file"},
+}
+
+// New returns a server for the files in o.Dir.
+func New(o *Options) *Server {
+	s := &Server{dir: o.Dir, log: o.Logger}
+	if s.dir == "" {
+		s.dir = DefaultDir
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.files = newFiles(s.dir)
+	s.mux = http.NewServeMux()
+	for _, rt := range fileRoutes {
+		s.mux.HandleFunc("GET "+rt.path, s.serveFile(rt))
+	}
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /metrics", s.metrics)
+	return s
+}
+
+// ServeHTTP serves one request, logging it at debug level.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	s.mux.ServeHTTP(sw, r)
+	s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", time.Since(start))
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (s *Server) serveFile(rt route) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		f, err := s.files.get(rt.file)
+		if errors.Is(err, fs.ErrNotExist) {
+			http.NotFound(w, r)
+			return
+		}
+		if err != nil {
+			s.log.Warn("cannot serve file", "file", rt.file, "error", err)
+			http.Error(w, "cannot read "+rt.file, http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", rt.contentType)
+		// ServeContent gives HEAD, Last-Modified/If-Modified-Since and ranges.
+		http.ServeContent(w, r, rt.file, f.modTime, bytes.NewReader(f.data))
+	}
+}
+
+// healthz is 200 "ok" when the directory is readable and ca.pem holds
+// certificates; 503 with the reason otherwise.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	if err := s.health(); err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintln(w, "ok")
+}
+
+func (s *Server) health() error {
+	if _, err := os.ReadDir(s.dir); err != nil {
+		return fmt.Errorf("cannot read directory: %w", err)
+	}
+	if _, err := s.caCerts(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// caCerts returns the certificates of ca.pem.
+func (s *Server) caCerts() ([]*x509.Certificate, error) {
+	f, err := s.files.get(CAFile)
+	if err != nil {
+		return nil, err
+	}
+	certs, err := f.derive(func(data []byte) (any, error) { return parseCerts(data) })
+	if err != nil {
+		return nil, fmt.Errorf("cannot use %s: %w", CAFile, err)
+	}
+	return certs.([]*x509.Certificate), nil
+}
+
+// parseCerts parses every CERTIFICATE block of a PEM file (at least one).
+func parseCerts(data []byte) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("cannot parse certificate: %w", err)
+		}
+		certs = append(certs, cert)
+	}
+	if len(certs) == 0 {
+		return nil, errors.New("cannot find a PEM certificate")
+	}
+	return certs, nil
+}
+
+// DefaultListenAddress is where a pod's agent listens: the address its
+// hostname resolves to (IPv4 first), port DefaultPort; all interfaces when
+// the hostname does not resolve.
+func DefaultListenAddress() string {
+	port := fmt.Sprint(DefaultPort)
+	host, err := os.Hostname()
+	if err != nil {
+		return ":" + port
+	}
+	addrs, err := net.LookupHost(host)
+	if err != nil || len(addrs) == 0 {
+		return ":" + port
+	}
+	for _, a := range addrs {
+		if ip := net.ParseIP(a); ip != nil && ip.To4() != nil {
+			return net.JoinHostPort(a, port)
+		}
+	}
+	return net.JoinHostPort(addrs[0], port)
+}
+
+// Serve serves h on ln until ctx is done, then shuts down gracefully
+// (in-flight requests get up to 5 s).
+func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("cannot serve: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("cannot shut down: %w", err)
+	}
+	return nil
+}

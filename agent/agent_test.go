@@ -1,0 +1,324 @@
+package agent_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tls-authority/tls-authority/agent"
+)
+
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pem  []byte
+}
+
+func newCA(t *testing.T, cn string, notAfter time.Time) *testCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(0x1234),
+		Subject:               pkix.Name{CommonName: cn},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              notAfter,
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+}
+
+func (ca *testCA) crl(t *testing.T, nextUpdate time.Time, revoked int) []byte {
+	t.Helper()
+	var entries []x509.RevocationListEntry
+	for i := range revoked {
+		entries = append(entries, x509.RevocationListEntry{SerialNumber: big.NewInt(int64(100 + i)), RevocationTime: time.Now()})
+	}
+	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
+		Number: big.NewInt(1), ThisUpdate: time.Now(), NextUpdate: nextUpdate, RevokedCertificateEntries: entries,
+	}, ca.cert, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+// writeFile replaces a file the way Pebble pushes do: a new file renamed
+// over the old one.
+func writeFile(t *testing.T, dir, name string, data []byte) {
+	t.Helper()
+	tmp := filepath.Join(dir, "."+name+".tmp")
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func get(t *testing.T, srv *httptest.Server, method, path string) (int, string, http.Header) {
+	t.Helper()
+	req, _ := http.NewRequest(method, srv.URL+path, nil)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), resp.Header
+}
+
+func newServer(t *testing.T, dir string) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(agent.New(&agent.Options{Dir: dir}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestFileRoutes(t *testing.T) {
+	dir := t.TempDir()
+	ca := newCA(t, "root", time.Now().Add(time.Hour))
+	crl := ca.crl(t, time.Now().Add(time.Hour), 1)
+	crlPEM := pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: crl})
+	srv := newServer(t, dir)
+	tests := []struct {
+		path, file, contentType string
+		data                    []byte
+	}{
+		{"/ca.pem", "ca.pem", "application/x-pem-file", ca.pem},
+		{"/chain.pem", "chain.pem", "application/x-pem-file", append(ca.pem, ca.pem...)},
+		{"/crl", "crl.der", "application/pkix-crl", crl},
+		{"/crl.pem", "crl.pem", "application/x-pem-file", crlPEM},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			if code, _, _ := get(t, srv, "GET", tt.path); code != http.StatusNotFound {
+				t.Errorf("missing file: status %d, want 404", code)
+			}
+			writeFile(t, dir, tt.file, tt.data)
+			code, body, h := get(t, srv, "GET", tt.path)
+			if code != http.StatusOK || body != string(tt.data) || h.Get("Content-Type") != tt.contentType {
+				t.Errorf("got %d %q %q", code, h.Get("Content-Type"), body)
+			}
+			if h.Get("Last-Modified") == "" {
+				t.Error("no Last-Modified")
+			}
+			code, body, h = get(t, srv, "HEAD", tt.path)
+			if code != http.StatusOK || body != "" || h.Get("Content-Length") != fmt.Sprint(len(tt.data)) {
+				t.Errorf("HEAD: %d %q %v", code, body, h)
+			}
+			if code, _, _ := get(t, srv, "POST", tt.path); code != http.StatusMethodNotAllowed {
+				t.Errorf("POST: status %d, want 405", code)
+			}
+			os.Remove(filepath.Join(dir, tt.file))
+			if code, _, _ := get(t, srv, "GET", tt.path); code != http.StatusNotFound {
+				t.Errorf("removed file: status %d, want 404", code)
+			}
+		})
+	}
+	for _, path := range []string{"/", "/inventory.json", "/key.pem", "/../ca.pem"} {
+		if code, _, _ := get(t, srv, "GET", path); code != http.StatusNotFound {
+			t.Errorf("%s: status %d, want 404", path, code)
+		}
+	}
+}
+
+func TestFileReplacedIsServed(t *testing.T) {
+	dir := t.TempDir()
+	srv := newServer(t, dir)
+	tests := []struct {
+		name    string
+		replace func(data []byte)
+	}{
+		{"rename over", func(data []byte) { writeFile(t, dir, "chain.pem", data) }},
+		{"rewritten in place, same size", func(data []byte) {
+			path := filepath.Join(dir, "chain.pem")
+			os.WriteFile(path, data, 0o644)
+			// Same size, same inode: only the mtime tells.
+			later := time.Now().Add(time.Duration(len(data)) * time.Second)
+			os.Chtimes(path, later, later)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for i, content := range []string{"version-1\n", "version-2\n", "version-3\n"} {
+				if i == 0 {
+					writeFile(t, dir, "chain.pem", []byte(content))
+				} else {
+					tt.replace([]byte(content))
+				}
+				if _, body, _ := get(t, srv, "GET", "/chain.pem"); body != content {
+					t.Errorf("served %q, want %q", body, content)
+				}
+			}
+		})
+	}
+}
+
+func TestHealthz(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "agent")
+	srv := newServer(t, dir)
+	ca := newCA(t, "root", time.Now().Add(time.Hour))
+	steps := []struct {
+		name     string
+		setup    func()
+		wantCode int
+		wantBody string
+	}{
+		{"no dir", func() {}, 503, "cannot read directory"},
+		{"empty dir", func() { os.Mkdir(dir, 0o755) }, 503, "cannot read ca.pem"},
+		{"garbage ca", func() { writeFile(t, dir, "ca.pem", []byte("not a cert")) }, 503, "cannot find a PEM certificate"},
+		{"bad der", func() {
+			writeFile(t, dir, "ca.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("x")}))
+		}, 503, "cannot parse certificate"},
+		{"good ca", func() { writeFile(t, dir, "ca.pem", ca.pem) }, 200, "ok\n"},
+		{"ca removed", func() { os.Remove(filepath.Join(dir, "ca.pem")) }, 503, "cannot read ca.pem"},
+		{"back", func() { writeFile(t, dir, "ca.pem", ca.pem) }, 200, "ok\n"},
+	}
+	for _, s := range steps {
+		s.setup()
+		code, body, _ := get(t, srv, "GET", "/healthz")
+		if code != s.wantCode || !strings.Contains(body, s.wantBody) {
+			t.Errorf("%s: %d %q, want %d %q", s.name, code, body, s.wantCode, s.wantBody)
+		}
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	dir := t.TempDir()
+	srv := newServer(t, dir)
+	notAfter := time.Unix(2000000000, 0)
+	ca := newCA(t, `root "quoted"`, notAfter)
+	future, past := time.Unix(1900000000, 0), time.Unix(1000000000, 0)
+	inventory := []agent.InventoryEntry{
+		{Serial: "0a", Subject: "CN=a", SANs: []string{"a"}, NotAfter: future, Relation: "certificates:1", Unit: "req/0"},
+		{Serial: "0b", Subject: "CN=b", NotAfter: future, Revoked: true},
+		{Serial: "0c", Subject: "CN=c\nx", NotAfter: past},
+	}
+	invJSON, _ := json.Marshal(inventory)
+	tests := []struct {
+		name    string
+		setup   func()
+		want    []string
+		notWant []string
+	}{
+		{"nothing", func() {}, []string{"# TYPE tls_authority_ca_expiry_timestamp_seconds gauge\n"},
+			[]string{"tls_authority_ca_expiry_timestamp_seconds{", "tls_authority_certificates_issued", "tls_authority_inventory_valid"}},
+		{"ca only", func() { writeFile(t, dir, "ca.pem", ca.pem) }, []string{
+			// RFC 2253 escapes the quotes, then the text format escapes backslashes and quotes.
+			`tls_authority_ca_expiry_timestamp_seconds{serial="1234",subject="CN=root \\\"quoted\\\""} 2000000000` + "\n",
+		}, []string{"tls_authority_certificates_issued"}},
+		{"inventory", func() { writeFile(t, dir, "inventory.json", invJSON) }, []string{
+			"tls_authority_inventory_valid 1\n",
+			"tls_authority_certificates_issued 3\n",
+			"tls_authority_certificates_revoked 1\n",
+			"tls_authority_certificates_outstanding 1\n",
+			`tls_authority_certificate_expiry_timestamp_seconds{serial="0a",subject="CN=a"} 1900000000` + "\n",
+			`tls_authority_certificate_expiry_timestamp_seconds{serial="0c",subject="CN=c\nx"} 1000000000` + "\n",
+		}, nil},
+		{"crl", func() { writeFile(t, dir, "crl.der", ca.crl(t, time.Unix(1950000000, 0), 2)) }, []string{
+			"tls_authority_crl_next_update_timestamp_seconds 1950000000\n",
+			"tls_authority_crl_revoked_certificates 2\n",
+		}, nil},
+		{"broken inventory", func() { writeFile(t, dir, "inventory.json", []byte("{")) }, []string{
+			"tls_authority_inventory_valid 0\n",
+		}, []string{"tls_authority_certificates_issued"}},
+	}
+	for _, tt := range tests {
+		tt.setup()
+		code, body, h := get(t, srv, "GET", "/metrics")
+		if code != 200 || h.Get("Content-Type") != "text/plain; version=0.0.4; charset=utf-8" {
+			t.Errorf("%s: %d %q", tt.name, code, h.Get("Content-Type"))
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(body, w) {
+				t.Errorf("%s: metrics lack %q:\n%s", tt.name, w, body)
+			}
+		}
+		for _, w := range tt.notWant {
+			if strings.Contains(body, w) {
+				t.Errorf("%s: metrics have %q:\n%s", tt.name, w, body)
+			}
+		}
+		checkExposition(t, body)
+	}
+}
+
+// checkExposition checks the text format's shape: every sample belongs to a
+// family declared by HELP and TYPE just before, and no series repeats.
+func checkExposition(t *testing.T, body string) {
+	t.Helper()
+	seen := map[string]bool{}
+	family := ""
+	for _, line := range strings.Split(strings.TrimSuffix(body, "\n"), "\n") {
+		switch {
+		case strings.HasPrefix(line, "# HELP "):
+			family = strings.Fields(line)[2]
+		case strings.HasPrefix(line, "# TYPE "):
+			if f := strings.Fields(line); f[2] != family || f[3] != "gauge" {
+				t.Errorf("bad TYPE line %q", line)
+			}
+		default:
+			if !strings.HasPrefix(line, family+" ") && !strings.HasPrefix(line, family+"{") {
+				t.Errorf("sample %q outside its family %q", line, family)
+			}
+			series := line[:strings.LastIndex(line, " ")]
+			if seen[series] {
+				t.Errorf("duplicate series %q", series)
+			}
+			seen[series] = true
+		}
+	}
+}
+
+func TestDefaultListenAddress(t *testing.T) {
+	addr := agent.DefaultListenAddress()
+	if !strings.HasSuffix(addr, ":8080") {
+		t.Errorf("DefaultListenAddress() = %q, want port 8080", addr)
+	}
+}
+
+func TestParseInventory(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    int
+		wantErr bool
+	}{
+		{`[]`, 0, false},
+		{`[{"serial":"01","subject":"CN=x","sans":["x"],"not_after":"2030-01-02T03:04:05Z","relation":"certificates:3","unit":"r/0","revoked":true}]`, 1, false},
+		{`{}`, 0, true},
+		{`[{"not_after":"tomorrow"}]`, 0, true},
+	}
+	for _, tt := range tests {
+		got, err := agent.ParseInventory([]byte(tt.in))
+		if (err != nil) != tt.wantErr || len(got) != tt.want {
+			t.Errorf("ParseInventory(%s) = %v, %v", tt.in, got, err)
+		}
+		if err != nil && !strings.HasPrefix(err.Error(), "cannot ") {
+			t.Errorf("error %q", err)
+		}
+	}
+}

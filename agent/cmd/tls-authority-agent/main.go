@@ -1,0 +1,55 @@
+// Command tls-authority-agent serves the public material the tls-authority
+// charm pushes into its workload container: CA bundle, chain, CRL, health and
+// metrics (see package agent). Pebble runs it as service "agent".
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/tls-authority/tls-authority/agent"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintf(os.Stderr, "tls-authority-agent: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("tls-authority-agent", flag.ContinueOnError)
+	dir := fs.String("dir", agent.DefaultDir, "directory holding the files to serve")
+	listen := fs.String("listen", "", "address to listen on (default: the hostname's address, port 8080)")
+	debug := fs.Bool("debug", false, "log every request")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *listen == "" {
+		*listen = agent.DefaultListenAddress()
+	}
+	level := slog.LevelInfo
+	if *debug {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("cannot listen: %w", err)
+	}
+	logger.Info("listening", "address", ln.Addr().String(), "dir", *dir)
+	if err := agent.Serve(ctx, ln, agent.New(&agent.Options{Dir: *dir, Logger: logger})); err != nil {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}
