@@ -1,0 +1,212 @@
+package sim
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"sync"
+
+	"github.com/tls-authority/tls-authority/tests/container"
+)
+
+// unitContainer is one workload container of a unit: a real Pebble in a private namespace.
+type unitContainer struct {
+	name       string
+	c          *container.Container
+	bootID     string
+	seenBootID string
+	hosts      string
+}
+
+// containerRuntime holds the pebble and nsexec binaries, built on first use.
+type containerRuntime struct {
+	once           sync.Once
+	dir            string
+	pebble, nsexec string
+	err            error
+}
+
+func newContainerRuntime(s *Sim) *containerRuntime {
+	return &containerRuntime{dir: s.opts.BinDir}
+}
+
+func (r *containerRuntime) binaries() (string, string, error) {
+	if r == nil {
+		return "", "", fmt.Errorf("containers are disabled")
+	}
+	r.once.Do(func() { r.pebble, r.nsexec, r.err = container.Binaries(r.dir) })
+	return r.pebble, r.nsexec, r.err
+}
+
+// hostsLocked lists every unit of the model, as the cluster DNS would resolve them.
+func (m *Model) hostsLocked() []container.HostEntry {
+	var out []container.HostEntry
+	for _, a := range m.apps {
+		for _, u := range a.units {
+			out = append(out, container.HostEntry{IP: u.addr, Names: []string{u.FQDN(), u.Hostname()}})
+		}
+	}
+	return out
+}
+
+func (u *Unit) namespaceLocked(root, image string) container.Namespace {
+	return container.Namespace{Root: root, Hostname: u.Hostname(), Hosts: u.app.model.hostsLocked(), Image: image}
+}
+
+// commandFor returns the hook command: dispatch run inside the unit's charm-container namespace
+// (private trust store, hosts and hostname), or directly when containers are disabled.
+// Called with s.mu held.
+func (s *Sim) commandFor(u *Unit, dispatch string) *exec.Cmd {
+	if s.runtime == nil {
+		return exec.Command(dispatch)
+	}
+	_, nsexec, err := s.runtime.binaries()
+	if err != nil {
+		s.logf("    containers unavailable, running %s on the host: %v", u.name, err)
+		return exec.Command(dispatch)
+	}
+	ns := u.namespaceLocked(filepath.Join(u.dir, "charm-container"), "")
+	if err := ns.Prepare(); err != nil {
+		s.logf("    cannot prepare charm container of %s: %v", u.name, err)
+		return exec.Command(dispatch)
+	}
+	return ns.Command(nsexec, dispatch)
+}
+
+// pollContainers starts a new unit's Pebbles, keeps every container's /etc/hosts in line with
+// the model, and reads boot ids (a new one queues <container>-pebble-ready).
+func (s *Sim) pollContainers(u *Unit) {
+	if s.runtime == nil {
+		return
+	}
+	s.mu.Lock()
+	if u.removed || u.dying {
+		s.mu.Unlock()
+		return
+	}
+	type job struct {
+		name string
+		ns   container.Namespace
+		uc   *unitContainer
+	}
+	var jobs []job
+	for _, cm := range u.app.charm.Containers {
+		image := ""
+		if cm.Resource != "" {
+			image = u.app.resources[cm.Resource]
+		}
+		ns := u.namespaceLocked(filepath.Join(u.dir, "containers", cm.Name), image)
+		jobs = append(jobs, job{name: cm.Name, ns: ns, uc: u.containers[cm.Name]})
+	}
+	s.mu.Unlock()
+	for _, j := range jobs {
+		hosts := fmt.Sprint(j.ns.Hosts)
+		if j.uc != nil {
+			if j.uc.hosts != hosts {
+				ns := j.ns
+				if err := ns.Prepare(); err == nil {
+					j.uc.hosts = hosts
+				}
+			}
+			continue
+		}
+		pebble, nsexec, err := s.runtime.binaries()
+		if err != nil {
+			s.logf("    cannot start container %s of %s: %v", j.name, u.name, err)
+			continue
+		}
+		c, err := container.Start(&container.Options{
+			Dir: j.ns.Root, Name: u.Hostname() + "/" + j.name, PebbleBinary: pebble, NSExecBinary: nsexec, Namespace: j.ns,
+		})
+		if err != nil {
+			s.logf("    cannot start container %s of %s: %v", j.name, u.name, err)
+			continue
+		}
+		boot, err := c.BootID()
+		if err != nil {
+			s.logf("    %v", err)
+		}
+		s.mu.Lock()
+		u.containers[j.name] = &unitContainer{name: j.name, c: c, bootID: boot, hosts: hosts}
+		s.mu.Unlock()
+	}
+}
+
+// Container returns the unit's running container, or nil.
+func (u *Unit) Container(name string) *container.Container {
+	s := u.app.model.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if uc := u.containers[name]; uc != nil {
+		return uc.c
+	}
+	return nil
+}
+
+// RestartContainer restarts one container's Pebble (a workload restart): a new boot id, so
+// <container>-pebble-ready runs again on the next Settle.
+func (u *Unit) RestartContainer(name string) error {
+	s := u.app.model.sim
+	s.mu.Lock()
+	uc := u.containers[name]
+	s.mu.Unlock()
+	if uc == nil {
+		return fmt.Errorf("cannot restart container %q of %s: not running", name, u.name)
+	}
+	if err := uc.c.Restart(); err != nil {
+		return fmt.Errorf("cannot restart container %q of %s: %w", name, u.name, err)
+	}
+	boot, err := uc.c.BootID()
+	if err != nil {
+		return fmt.Errorf("cannot restart container %q of %s: %w", name, u.name, err)
+	}
+	s.mu.Lock()
+	uc.bootID = boot
+	s.mu.Unlock()
+	return nil
+}
+
+func (u *Unit) stopContainers() error {
+	s := u.app.model.sim
+	s.mu.Lock()
+	var cs []*unitContainer
+	for _, n := range sortedKeys(u.containers) {
+		cs = append(cs, u.containers[n])
+	}
+	s.mu.Unlock()
+	var first error
+	for _, uc := range cs {
+		if err := uc.c.Stop(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// installTools builds jujuc into binDir (cached: rebuilt when its source is newer) and links it
+// under every hook-tool name in toolDir.
+func installTools(binDir, toolDir string) (string, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(binDir, "jujuc")
+	if err := buildCached(root, bin, "./tests/cmd/jujuc"); err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(toolDir, 0o755); err != nil {
+		return "", fmt.Errorf("cannot create tools dir: %w", err)
+	}
+	names := append([]string(nil), toolNames...)
+	sort.Strings(names)
+	for _, n := range names {
+		p := filepath.Join(toolDir, n)
+		os.Remove(p)
+		if err := os.Symlink(bin, p); err != nil {
+			return "", fmt.Errorf("cannot link hook tool %s: %w", n, err)
+		}
+	}
+	return toolDir, nil
+}

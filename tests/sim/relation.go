@@ -1,0 +1,239 @@
+package sim
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Relation is one relation between two application endpoints (or one peer endpoint). A
+// cross-model relation is one object shared by both models: each side sees the other under the
+// name Juju shows it (the SAAS alias on the consumer side, remote-<token> on the offerer side),
+// so the databags need no replication.
+type Relation struct {
+	ids      map[*Model]int
+	ends     []*relEnd
+	cmr      *cmrInfo
+	dying    bool
+	removed  bool
+	unitData map[*Unit]map[string]string
+	unitVer  map[*Unit]int64
+	appData  map[*App]map[string]string
+	appVer   map[*App]int64
+	// scope holds units that entered scope (ran relation-created); a unit stays a visible member
+	// while in scope and not dying.
+	scope map[*Unit]bool
+}
+
+type relEnd struct {
+	app *App
+	ep  Endpoint
+}
+
+type cmrInfo struct {
+	saasName string
+	consumer *Model
+	offerer  *Model
+	token    string
+}
+
+// unitRel is what one unit's agent knows about one relation (the uniter's relation state).
+type unitRel struct {
+	created bool
+	broken  bool
+	// members maps each remote unit this unit has run joined for to the settings version it has
+	// seen; -1 means joined ran and its relation-changed is still due.
+	members map[*Unit]int64
+	appSeen int64
+}
+
+func (r *Relation) peer() bool { return len(r.ends) == 1 }
+
+func (r *Relation) involves(a *App) bool {
+	for _, e := range r.ends {
+		if e.app == a {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Relation) endFor(a *App) *relEnd {
+	for _, e := range r.ends {
+		if e.app == a {
+			return e
+		}
+	}
+	return nil
+}
+
+// other returns the remote end as seen from app a (its own end for peers).
+func (r *Relation) other(a *App) *relEnd {
+	for _, e := range r.ends {
+		if e.app != a {
+			return e
+		}
+	}
+	return r.ends[0]
+}
+
+// idFor returns the relation id in the viewer's model.
+func (r *Relation) idFor(viewer *App) int { return r.ids[viewer.model] }
+
+// key returns "endpoint:id" as the viewer's agent shows it.
+func (r *Relation) key(viewer *App) string {
+	return fmt.Sprintf("%s:%d", r.endFor(viewer).ep.Name, r.idFor(viewer))
+}
+
+// appName returns target's name as seen by viewer.
+func (r *Relation) appName(viewer, target *App) string {
+	if target.model == viewer.model || r.cmr == nil {
+		return target.name
+	}
+	if viewer.model == r.cmr.consumer {
+		return r.cmr.saasName
+	}
+	return "remote-" + r.cmr.token
+}
+
+func (r *Relation) unitName(viewer *App, u *Unit) string {
+	if u == nil {
+		return ""
+	}
+	return fmt.Sprintf("%s/%d", r.appName(viewer, u.app), u.num)
+}
+
+// lookupUnit resolves a unit name as the viewer sees it (own units included for peers).
+func (r *Relation) lookupUnit(viewer *App, name string) *Unit {
+	for _, e := range r.ends {
+		for u := range r.scope {
+			if u.app == e.app && r.unitName(viewer, u) == name {
+				return u
+			}
+		}
+		for _, u := range e.app.units {
+			if r.unitName(viewer, u) == name {
+				return u
+			}
+		}
+	}
+	return nil
+}
+
+func (r *Relation) lookupApp(viewer *App, name string) *App {
+	for _, e := range r.ends {
+		if r.appName(viewer, e.app) == name {
+			return e.app
+		}
+	}
+	return nil
+}
+
+// members returns the remote units u currently sees in the relation.
+func (r *Relation) members(u *Unit) map[*Unit]bool {
+	out := map[*Unit]bool{}
+	if r.dying || u.dying || !r.scope[u] {
+		return out
+	}
+	other := r.other(u.app).app
+	for m := range r.scope {
+		if m == u || m.dying || m.app != other {
+			continue
+		}
+		out[m] = true
+	}
+	return out
+}
+
+// enterScope pre-fills the unit's bag as the uniter facade's EnterScope does.
+func (r *Relation) enterScope(u *Unit) {
+	if r.scope[u] {
+		return
+	}
+	r.scope[u] = true
+	if r.unitData[u] == nil {
+		r.unitData[u] = map[string]string{
+			"private-address": u.addr,
+			"ingress-address": u.addr,
+			"egress-subnets":  u.addr + "/32",
+		}
+	}
+}
+
+// sortUnits orders units the way Juju orders member names: as strings ("a/10" < "a/2").
+func (r *Relation) sortUnits(viewer *App, us []*Unit) {
+	sort.Slice(us, func(i, j int) bool { return r.unitName(viewer, us[i]) < r.unitName(viewer, us[j]) })
+}
+
+// ID returns the relation id in the model of app (or of the first end when app is "").
+func (r *Relation) ID() int {
+	return r.ids[r.ends[0].app.model]
+}
+
+// Endpoints returns "app:endpoint" for each end, with real application names.
+func (r *Relation) Endpoints() []string {
+	var out []string
+	for _, e := range r.ends {
+		out = append(out, e.app.name+":"+e.ep.Name)
+	}
+	return out
+}
+
+// AppData returns a copy of the committed application databag of app (its real name).
+func (r *Relation) AppData(app string) map[string]string {
+	for _, e := range r.ends {
+		if e.app.name == app {
+			s := e.app.model.sim
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return copyMap(r.appData[e.app])
+		}
+	}
+	return nil
+}
+
+// UnitData returns a copy of the committed databag of unit (its real name "app/N").
+func (r *Relation) UnitData(unit string) map[string]string {
+	s := r.ends[0].app.model.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for u, d := range r.unitData {
+		if u.name == unit {
+			return copyMap(d)
+		}
+	}
+	return nil
+}
+
+func copyMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// parseRelationID accepts "N" or "ep:N"; only the number counts, as in Juju.
+func parseRelationID(s string) (int, bool) {
+	if i := strings.LastIndex(s, ":"); i >= 0 {
+		s = s[i+1:]
+	}
+	n, err := strconv.Atoi(s)
+	return n, err == nil
+}
+
+// unitRelations returns the unit's relations the agent knows (ran relation-created), sorted by id.
+func (u *Unit) knownRelations() []*Relation {
+	var out []*Relation
+	for r, st := range u.rels {
+		if st.created {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].idFor(u.app) < out[j].idFor(u.app) })
+	return out
+}

@@ -1,0 +1,276 @@
+package sim
+
+import "sort"
+
+// pendingHook is the next thing a unit's agent will run, with the state change to apply when it
+// succeeds. Nothing changes in the unit's agent state until then, so a failed or killed hook is
+// simply chosen again: that is Juju's "hook stays pending".
+type pendingHook struct {
+	name      string
+	rel       *Relation
+	remote    *Unit
+	remoteApp *App
+	departing *Unit
+	// secret hooks
+	secret      *secret
+	secretLabel string
+	secretRev   int
+	// workload hooks
+	container string
+	action    *actionRun
+	onSuccess func()
+}
+
+// nextHook implements the uniter resolver's priorities (JUJU.md §1) for one unit. Called with
+// s.mu held.
+func (s *Sim) nextHook(u *Unit) *pendingHook {
+	if u.removed {
+		return nil
+	}
+	if u.failed != nil {
+		if u.retries < s.opts.AutoRetry {
+			u.retries++
+			return u.failed
+		}
+		return nil
+	}
+	if u.dying && u.installed {
+		return s.teardownHook(u)
+	}
+	if u.dying {
+		return &pendingHook{name: "remove", onSuccess: func() { s.removeUnitLocked(u) }}
+	}
+	if !u.installed {
+		return &pendingHook{name: "install", onSuccess: func() { u.installed = true }}
+	}
+	// relation-created for every relation the unit's app is in (peers included).
+	for _, r := range s.relationsOf(u.app) {
+		if r.dying {
+			continue
+		}
+		if st := u.rels[r]; st == nil || !st.created {
+			r := r
+			return &pendingHook{name: r.endFor(u.app).ep.Name + "-relation-created", rel: r, remoteApp: r.other(u.app).app, onSuccess: func() {
+				u.rels[r] = &unitRel{created: true, members: map[*Unit]int64{}}
+				r.enterScope(u)
+			}}
+		}
+	}
+	if u.leaderPending {
+		name := "leader-settings-changed"
+		if u.app.leader == u {
+			name = "leader-elected"
+		}
+		return &pendingHook{name: name, onSuccess: func() { u.leaderPending = false }}
+	}
+	if u.started {
+		for _, name := range sortedKeys(u.containers) {
+			c := u.containers[name]
+			if c.bootID != "" && c.bootID != c.seenBootID {
+				boot := c.bootID
+				return &pendingHook{name: name + "-pebble-ready", container: name, onSuccess: func() { c.seenBootID = boot }}
+			}
+		}
+	}
+	if len(u.secretEvents) > 0 {
+		h := u.secretEvents[0]
+		inner := h.onSuccess
+		h.onSuccess = func() {
+			u.secretEvents = u.secretEvents[1:]
+			if inner != nil {
+				inner()
+			}
+		}
+		return h
+	}
+	if u.configSeen != u.app.configVersion {
+		v := u.app.configVersion
+		return &pendingHook{name: "config-changed", onSuccess: func() { u.configSeen = v }}
+	}
+	if !u.started {
+		return &pendingHook{name: "start", onSuccess: func() {
+			u.started = true
+			if !u.workloadSet {
+				u.workload = Status{Status: "unknown"}
+			}
+		}}
+	}
+	for _, r := range u.knownRelations() {
+		if h := s.relationHook(u, r); h != nil {
+			return h
+		}
+	}
+	if u.updateStatus {
+		return &pendingHook{name: "update-status", onSuccess: func() { u.updateStatus = false }}
+	}
+	return nil
+}
+
+func (s *Sim) relationsOf(a *App) []*Relation {
+	var out []*Relation
+	for _, r := range a.model.relations {
+		if r.involves(a) && !r.removed {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].idFor(a) < out[j].idFor(a) })
+	return out
+}
+
+// relationHook picks the next hook within one relation: departed -> broken -> app-level
+// changed -> joined (string-sorted) with that unit's changed right after -> changed for moved data.
+func (s *Sim) relationHook(u *Unit, r *Relation) *pendingHook {
+	st := u.rels[r]
+	if st.broken {
+		return nil
+	}
+	ep := r.endFor(u.app).ep.Name
+	cur := r.members(u)
+	var known []*Unit
+	for m := range st.members {
+		known = append(known, m)
+	}
+	r.sortUnits(u.app, known)
+	for _, m := range known {
+		if !cur[m] {
+			m := m
+			dep := m
+			return &pendingHook{name: ep + "-relation-departed", rel: r, remote: m, remoteApp: m.app, departing: dep, onSuccess: func() { delete(st.members, m) }}
+		}
+	}
+	if r.dying {
+		return &pendingHook{name: ep + "-relation-broken", rel: r, remoteApp: r.other(u.app).app, onSuccess: func() { st.broken = true }}
+	}
+	other := r.other(u.app).app
+	if v := r.appVer[other]; v > st.appSeen {
+		return &pendingHook{name: ep + "-relation-changed", rel: r, remoteApp: other, onSuccess: func() { st.appSeen = v }}
+	}
+	for _, m := range known {
+		if st.members[m] == -1 {
+			m := m
+			v := r.unitVer[m]
+			return &pendingHook{name: ep + "-relation-changed", rel: r, remote: m, remoteApp: m.app, onSuccess: func() { st.members[m] = v }}
+		}
+	}
+	var fresh []*Unit
+	for m := range cur {
+		if _, ok := st.members[m]; !ok {
+			fresh = append(fresh, m)
+		}
+	}
+	r.sortUnits(u.app, fresh)
+	if len(fresh) > 0 {
+		m := fresh[0]
+		return &pendingHook{name: ep + "-relation-joined", rel: r, remote: m, remoteApp: m.app, onSuccess: func() { st.members[m] = -1 }}
+	}
+	for _, m := range known {
+		if v := r.unitVer[m]; v > st.members[m] {
+			m := m
+			return &pendingHook{name: ep + "-relation-changed", rel: r, remote: m, remoteApp: m.app, onSuccess: func() { st.members[m] = v }}
+		}
+	}
+	return nil
+}
+
+// teardownHook runs a dying unit's hooks: per relation departed for each member it knows
+// (JUJU_DEPARTING_UNIT = itself) and broken for non-peers, then stop, then remove.
+func (s *Sim) teardownHook(u *Unit) *pendingHook {
+	for _, r := range u.knownRelations() {
+		st := u.rels[r]
+		if st.broken {
+			continue
+		}
+		ep := r.endFor(u.app).ep.Name
+		var known []*Unit
+		for m := range st.members {
+			known = append(known, m)
+		}
+		r.sortUnits(u.app, known)
+		if len(known) > 0 {
+			m := known[0]
+			return &pendingHook{name: ep + "-relation-departed", rel: r, remote: m, remoteApp: m.app, departing: u, onSuccess: func() { delete(st.members, m) }}
+		}
+		if r.peer() {
+			st.broken = true
+			continue
+		}
+		return &pendingHook{name: ep + "-relation-broken", rel: r, remoteApp: r.other(u.app).app, onSuccess: func() { st.broken = true }}
+	}
+	if !u.stopped {
+		return &pendingHook{name: "stop", onSuccess: func() { u.stopped = true }}
+	}
+	return &pendingHook{name: "remove", onSuccess: func() { s.removeUnitLocked(u) }}
+}
+
+// removeUnitLocked drops a unit that finished its remove hook; containers stop afterwards
+// (outside the lock) in runHook.
+func (s *Sim) removeUnitLocked(u *Unit) {
+	u.removed = true
+	u.workload = Status{Status: "terminated"}
+	a := u.app
+	for i, o := range a.units {
+		if o == u {
+			a.units = append(a.units[:i], a.units[i+1:]...)
+			break
+		}
+	}
+	for r := range u.rels {
+		delete(r.scope, u)
+	}
+	if a.leader == u {
+		a.leader = nil
+		a.electLocked()
+	}
+	if a.dying && len(a.units) == 0 {
+		m := a.model
+		for i, o := range m.apps {
+			if o == a {
+				m.apps = append(m.apps[:i], m.apps[i+1:]...)
+				break
+			}
+		}
+		for _, r := range append([]*Relation(nil), m.relations...) {
+			if r.peer() && r.involves(a) {
+				s.dropRelationLocked(r)
+			}
+		}
+	}
+}
+
+// afterHookLocked removes dying relations every unit has finished with.
+func (s *Sim) afterHookLocked(u *Unit) {
+	for _, r := range s.allRelations() {
+		if !r.dying || r.removed {
+			continue
+		}
+		done := true
+		for _, e := range r.ends {
+			for _, o := range e.app.units {
+				if st := o.rels[r]; st != nil && st.created && !st.broken {
+					done = false
+				}
+			}
+		}
+		if done {
+			s.dropRelationLocked(r)
+		}
+	}
+}
+
+func (s *Sim) dropRelationLocked(r *Relation) {
+	r.removed = true
+	for m := range r.ids {
+		for i, o := range m.relations {
+			if o == r {
+				m.relations = append(m.relations[:i], m.relations[i+1:]...)
+				break
+			}
+		}
+	}
+	for _, e := range r.ends {
+		for _, o := range e.app.units {
+			delete(o.rels, r)
+		}
+	}
+	s.revokeRelationGrantsLocked(r)
+}

@@ -1,0 +1,399 @@
+package sim
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// JujuVersion is the version the simulator reports in JUJU_VERSION.
+const JujuVersion = "3.6.11"
+
+// hookContext is the server-side state of one running hook or action: what the tools see and
+// the writes buffered until the process exits 0.
+type hookContext struct {
+	id      string
+	unit    *Unit
+	hook    *pendingHook
+	name    string
+	cmd     *exec.Cmd
+	calls   map[string]int
+	ncalls  int
+	logs    []string
+	killAt  int
+	killed  bool
+	started time.Time
+
+	relUnit   map[*Relation]map[string]*string
+	relApp    map[*Relation]map[string]*string
+	state     map[string]*string
+	ports     map[string]bool // port -> open(true)/close(false), in call order by last write
+	sec       pendingSecrets
+}
+
+func (s *Sim) newContextLocked(u *Unit, h *pendingHook) *hookContext {
+	s.ctxSeq++
+	name := h.name
+	if h.action != nil {
+		name = h.action.name
+	}
+	c := &hookContext{
+		id: fmt.Sprintf("%s-%s-%d", u.name, name, s.ctxSeq), unit: u, hook: h, name: name,
+		calls: map[string]int{}, relUnit: map[*Relation]map[string]*string{}, relApp: map[*Relation]map[string]*string{},
+		state: map[string]*string{}, ports: map[string]bool{}, sec: pendingSecrets{updates: map[*secret]*secretUpdate{}},
+	}
+	for i, f := range s.failures {
+		if f.unit == u.name && f.hook == name {
+			c.killAt = f.after
+			s.failures = append(s.failures[:i], s.failures[i+1:]...)
+			break
+		}
+	}
+	s.contexts[c.id] = c
+	return c
+}
+
+func (s *Sim) hookEnv(c *hookContext) []string {
+	u, h := c.unit, c.hook
+	m := u.app.model
+	dispatch := "hooks/" + h.name
+	hookName := h.name
+	if h.action != nil {
+		dispatch = "actions/" + h.action.name
+		hookName = ""
+	}
+	env := map[string]string{
+		"JUJU_DISPATCH_PATH":         dispatch,
+		"JUJU_HOOK_NAME":             hookName,
+		"JUJU_CHARM_DIR":             u.charmDir,
+		"CHARM_DIR":                  u.charmDir,
+		"JUJU_CONTEXT_ID":            c.id,
+		"JUJU_AGENT_SOCKET_ADDRESS":  s.sock,
+		"JUJU_AGENT_SOCKET_NETWORK":  "unix",
+		"JUJU_UNIT_NAME":             u.name,
+		"JUJU_MODEL_UUID":            m.uuid,
+		"JUJU_MODEL_NAME":            m.name,
+		"JUJU_API_ADDRESSES":         "10.152.183.1:17070",
+		"JUJU_VERSION":               JujuVersion,
+		"JUJU_SLA":                   "unsupported",
+		"JUJU_MACHINE_ID":            "",
+		"JUJU_PRINCIPAL_UNIT":        "",
+		"JUJU_AVAILABILITY_ZONE":     "",
+		"CLOUD_API_VERSION":          "1.31.0",
+		"JUJU_CHARM_HTTP_PROXY":      "",
+		"JUJU_CHARM_HTTPS_PROXY":     "",
+		"JUJU_CHARM_FTP_PROXY":       "",
+		"JUJU_CHARM_NO_PROXY":        "",
+		"PATH":                       s.toolDir + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"LANG":                       "C.UTF-8",
+		"SIM_CONTAINERS_DIR":         filepath.Join(u.dir, "containers"),
+	}
+	if r := h.rel; r != nil {
+		env["JUJU_RELATION"] = r.endFor(u.app).ep.Name
+		env["JUJU_RELATION_ID"] = r.key(u.app)
+		env["JUJU_REMOTE_UNIT"] = r.unitName(u.app, h.remote)
+		env["JUJU_REMOTE_APP"] = ""
+		if h.remoteApp != nil {
+			env["JUJU_REMOTE_APP"] = r.appName(u.app, h.remoteApp)
+		}
+		if h.departing != nil {
+			env["JUJU_DEPARTING_UNIT"] = r.unitName(u.app, h.departing)
+		}
+	}
+	if h.secret != nil {
+		env["JUJU_SECRET_ID"] = h.secret.uri()
+		env["JUJU_SECRET_LABEL"] = h.secretLabel
+		if h.secretRev > 0 {
+			env["JUJU_SECRET_REVISION"] = fmt.Sprint(h.secretRev)
+		}
+	}
+	if h.container != "" {
+		env["JUJU_WORKLOAD_NAME"] = h.container
+	}
+	if a := h.action; a != nil {
+		env["JUJU_ACTION_NAME"] = a.name
+		env["JUJU_ACTION_UUID"] = a.id
+		env["JUJU_ACTION_TAG"] = "action-" + a.id
+	}
+	var out []string
+	for _, k := range sortedKeys(env) {
+		out = append(out, k+"="+env[k])
+	}
+	return out
+}
+
+// defaultStatusLocked sets the statuses Juju sets around lifecycle hooks.
+func defaultStatusLocked(u *Unit, name string) {
+	switch name {
+	case "install":
+		if !u.workloadSet {
+			u.workload = Status{Status: "maintenance", Message: "installing charm software"}
+		}
+	case "stop":
+		u.workload = Status{Status: "maintenance", Message: "stopping charm software"}
+	case "remove":
+		u.workload = Status{Status: "maintenance", Message: "cleaning up prior to charm deletion"}
+	}
+}
+
+// runHook runs one hook process for u and applies its outcome.
+func (s *Sim) runHook(ctx context.Context, u *Unit, h *pendingHook) *HookRecord {
+	s.mu.Lock()
+	c := s.newContextLocked(u, h)
+	if h.action == nil {
+		defaultStatusLocked(u, h.name)
+	}
+	u.agent = Status{Status: "executing", Message: "running " + c.name + " hook"}
+	if h.action != nil {
+		u.agent.Message = "running action " + c.name
+	}
+	env := s.hookEnv(c)
+	dispatch := filepath.Join(u.charmDir, "dispatch")
+	cmd := s.commandFor(u, dispatch)
+	cmd.Dir = u.charmDir
+	cmd.Env = env
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
+	c.cmd = cmd
+	noDispatch := !fileExists(dispatch) && !fileExists(filepath.Join(u.charmDir, strings.TrimPrefix(env0(env, "JUJU_DISPATCH_PATH"), "/")))
+	s.mu.Unlock()
+
+	start := time.Now()
+	exitCode, runErr := 0, error(nil)
+	if noDispatch {
+		// No dispatch and no hooks/<name>: Juju counts that as success.
+	} else {
+		exitCode, runErr = s.wait(ctx, cmd)
+	}
+	dur := time.Since(start)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.contexts, c.id)
+	rec := HookRecord{Name: c.name, Kind: "hook", Duration: dur, ExitCode: exitCode, Killed: c.killed, ToolCalls: c.calls,
+		Stdout: stdout.String(), Stderr: stderr.String(), Logs: c.logs}
+	if h.action != nil {
+		rec.Kind = "action"
+	}
+	if h.rel != nil {
+		rec.Relation = h.rel.key(u.app)
+		rec.Remote = h.rel.unitName(u.app, h.remote)
+	}
+	ok := exitCode == 0 && runErr == nil && !c.killed
+	var commitErr error
+	if ok {
+		if commitErr = c.commitLocked(s); commitErr != nil {
+			ok = false
+			rec.Stderr += "ERROR " + commitErr.Error() + "\n"
+		}
+	}
+	u.hooks = append(u.hooks, rec)
+	s.logHook(u, &rec, runErr)
+	if h.action != nil {
+		h.action.finish(&rec, ok, runErr, exitCode)
+		u.agent = Status{Status: "idle"}
+		return &rec
+	}
+	switch {
+	case c.killed:
+		// Requeued: the resolver picks the same hook again since nothing was applied.
+		u.agent = Status{Status: "idle"}
+	case ok:
+		u.failed = nil
+		u.retries = 0
+		u.agent = Status{Status: "idle"}
+		if h.onSuccess != nil {
+			h.onSuccess()
+		}
+		s.afterHookLocked(u)
+	default:
+		u.failed = h
+		u.agent = Status{Status: "error", Message: fmt.Sprintf("hook failed: %q", h.name)}
+	}
+	if u.removed {
+		go u.stopContainers()
+	}
+	return &rec
+}
+
+func env0(env []string, key string) string {
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, key+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// wait starts cmd and waits for it, killing its process group at the hook timeout.
+func (s *Sim) wait(ctx context.Context, cmd *exec.Cmd) (int, error) {
+	if err := cmd.Start(); err != nil {
+		return -1, fmt.Errorf("cannot run hook: %w", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	timer := time.NewTimer(s.opts.HookTimeout)
+	defer timer.Stop()
+	var err error
+	select {
+	case err = <-done:
+	case <-timer.C:
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		return -1, fmt.Errorf("hook timed out after %v", s.opts.HookTimeout)
+	case <-ctx.Done():
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		return -1, ctx.Err()
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode(), nil
+	}
+	if err != nil {
+		return -1, err
+	}
+	return 0, nil
+}
+
+func (s *Sim) logHook(u *Unit, rec *HookRecord, runErr error) {
+	var calls []string
+	for _, k := range sortedKeys(rec.ToolCalls) {
+		calls = append(calls, fmt.Sprintf("%s=%d", k, rec.ToolCalls[k]))
+	}
+	name := rec.Name
+	if rec.Kind == "action" {
+		name = "action " + name
+	}
+	if rec.Remote != "" {
+		name += " (" + rec.Remote + ")"
+	}
+	outcome := ""
+	switch {
+	case rec.Killed:
+		outcome = " KILLED (requeued)"
+	case runErr != nil:
+		outcome = " FAILED: " + runErr.Error()
+	case rec.ExitCode != 0:
+		outcome = fmt.Sprintf(" FAILED exit %d", rec.ExitCode)
+	}
+	s.logf("%-24s %-44s %7.1fms %2d calls [%s]%s", u.app.model.name+"/"+u.name, name, float64(rec.Duration.Microseconds())/1000, rec.Calls(), strings.Join(calls, " "), outcome)
+	if rec.ExitCode != 0 && rec.Stderr != "" {
+		for _, l := range strings.Split(strings.TrimRight(rec.Stderr, "\n"), "\n") {
+			s.logf("    stderr: %s", l)
+		}
+	}
+}
+
+// commitLocked applies a successful hook's buffered writes, as the uniter's context Flush does
+// in one API call. Relation data is diffed so that a write without change bumps nothing.
+func (c *hookContext) commitLocked(s *Sim) error {
+	u := c.unit
+	// Validate first: a failing commit must leave nothing behind.
+	for r := range c.relApp {
+		if r.removed {
+			continue
+		}
+		if u.app.leader != u {
+			return fmt.Errorf("cannot write relation settings: %s is not the leader", u.name)
+		}
+	}
+	if err := c.commitSecretsLocked(s); err != nil {
+		return err
+	}
+	for _, r := range sortedRels(c.relUnit) {
+		if r.removed {
+			continue
+		}
+		if applyPending(r.unitData, u, c.relUnit[r]) {
+			r.unitVer[u]++
+		}
+	}
+	for _, r := range sortedRels(c.relApp) {
+		if r.removed {
+			continue
+		}
+		if r.appData[u.app] == nil {
+			r.appData[u.app] = map[string]string{}
+		}
+		before := copyMap(r.appData[u.app])
+		applyInto(r.appData[u.app], c.relApp[r])
+		if !mapsEqual(before, r.appData[u.app]) {
+			r.appVer[u.app]++
+			// Own writes never trigger relation-changed on the writer (peer app bag included).
+			if st := u.rels[r]; st != nil {
+				st.appSeen = r.appVer[u.app]
+			}
+		}
+	}
+	applyInto(u.state, c.state)
+	for p, open := range c.ports {
+		if open {
+			u.ports[p] = true
+		} else {
+			delete(u.ports, p)
+		}
+	}
+	return nil
+}
+
+func sortedRels[V any](m map[*Relation]V) []*Relation {
+	var out []*Relation
+	for r := range m {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID() < out[j].ID() })
+	return out
+}
+
+func applyPending(data map[*Unit]map[string]string, u *Unit, p map[string]*string) bool {
+	if data[u] == nil {
+		data[u] = map[string]string{}
+	}
+	before := copyMap(data[u])
+	applyInto(data[u], p)
+	return !mapsEqual(before, data[u])
+}
+
+func applyInto(dst map[string]string, p map[string]*string) {
+	for k, v := range p {
+		if v == nil {
+			delete(dst, k)
+		} else {
+			dst[k] = *v
+		}
+	}
+}
+
+func mapsEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// view returns committed data overlaid with pending writes.
+func view(committed map[string]string, p map[string]*string) map[string]string {
+	out := copyMap(committed)
+	if out == nil {
+		out = map[string]string{}
+	}
+	applyInto(out, p)
+	return out
+}

@@ -1,0 +1,837 @@
+package sim
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// secret is one Juju secret: owner, labels, revisions, grants and consumer tracking.
+type secret struct {
+	id          string
+	model       *Model
+	ownerApp    *App
+	ownerUnit   *Unit
+	label       string
+	description string
+	rotate      string
+	expire      time.Time
+	revisions   []*secretRevision
+	grants      []*secretGrant
+	consumers   map[*Unit]*consumerState
+	obsolete    map[int]bool // revisions secret-remove was queued for
+	expired     map[int]bool
+}
+
+type secretRevision struct {
+	rev     int
+	content map[string]string
+}
+
+type secretGrant struct {
+	rel  *Relation
+	app  *App
+	unit *Unit // nil: the whole application
+}
+
+type consumerState struct {
+	label string
+	rev   int
+}
+
+var xidEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadding(base32.NoPadding)
+
+// newXID returns a 20-character xid as Juju uses for secret ids: 4 bytes of time, 5 random,
+// 3 of counter, in lowercase base32hex.
+func (s *Sim) newXID() string {
+	var b [12]byte
+	binary.BigEndian.PutUint32(b[0:4], uint32(time.Now().Unix()))
+	rand.Read(b[4:9])
+	s.secSeq++
+	b[9], b[10], b[11] = byte(s.secSeq>>16), byte(s.secSeq>>8), byte(s.secSeq)
+	return xidEncoding.EncodeToString(b[:])
+}
+
+func (sc *secret) uri() string { return "secret://" + sc.model.uuid + "/" + sc.id }
+
+func (sc *secret) latest() *secretRevision { return sc.revisions[len(sc.revisions)-1] }
+
+func (sc *secret) revision(n int) *secretRevision {
+	for _, r := range sc.revisions {
+		if r.rev == n {
+			return r
+		}
+	}
+	return nil
+}
+
+// ownedBy reports whether u may read the secret as its owner: the owner unit, or any unit of
+// the owning application.
+func (sc *secret) ownedBy(u *Unit) bool {
+	return sc.ownerUnit == u || (sc.ownerApp != nil && sc.ownerApp == u.app)
+}
+
+// managedBy reports whether u manages the secret: unit-owned by u, or app-owned and u leads.
+func (sc *secret) managedBy(u *Unit) bool {
+	return sc.ownerUnit == u || (sc.ownerApp != nil && sc.ownerApp == u.app && u.app.leader == u)
+}
+
+func (sc *secret) granted(u *Unit) bool {
+	for _, g := range sc.grants {
+		if g.app == u.app && (g.unit == nil || g.unit == u) && !g.rel.removed {
+			return true
+		}
+	}
+	return false
+}
+
+// parseSecretID accepts secret://<model>/<id>, secret:<id> or a bare id.
+func parseSecretID(s string) string {
+	s = strings.TrimPrefix(s, "secret://")
+	s = strings.TrimPrefix(s, "secret:")
+	if i := strings.LastIndex(s, "/"); i >= 0 {
+		s = s[i+1:]
+	}
+	return s
+}
+
+var secretKeyRE = regexp.MustCompile(`^[a-z](-?[a-z0-9]){2,}$`)
+
+// secretContent reads key=value, key#base64=value, key#file=path and --file YAML.
+func secretContent(req *toolRequest, f *flagSet, args []string) (map[string]string, error) {
+	raw := map[string]string{}
+	if f.set["file"] {
+		var b []byte
+		if p := f.vals["file"]; p == "-" {
+			b = req.Stdin
+		} else {
+			b = req.Files[p]
+		}
+		var m map[string]any
+		if err := yaml.Unmarshal(b, &m); err != nil {
+			return nil, failf("cannot parse secret content file: %v", err)
+		}
+		for k, v := range m {
+			raw[k] = fmt.Sprint(v)
+		}
+	}
+	for _, a := range args {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok {
+			return nil, usagef(`key value %q not valid`, a)
+		}
+		raw[k] = v
+	}
+	out := map[string]string{}
+	for k, v := range raw {
+		key, enc, _ := strings.Cut(k, "#")
+		switch enc {
+		case "":
+		case "base64":
+			d, err := base64.StdEncoding.DecodeString(v)
+			if err != nil {
+				return nil, failf("invalid base64 value for key %q", key)
+			}
+			v = string(d)
+		case "file":
+			b, ok := req.Files[v]
+			if !ok {
+				return nil, failf("cannot read file %q", v)
+			}
+			v = string(b)
+		default:
+			return nil, failf("secret key %q not valid", k)
+		}
+		if !secretKeyRE.MatchString(key) {
+			return nil, failf("secret key %q not valid", key)
+		}
+		out[key] = v
+	}
+	return out, nil
+}
+
+var rotatePolicies = map[string]bool{"never": true, "hourly": true, "daily": true, "weekly": true, "monthly": true, "quarterly": true, "yearly": true}
+
+func parseExpire(v string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return time.Time{}, usagef("invalid expire value %q", v)
+	}
+	return time.Now().Add(d), nil
+}
+
+// secretUpdate is a hook's coalesced secret-set for one secret (later fields win).
+type secretUpdate struct {
+	sec         *secret
+	content     map[string]string
+	label       *string
+	description *string
+	rotate      *string
+	expire      *time.Time
+}
+
+type secretGrantOp struct {
+	sec    *secret
+	rel    *Relation
+	unit   *Unit
+	app    *App
+	revoke bool
+}
+
+type secretRemoveOp struct {
+	sec *secret
+	rev int
+}
+
+// pendingSecrets is a hook's buffered secret changes.
+type pendingSecrets struct {
+	adds    []*secret
+	updates map[*secret]*secretUpdate
+	grants  []secretGrantOp
+	removes []secretRemoveOp
+}
+
+func (c *hookContext) findSecret(s *Sim, id string) *secret {
+	if sc := s.secrets[id]; sc != nil {
+		return sc
+	}
+	for _, sc := range c.sec.adds {
+		if sc.id == id {
+			return sc
+		}
+	}
+	return nil
+}
+
+func (s *Sim) toolSecretAdd(c *hookContext, req *toolRequest) (string, error) {
+	f, err := parseFlags(req.Tool, req.Args, []string{"owner", "label", "description", "expire", "rotate", "file"}, nil)
+	if err != nil {
+		return "", err
+	}
+	u := c.unit
+	content, err := secretContent(req, f, f.pos)
+	if err != nil {
+		return "", err
+	}
+	if len(content) == 0 {
+		return "", failf("missing secret value")
+	}
+	sc := &secret{model: u.app.model, consumers: map[*Unit]*consumerState{}, obsolete: map[int]bool{}, expired: map[int]bool{}}
+	switch owner := f.str("owner"); owner {
+	case "", "application":
+		if u.app.leader != u {
+			return "", failf("this unit is not the leader")
+		}
+		sc.ownerApp = u.app
+	case "unit":
+		sc.ownerUnit = u
+	default:
+		return "", usagef("secret owner %q not valid", owner)
+	}
+	if f.has("label") {
+		sc.label = f.vals["label"]
+		if s.ownerLabelTaken(c, sc, sc.label) {
+			return "", failf("secret with label %q already exists", sc.label)
+		}
+	}
+	sc.description = f.str("description")
+	if r := f.str("rotate"); r != "" {
+		if !rotatePolicies[r] {
+			return "", usagef("rotate policy %q not valid", r)
+		}
+		sc.rotate = r
+	}
+	if e := f.str("expire"); e != "" {
+		t, err := parseExpire(e)
+		if err != nil {
+			return "", err
+		}
+		sc.expire = t
+	}
+	sc.id = s.newXID()
+	sc.revisions = []*secretRevision{{rev: 1, content: content}}
+	c.sec.adds = append(c.sec.adds, sc)
+	return sc.uri() + "\n", nil
+}
+
+// ownerLabelTaken checks owner-label uniqueness among the owner's secrets, pending ones included.
+func (s *Sim) ownerLabelTaken(c *hookContext, self *secret, label string) bool {
+	check := func(o *secret) bool {
+		return o != self && o.label == label && ((self.ownerApp != nil && o.ownerApp == self.ownerApp) || (self.ownerUnit != nil && o.ownerUnit == self.ownerUnit))
+	}
+	for _, o := range s.secrets {
+		if check(o) {
+			return true
+		}
+	}
+	for _, o := range c.sec.adds {
+		if check(o) {
+			return true
+		}
+	}
+	for o, up := range c.sec.updates {
+		if o != self && up.label != nil && *up.label == label && o.ownerApp == self.ownerApp && o.ownerUnit == self.ownerUnit {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Sim) toolSecretGet(c *hookContext, req *toolRequest) (string, error) {
+	f, err := parseFlags(req.Tool, req.Args, []string{"label", "format"}, []string{"peek", "refresh"})
+	if err != nil {
+		return "", err
+	}
+	if f.has("peek") && f.has("refresh") {
+		return "", usagef("specify one of --peek or --refresh but not both")
+	}
+	u := c.unit
+	uri, key := "", ""
+	if len(f.pos) > 0 {
+		uri = f.pos[0]
+	}
+	if len(f.pos) > 1 {
+		key = f.pos[1]
+	}
+	label := f.str("label")
+	if uri == "" && label == "" {
+		return "", usagef("require either a secret URI or label")
+	}
+	var sc *secret
+	if uri != "" {
+		id := parseSecretID(uri)
+		if sc = c.findSecret(s, id); sc == nil {
+			return "", failf("secret %q not found", id)
+		}
+	} else {
+		for _, o := range s.allSecrets(c) {
+			if o.ownedBy(u) && o.label == label {
+				sc = o
+			}
+		}
+		if sc == nil {
+			for _, o := range s.allSecrets(c) {
+				if cs := o.consumers[u]; cs != nil && cs.label == label {
+					sc = o
+				}
+			}
+		}
+		if sc == nil {
+			return "", failf("consumer label %q not found", label)
+		}
+	}
+	var content map[string]string
+	if sc.ownedBy(u) {
+		if uri != "" && label != "" && sc.managedBy(u) {
+			sc.label = label
+		}
+		content = sc.latest().content
+		if up := c.sec.updates[sc]; up != nil && up.content != nil {
+			content = up.content
+		}
+	} else {
+		if !sc.granted(u) {
+			return "", failf("permission denied")
+		}
+		cs := sc.consumers[u]
+		if cs == nil {
+			// Consumer tracking is server-side and immediate, kept even if the hook fails.
+			cs = &consumerState{rev: sc.latest().rev}
+			sc.consumers[u] = cs
+		}
+		if uri != "" && label != "" {
+			cs.label = label
+		}
+		rev := cs.rev
+		switch {
+		case f.has("refresh"):
+			cs.rev = sc.latest().rev
+			rev = cs.rev
+			s.checkObsoleteLocked(sc)
+		case f.has("peek"):
+			rev = sc.latest().rev
+		}
+		content = sc.revision(rev).content
+	}
+	if key != "" {
+		k, enc, _ := strings.Cut(key, "#")
+		v, ok := content[k]
+		if !ok {
+			return "", failf("secret key %q not found", k)
+		}
+		if enc == "base64" {
+			v = base64.StdEncoding.EncodeToString([]byte(v))
+		}
+		return format(f, v, "yaml")
+	}
+	return format(f, content, "yaml")
+}
+
+func (s *Sim) allSecrets(c *hookContext) []*secret {
+	var out []*secret
+	for _, id := range sortedKeys(s.secrets) {
+		out = append(out, s.secrets[id])
+	}
+	return append(out, c.sec.adds...)
+}
+
+// managed resolves a secret the unit manages (for set/remove/grant/info), by uri or owner label.
+func (s *Sim) managed(c *hookContext, uri, label string) (*secret, error) {
+	u := c.unit
+	var sc *secret
+	name := uri
+	if uri != "" {
+		name = parseSecretID(uri)
+		sc = c.findSecret(s, name)
+	} else {
+		name = label
+		for _, o := range s.allSecrets(c) {
+			if o.ownedBy(u) && o.label == label {
+				sc = o
+			}
+		}
+	}
+	if sc == nil || !sc.ownedBy(u) {
+		return nil, failf("secret %q not found", name)
+	}
+	if !sc.managedBy(u) {
+		return nil, failf("this unit is not the leader")
+	}
+	return sc, nil
+}
+
+func (s *Sim) toolSecretSet(c *hookContext, req *toolRequest) (string, error) {
+	f, err := parseFlags(req.Tool, req.Args, []string{"owner", "label", "description", "expire", "rotate", "file"}, nil)
+	if err != nil {
+		return "", err
+	}
+	if len(f.pos) < 1 {
+		return "", usagef("missing secret URI")
+	}
+	sc, err := s.managed(c, f.pos[0], "")
+	if err != nil {
+		return "", err
+	}
+	content, err := secretContent(req, f, f.pos[1:])
+	if err != nil {
+		return "", err
+	}
+	up := c.sec.updates[sc]
+	if up == nil {
+		up = &secretUpdate{sec: sc}
+		c.sec.updates[sc] = up
+	}
+	if len(content) > 0 {
+		up.content = content
+	}
+	if f.has("label") {
+		l := f.vals["label"]
+		if s.ownerLabelTaken(c, sc, l) {
+			return "", failf("secret with label %q already exists", l)
+		}
+		up.label = &l
+	}
+	if f.has("description") {
+		d := f.vals["description"]
+		up.description = &d
+	}
+	if f.has("rotate") {
+		r := f.vals["rotate"]
+		if !rotatePolicies[r] {
+			return "", usagef("rotate policy %q not valid", r)
+		}
+		up.rotate = &r
+	}
+	if f.has("expire") {
+		t, err := parseExpire(f.vals["expire"])
+		if err != nil {
+			return "", err
+		}
+		up.expire = &t
+	}
+	return "", nil
+}
+
+func (s *Sim) toolSecretRemove(c *hookContext, req *toolRequest) (string, error) {
+	f, err := parseFlags(req.Tool, req.Args, []string{"revision"}, nil)
+	if err != nil {
+		return "", err
+	}
+	if len(f.pos) != 1 {
+		return "", usagef("missing secret URI")
+	}
+	sc, err := s.managed(c, f.pos[0], "")
+	if err != nil {
+		return "", err
+	}
+	rev := 0
+	if f.has("revision") {
+		if _, err := fmt.Sscan(f.vals["revision"], &rev); err != nil || sc.revision(rev) == nil {
+			return "", failf("secret revision %q not found", f.vals["revision"])
+		}
+	}
+	c.sec.removes = append(c.sec.removes, secretRemoveOp{sec: sc, rev: rev})
+	return "", nil
+}
+
+func (s *Sim) toolSecretGrant(c *hookContext, req *toolRequest) (string, error) {
+	f, err := parseFlags(req.Tool, req.Args, []string{"r", "relation", "unit", "app"}, nil)
+	if err != nil {
+		return "", err
+	}
+	if len(f.pos) != 1 {
+		return "", usagef("missing secret URI")
+	}
+	sc, err := s.managed(c, f.pos[0], "")
+	if err != nil {
+		return "", err
+	}
+	op := secretGrantOp{sec: sc, revoke: req.Tool == "secret-revoke"}
+	u := c.unit
+	if f.has("r", "relation") {
+		r, err := s.relation(c, f)
+		if err != nil {
+			return "", err
+		}
+		op.rel = r
+		op.app = r.other(u.app).app
+	} else if !op.revoke {
+		return "", usagef("missing relation")
+	}
+	if an := f.str("app"); an != "" {
+		if op.rel == nil {
+			for _, r := range s.visibleRelations(c, false) {
+				if a := r.lookupApp(u.app, an); a != nil && a != u.app {
+					op.app = a
+				}
+			}
+		} else if a := op.rel.lookupApp(u.app, an); a != nil {
+			op.app = a
+		}
+		if op.app == nil {
+			return "", failf("application %q not found", an)
+		}
+	}
+	if un := f.str("unit"); un != "" {
+		var found *Unit
+		for _, r := range s.visibleRelations(c, false) {
+			if op.rel != nil && r != op.rel {
+				continue
+			}
+			if tu := r.lookupUnit(u.app, un); tu != nil && tu.app != u.app {
+				found = tu
+			}
+		}
+		if found == nil || (op.app != nil && found.app != op.app) {
+			return "", failf("unit %q not found", un)
+		}
+		op.unit, op.app = found, found.app
+	}
+	c.sec.grants = append(c.sec.grants, op)
+	return "", nil
+}
+
+func grantTarget(viewer *App, r *Relation, g *secretGrant) string {
+	if g.unit != nil {
+		return "unit-" + strings.ReplaceAll(r.unitName(viewer, g.unit), "/", "-")
+	}
+	return "application-" + r.appName(viewer, g.app)
+}
+
+func (s *Sim) secretInfo(u *Unit, sc *secret) map[string]any {
+	info := map[string]any{"revision": sc.latest().rev, "owner": "application"}
+	if sc.ownerUnit != nil {
+		info["owner"] = "unit"
+	}
+	if sc.label != "" {
+		info["label"] = sc.label
+	}
+	if sc.description != "" {
+		info["description"] = sc.description
+	}
+	if sc.rotate != "" {
+		info["rotation"] = sc.rotate
+	}
+	if !sc.expire.IsZero() {
+		info["expiry"] = sc.expire.UTC().Format(time.RFC3339)
+	}
+	var access []any
+	for _, g := range sc.grants {
+		if g.rel.removed {
+			continue
+		}
+		access = append(access, map[string]any{"target": grantTarget(u.app, g.rel, g), "scope": "relation-" + g.rel.key(u.app), "role": "view"})
+	}
+	if len(access) > 0 {
+		info["access"] = access
+	}
+	return info
+}
+
+func (s *Sim) toolSecretInfoGet(c *hookContext, req *toolRequest) (string, error) {
+	f, err := parseFlags(req.Tool, req.Args, []string{"label", "format"}, nil)
+	if err != nil {
+		return "", err
+	}
+	uri, label := "", f.str("label")
+	if len(f.pos) > 0 {
+		uri = f.pos[0]
+	}
+	if (uri == "") == (label == "") {
+		return "", usagef("specify either a secret URI or label but not both")
+	}
+	sc, err := s.managed(c, uri, label)
+	if err != nil {
+		var te *toolError
+		if asToolError(err, &te) && te.msg == "this unit is not the leader" {
+			name := label
+			if uri != "" {
+				name = parseSecretID(uri)
+			}
+			return "", failf("secret %q not found", name)
+		}
+		return "", err
+	}
+	return format(f, map[string]any{sc.id: s.secretInfo(c.unit, sc)}, "yaml")
+}
+
+func asToolError(err error, te **toolError) bool {
+	t, ok := err.(*toolError)
+	if ok {
+		*te = t
+	}
+	return ok
+}
+
+func (s *Sim) toolSecretIDs(c *hookContext, req *toolRequest) (string, error) {
+	f, err := parseFlags(req.Tool, req.Args, []string{"format"}, nil)
+	if err != nil {
+		return "", err
+	}
+	ids := []string{}
+	for _, sc := range s.allSecrets(c) {
+		if sc.managedBy(c.unit) {
+			ids = append(ids, sc.id)
+		}
+	}
+	sort.Strings(ids)
+	return format(f, ids, "yaml")
+}
+
+// commitSecretsLocked validates then applies the hook's secret changes.
+func (c *hookContext) commitSecretsLocked(s *Sim) error {
+	u := c.unit
+	for _, op := range c.sec.grants {
+		if op.revoke || op.rel == nil {
+			continue
+		}
+		if op.rel.cmr != nil {
+			if u.app.model == op.rel.cmr.consumer {
+				return fmt.Errorf("sharing consumer secrets across a cross model relation not supported")
+			}
+			if op.unit != nil {
+				return fmt.Errorf("sharing secrets with a unit across a cross model relation not supported")
+			}
+		}
+		if op.unit == nil {
+			for _, g := range op.sec.grants {
+				if g.rel == op.rel && g.unit != nil {
+					return fmt.Errorf("cannot grant secret to application %q: unit grants exist", op.app.name)
+				}
+			}
+		}
+	}
+	for _, sc := range c.sec.adds {
+		if sc.ownerApp != nil && sc.ownerApp.leader != u {
+			return fmt.Errorf("this unit is not the leader")
+		}
+		s.secrets[sc.id] = sc
+	}
+	for _, sc := range sortedUpdates(c.sec.updates) {
+		up := c.sec.updates[sc]
+		if up.label != nil {
+			sc.label = *up.label
+		}
+		if up.description != nil {
+			sc.description = *up.description
+		}
+		if up.rotate != nil {
+			sc.rotate = *up.rotate
+		}
+		if up.expire != nil {
+			sc.expire = *up.expire
+		}
+		// A new revision only when the content really changes.
+		if up.content != nil && !mapsEqual(up.content, sc.latest().content) {
+			sc.revisions = append(sc.revisions, &secretRevision{rev: sc.latest().rev + 1, content: up.content})
+			s.secretChangedLocked(sc)
+			s.checkObsoleteLocked(sc)
+		}
+	}
+	for _, op := range c.sec.grants {
+		if op.revoke {
+			var keep []*secretGrant
+			for _, g := range op.sec.grants {
+				match := (op.rel == nil || g.rel == op.rel) && (op.app == nil || g.app == op.app) && (op.unit == nil || g.unit == op.unit)
+				if !match {
+					keep = append(keep, g)
+				}
+			}
+			op.sec.grants = keep
+			continue
+		}
+		dup := false
+		for _, g := range op.sec.grants {
+			if g.rel == op.rel && g.app == op.app && g.unit == op.unit {
+				dup = true
+			}
+		}
+		if !dup {
+			op.sec.grants = append(op.sec.grants, &secretGrant{rel: op.rel, app: op.app, unit: op.unit})
+		}
+	}
+	for _, op := range c.sec.removes {
+		sc := op.sec
+		if op.rev == 0 {
+			delete(s.secrets, sc.id)
+			continue
+		}
+		var keep []*secretRevision
+		for _, r := range sc.revisions {
+			if r.rev != op.rev {
+				keep = append(keep, r)
+			}
+		}
+		if len(keep) == 0 {
+			delete(s.secrets, sc.id)
+			continue
+		}
+		sc.revisions = keep
+	}
+	return nil
+}
+
+func sortedUpdates(m map[*secret]*secretUpdate) []*secret {
+	var out []*secret
+	for sc := range m {
+		out = append(out, sc)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out
+}
+
+// secretChangedLocked queues secret-changed for every consumer behind the latest revision.
+func (s *Sim) secretChangedLocked(sc *secret) {
+	latest := sc.latest().rev
+	for cu, cs := range sc.consumers {
+		if cu.removed || cs.rev >= latest {
+			continue
+		}
+		queued := false
+		for _, h := range cu.secretEvents {
+			if h.secret == sc && h.name == "secret-changed" {
+				queued = true
+			}
+		}
+		if !queued {
+			cu.secretEvents = append(cu.secretEvents, &pendingHook{name: "secret-changed", secret: sc, secretLabel: cs.label})
+		}
+	}
+}
+
+// ownerUnit is the unit that receives owner-side secret hooks: the owner unit or the leader.
+func (sc *secret) ownerAgent() *Unit {
+	if sc.ownerUnit != nil {
+		return sc.ownerUnit
+	}
+	return sc.ownerApp.leader
+}
+
+// checkObsoleteLocked queues secret-remove to the owner for revisions no consumer tracks any more.
+func (s *Sim) checkObsoleteLocked(sc *secret) {
+	latest := sc.latest().rev
+	tracked := map[int]bool{}
+	for _, cs := range sc.consumers {
+		tracked[cs.rev] = true
+	}
+	owner := sc.ownerAgent()
+	for _, r := range sc.revisions {
+		if r.rev == latest || tracked[r.rev] || sc.obsolete[r.rev] || owner == nil {
+			continue
+		}
+		sc.obsolete[r.rev] = true
+		owner.secretEvents = append(owner.secretEvents, &pendingHook{name: "secret-remove", secret: sc, secretLabel: sc.label, secretRev: r.rev})
+	}
+}
+
+// ExpireSecrets queues secret-expired to the owner of every secret whose expiry is before now.
+func (s *Sim) ExpireSecrets(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range sortedKeys(s.secrets) {
+		sc := s.secrets[id]
+		rev := sc.latest().rev
+		if sc.expire.IsZero() || sc.expire.After(now) || sc.expired[rev] {
+			continue
+		}
+		if owner := sc.ownerAgent(); owner != nil {
+			sc.expired[rev] = true
+			owner.secretEvents = append(owner.secretEvents, &pendingHook{name: "secret-expired", secret: sc, secretLabel: sc.label, secretRev: rev})
+		}
+	}
+}
+
+// RotateSecret queues secret-rotate to the owner of the secret (by id or URI).
+func (s *Sim) RotateSecret(uri string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sc := s.secrets[parseSecretID(uri)]
+	if sc == nil {
+		return fmt.Errorf("cannot rotate secret: secret %q not found", uri)
+	}
+	if owner := sc.ownerAgent(); owner != nil {
+		owner.secretEvents = append(owner.secretEvents, &pendingHook{name: "secret-rotate", secret: sc, secretLabel: sc.label})
+	}
+	return nil
+}
+
+func (s *Sim) revokeRelationGrantsLocked(r *Relation) {
+	for _, sc := range s.secrets {
+		var keep []*secretGrant
+		for _, g := range sc.grants {
+			if g.rel != r {
+				keep = append(keep, g)
+			}
+		}
+		sc.grants = keep
+	}
+}
+
+// SecretContentForTest returns the content of a secret's revision (0: latest). Test-only: the
+// simulator never exposes content through State.
+func (s *Sim) SecretContentForTest(uri string, rev int) (map[string]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sc := s.secrets[parseSecretID(uri)]
+	if sc == nil {
+		return nil, fmt.Errorf("cannot get secret: secret %q not found", uri)
+	}
+	r := sc.latest()
+	if rev > 0 {
+		if r = sc.revision(rev); r == nil {
+			return nil, fmt.Errorf("cannot get secret: revision %d not found", rev)
+		}
+	}
+	return copyMap(r.content), nil
+}

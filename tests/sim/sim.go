@@ -1,0 +1,276 @@
+// Package sim is a Juju 3.6 model simulator for testing Kubernetes sidecar charms without a
+// controller. It reads like a small Juju: models hold applications and units; each hook is a real
+// process (the charm's dispatch) with Juju's environment and hook tools on PATH; the tools talk
+// to the simulator over a unix socket; a hook's relation, state, port and secret writes are
+// committed only when it exits 0. Relations, leadership, config, status, secrets, actions,
+// offers/consumers and one real Pebble per workload container follow shared/JUJU.md.
+//
+// The simulator is single-threaded by design: one hook runs at a time, units are visited in a
+// deterministic order, so that tests assert exact hook sequences.
+package sim
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configures a simulator.
+type Options struct {
+	// Dir is the work directory; models, unit charm dirs and containers live below it.
+	Dir string
+	// BinDir is where jujuc (and, with containers, pebble and nsexec) are built; reused between runs.
+	// Defaults to Dir/bin.
+	BinDir string
+	// Log receives the transcript: one line per hook, plus juju-log lines. Nil discards it.
+	Log io.Writer
+	// HookTimeout bounds each hook process (default 2 minutes); a hook that runs out fails.
+	HookTimeout time.Duration
+	// AutoRetry makes Settle retry a failed hook up to this many times before leaving the unit in
+	// error (Juju retries with backoff by default; tests usually want to see the error: 0).
+	AutoRetry int
+	// NoContainers skips starting Pebble for workload containers (pebble-ready never fires).
+	NoContainers bool
+}
+
+// Sim is a simulated Juju controller with its models.
+type Sim struct {
+	opts    Options
+	mu      sync.Mutex
+	models  []*Model
+	toolDir string
+	sock    string
+	ln      net.Listener
+	wg      sync.WaitGroup
+
+	contexts map[string]*hookContext
+	ctxSeq   int
+	failures []*injection
+	secrets  map[string]*secret // by bare id
+	secSeq   int
+	closed   bool
+	runtime  *containerRuntime
+}
+
+type injection struct {
+	unit, hook string
+	after      int
+}
+
+// New builds the hook tools, starts the hook-tool server and returns an empty controller.
+func New(o *Options) (*Sim, error) {
+	s := &Sim{opts: *o, contexts: map[string]*hookContext{}, secrets: map[string]*secret{}}
+	if s.opts.Dir == "" {
+		return nil, fmt.Errorf("cannot create simulator: no work dir")
+	}
+	if s.opts.BinDir == "" {
+		s.opts.BinDir = filepath.Join(s.opts.Dir, "bin")
+	}
+	if s.opts.HookTimeout == 0 {
+		s.opts.HookTimeout = 2 * time.Minute
+	}
+	if s.opts.Log == nil {
+		s.opts.Log = io.Discard
+	}
+	for _, d := range []string{s.opts.Dir, s.opts.BinDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("cannot create simulator: %w", err)
+		}
+	}
+	dir, err := filepath.Abs(s.opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create simulator: %w", err)
+	}
+	s.opts.Dir = dir
+	if s.toolDir, err = installTools(s.opts.BinDir, filepath.Join(s.opts.Dir, "tools")); err != nil {
+		return nil, err
+	}
+	// Unix socket paths are limited to 108 bytes; a temp dir keeps it short whatever Dir is.
+	sockDir, err := os.MkdirTemp("", "jujusim")
+	if err != nil {
+		return nil, fmt.Errorf("cannot create simulator: %w", err)
+	}
+	s.sock = filepath.Join(sockDir, "agent.socket")
+	if s.ln, err = net.Listen("unix", s.sock); err != nil {
+		return nil, fmt.Errorf("cannot create simulator: %w", err)
+	}
+	s.wg.Add(1)
+	go s.serve()
+	if !s.opts.NoContainers {
+		s.runtime = newContainerRuntime(s)
+	}
+	return s, nil
+}
+
+// Close stops every Pebble and the hook-tool server.
+func (s *Sim) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	var units []*Unit
+	for _, m := range s.models {
+		for _, a := range m.apps {
+			units = append(units, a.units...)
+		}
+	}
+	s.mu.Unlock()
+	var firstErr error
+	for _, u := range units {
+		if err := u.stopContainers(); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	s.ln.Close()
+	s.wg.Wait()
+	os.RemoveAll(filepath.Dir(s.sock))
+	return firstErr
+}
+
+func (s *Sim) logf(format string, args ...any) {
+	fmt.Fprintf(s.opts.Log, format+"\n", args...)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func newUUID() string {
+	h := randomHex(16)
+	return h[0:8] + "-" + h[8:12] + "-4" + h[13:16] + "-a" + h[17:20] + "-" + h[20:32]
+}
+
+// AddModel creates a model with a random UUID.
+func (s *Sim) AddModel(name string) (*Model, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range s.models {
+		if m.name == name {
+			return nil, fmt.Errorf("cannot add model: model %q already exists", name)
+		}
+	}
+	m := &Model{sim: s, name: name, uuid: newUUID(), index: len(s.models) + 1, offers: map[string]*offer{}, saas: map[string]*saas{}}
+	m.dir = filepath.Join(s.opts.Dir, "models", name)
+	if err := os.MkdirAll(m.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot add model: %w", err)
+	}
+	s.models = append(s.models, m)
+	return m, nil
+}
+
+// Model returns the model with that name, or nil.
+func (s *Sim) Model(name string) *Model {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range s.models {
+		if m.name == name {
+			return m
+		}
+	}
+	return nil
+}
+
+// InjectFailure kills the next run of hook (or action, by name) on unit right after its
+// afterToolCalls-th hook-tool call has been answered (0: at its first call, before answering is
+// not possible, so 0 behaves as 1). The killed hook's writes are dropped and it is requeued, as
+// Juju requeues a hook whose process died. Each injection fires once.
+func (s *Sim) InjectFailure(unit, hook string, afterToolCalls int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if afterToolCalls < 1 {
+		afterToolCalls = 1
+	}
+	s.failures = append(s.failures, &injection{unit: unit, hook: hook, after: afterToolCalls})
+}
+
+// UpdateStatus queues update-status on every live unit.
+func (s *Sim) UpdateStatus() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range s.models {
+		for _, a := range m.apps {
+			for _, u := range a.units {
+				u.updateStatus = true
+			}
+		}
+	}
+}
+
+// Settle runs queued hooks, one at a time, visiting units round-robin in a fixed order, until no
+// unit has anything to run. Units whose hook failed stay in error (and block) until Resolve; the
+// returned error lists them.
+func (s *Sim) Settle(ctx context.Context) error {
+	for round := 0; ; round++ {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("cannot settle: %w", err)
+		}
+		if round > 5000 {
+			return fmt.Errorf("cannot settle: hooks still pending after %d rounds", round)
+		}
+		progress := false
+		for _, u := range s.liveUnits() {
+			s.pollContainers(u)
+			s.mu.Lock()
+			h := s.nextHook(u)
+			s.mu.Unlock()
+			if h == nil {
+				continue
+			}
+			progress = true
+			s.runHook(ctx, u, h)
+		}
+		if !progress {
+			break
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var failed []string
+	for _, m := range s.models {
+		for _, a := range m.apps {
+			for _, u := range a.units {
+				if u.failed != nil {
+					failed = append(failed, fmt.Sprintf("%s (%s)", u.name, u.agent.Message))
+				}
+			}
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("cannot settle: units in error: %s", strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+func (s *Sim) liveUnits() []*Unit {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var us []*Unit
+	for _, m := range s.models {
+		for _, a := range m.apps {
+			us = append(us, a.units...)
+		}
+	}
+	return us
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
