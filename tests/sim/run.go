@@ -31,11 +31,11 @@ type hookContext struct {
 	killed  bool
 	started time.Time
 
-	relUnit   map[*Relation]map[string]*string
-	relApp    map[*Relation]map[string]*string
-	state     map[string]*string
-	ports     map[string]bool // port -> open(true)/close(false), in call order by last write
-	sec       pendingSecrets
+	relUnit map[*Relation]map[string]*string
+	relApp  map[*Relation]map[string]*string
+	state   map[string]*string
+	ports   map[string]bool // port -> open(true)/close(false), in call order by last write
+	sec     pendingSecrets
 }
 
 func (s *Sim) newContextLocked(u *Unit, h *pendingHook) *hookContext {
@@ -70,30 +70,30 @@ func (s *Sim) hookEnv(c *hookContext) []string {
 		hookName = ""
 	}
 	env := map[string]string{
-		"JUJU_DISPATCH_PATH":         dispatch,
-		"JUJU_HOOK_NAME":             hookName,
-		"JUJU_CHARM_DIR":             u.charmDir,
-		"CHARM_DIR":                  u.charmDir,
-		"JUJU_CONTEXT_ID":            c.id,
-		"JUJU_AGENT_SOCKET_ADDRESS":  s.sock,
-		"JUJU_AGENT_SOCKET_NETWORK":  "unix",
-		"JUJU_UNIT_NAME":             u.name,
-		"JUJU_MODEL_UUID":            m.uuid,
-		"JUJU_MODEL_NAME":            m.name,
-		"JUJU_API_ADDRESSES":         "10.152.183.1:17070",
-		"JUJU_VERSION":               JujuVersion,
-		"JUJU_SLA":                   "unsupported",
-		"JUJU_MACHINE_ID":            "",
-		"JUJU_PRINCIPAL_UNIT":        "",
-		"JUJU_AVAILABILITY_ZONE":     "",
-		"CLOUD_API_VERSION":          "1.31.0",
-		"JUJU_CHARM_HTTP_PROXY":      "",
-		"JUJU_CHARM_HTTPS_PROXY":     "",
-		"JUJU_CHARM_FTP_PROXY":       "",
-		"JUJU_CHARM_NO_PROXY":        "",
-		"PATH":                       s.toolDir + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-		"LANG":                       "C.UTF-8",
-		"SIM_CONTAINERS_DIR":         filepath.Join(u.dir, "containers"),
+		"JUJU_DISPATCH_PATH":        dispatch,
+		"JUJU_HOOK_NAME":            hookName,
+		"JUJU_CHARM_DIR":            u.charmDir,
+		"CHARM_DIR":                 u.charmDir,
+		"JUJU_CONTEXT_ID":           c.id,
+		"JUJU_AGENT_SOCKET_ADDRESS": s.sock,
+		"JUJU_AGENT_SOCKET_NETWORK": "unix",
+		"JUJU_UNIT_NAME":            u.name,
+		"JUJU_MODEL_UUID":           m.uuid,
+		"JUJU_MODEL_NAME":           m.name,
+		"JUJU_API_ADDRESSES":        "10.152.183.1:17070",
+		"JUJU_VERSION":              JujuVersion,
+		"JUJU_SLA":                  "unsupported",
+		"JUJU_MACHINE_ID":           "",
+		"JUJU_PRINCIPAL_UNIT":       "",
+		"JUJU_AVAILABILITY_ZONE":    "",
+		"CLOUD_API_VERSION":         "1.31.0",
+		"JUJU_CHARM_HTTP_PROXY":     "",
+		"JUJU_CHARM_HTTPS_PROXY":    "",
+		"JUJU_CHARM_FTP_PROXY":      "",
+		"JUJU_CHARM_NO_PROXY":       "",
+		"PATH":                      s.toolDir + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"LANG":                      "C.UTF-8",
+		"SIM_CONTAINERS_DIR":        filepath.Join(u.dir, "containers"),
 	}
 	if r := h.rel; r != nil {
 		env["JUJU_RELATION"] = r.endFor(u.app).ep.Name

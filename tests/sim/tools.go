@@ -48,7 +48,9 @@ type toolError struct {
 
 func (e *toolError) Error() string { return e.msg }
 
-func failf(format string, args ...any) error { return &toolError{msg: fmt.Sprintf(format, args...), code: 1} }
+func failf(format string, args ...any) error {
+	return &toolError{msg: fmt.Sprintf(format, args...), code: 1}
+}
 func usagef(format string, args ...any) error {
 	return &toolError{msg: fmt.Sprintf(format, args...), code: 2}
 }
@@ -772,7 +774,7 @@ func (s *Sim) toolNetworkGet(c *hookContext, req *toolRequest) (string, error) {
 	return format(f, map[string]any{
 		"bind-addresses": []any{map[string]any{
 			"mac-address": "", "interface-name": "eth0",
-			"addresses": []any{map[string]any{"hostname": "", "address": ip, "cidr": ip + "/32", "value": ip}},
+			"addresses":  []any{map[string]any{"hostname": "", "address": ip, "cidr": ip + "/32", "value": ip}},
 			"macaddress": "", "interfacename": "eth0",
 		}},
 		"egress-subnets":    []string{ip + "/32"},
