@@ -123,10 +123,27 @@ func eq(t testing.TB, what string, got, want any) {
 
 func toString(v any) string {
 	switch x := v.(type) {
+	case nil:
+		return ""
 	case []string:
 		return strings.Join(x, "\n")
 	case string:
 		return x
 	}
 	return strings.TrimSpace(strings.ReplaceAll(strings.ReplaceAll(strings.TrimSpace(fmtAny(v)), "\t", " "), "  ", " "))
+}
+
+// sh runs a shell command in the unit through the test charm's "run" action and returns its
+// stdout (stderr folded in when the command redirects it). The action must complete.
+func sh(t testing.TB, u *sim.Unit, cmd string) string {
+	t.Helper()
+	res, err := u.RunAction("run", map[string]any{"cmd": cmd})
+	if err != nil {
+		t.Fatalf("run %q on %s: %v", cmd, u.Name(), err)
+	}
+	if res.Status != "completed" {
+		t.Fatalf("run %q on %s: %s: %s (results %v)", cmd, u.Name(), res.Status, res.Message, res.Results)
+	}
+	out, _ := res.Results["stdout"].(string)
+	return out
 }
