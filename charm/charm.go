@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -25,6 +26,13 @@ const (
 	peerCA       = "ca"        // current CA certificate (PEM)
 	peerCAParams = "ca-params" // the config that defined it (CAParams)
 	peerBundle   = "bundle"    // JSON array of the CA PEMs to trust
+	// Kept by the provider (provider.go).
+	peerInventory = "inventory" // JSON []InventoryEntry: every issued certificate
+	peerCounts    = "counts"    // JSON counts, for the status line
+	peerPending   = "pending"   // JSON {relation id: outstanding requests left for a later hook}
+	peerRefused   = "refused"   // JSON {relation id: requests refused by policy}
+	peerPolicy    = "policy"    // digest of the signing policy the relations were last served under
+	peerSignedBy  = "signed-by" // the CA the relations were last served under
 )
 
 // Options are what a hook needs besides Juju.
@@ -63,7 +71,9 @@ type reconciler struct {
 	cfg    *Config
 	cfgErr error
 	peerID string
-	peer   map[string]string // peer app databag
+	peer   map[string]string // peer app databag, with this hook's staged writes
+	// peerUpdate holds the staged writes (see setPeer).
+	peerUpdate map[string]string
 }
 
 // published is the CA as the peer databag shows it.
@@ -137,6 +147,15 @@ func (r *reconciler) reconcile() error {
 		if pub, err = r.ensureCA(pub); err != nil {
 			return err
 		}
+		// Signing needs valid config and a CA; it never waits for the workload container.
+		if pub.CA != "" && r.cfgErr == nil && r.peerID != "" {
+			if err := r.serveCertificates(pub); err != nil {
+				return err
+			}
+		}
+	}
+	if err := r.flushPeer(); err != nil {
+		return err
 	}
 	workloadErr := r.syncWorkload(pub)
 	if workloadErr != nil && !errors.Is(workloadErr, ErrContainerNotReady) {
@@ -165,8 +184,7 @@ func (r *reconciler) ensureCA(pub *published) (*published, error) {
 		return nil, err
 	}
 	pub.Bundle = []string{pub.CA}
-	bundle, _ := json.Marshal(pub.Bundle)
-	if err := r.hc.SetAppData(r.peerID, map[string]string{peerCA: pub.CA, peerCAParams: pub.Params, peerBundle: string(bundle)}); err != nil {
+	if err := r.setPeer(map[string]string{peerCA: pub.CA, peerCAParams: pub.Params, peerBundle: mustJSON(pub.Bundle)}); err != nil {
 		return nil, err
 	}
 	cert, err := ca.ParseCertificate(pub.CA)
@@ -213,8 +231,12 @@ func (r *reconciler) syncWorkload(pub *published) error {
 		return fmt.Errorf("%w: %w", ErrContainerNotReady, err)
 	}
 	defer c.CloseIdleConnections()
+	files := map[string]string{"ca.pem": strings.Join(pub.Bundle, "\n") + "\n", "inventory.json": "[]"}
+	if inv := r.peer[peerInventory]; inv != "" {
+		files["inventory.json"] = inv
+	}
 	w := &Workload{
-		Files: map[string]string{"ca.pem": strings.Join(pub.Bundle, "\n") + "\n"},
+		Files: files,
 		Trust: map[string]string{"ca": pub.CA},
 		Host:  podHostname(r.hc.Env.UnitName),
 	}
@@ -242,6 +264,44 @@ func (r *reconciler) setStatus(pub *published, workloadErr error) error {
 	case workloadErr != nil:
 		return r.hc.SetStatus(hooktool.StatusWaiting, "waiting for the authority container")
 	}
-	return r.hc.SetStatus(hooktool.StatusActive, fmt.Sprintf("issued %d, outstanding %d, CA expires %s",
-		0, 0, pub.cert.NotAfter.UTC().Format("2006-01-02")))
+	var c counts
+	if s := r.peer[peerCounts]; s != "" {
+		// Counts are informative: a bad value shows zeros rather than failing the hook.
+		_ = json.Unmarshal([]byte(s), &c)
+	}
+	msg := fmt.Sprintf("issued %d, outstanding %d, CA expires %s", c.Issued, c.Outstanding, pub.cert.NotAfter.UTC().Format("2006-01-02"))
+	if c.Refused > 0 {
+		msg += fmt.Sprintf(", refused %d", c.Refused)
+	}
+	return r.hc.SetStatus(hooktool.StatusActive, msg)
+}
+
+// setPeer stages the keys of want that differ from the peer app databag ("" deletes). Staged keys are visible to
+// the rest of the hook at once and written together by flushPeer, so the databag is written once per hook.
+func (r *reconciler) setPeer(want map[string]string) error {
+	for k, v := range want {
+		if r.peer[k] == v {
+			continue
+		}
+		if r.peerUpdate == nil {
+			r.peerUpdate = map[string]string{}
+			r.peer = maps.Clone(r.peer)
+		}
+		r.peerUpdate[k] = v
+		if v == "" {
+			delete(r.peer, k)
+		} else {
+			r.peer[k] = v
+		}
+	}
+	return nil
+}
+
+func (r *reconciler) flushPeer() error {
+	if len(r.peerUpdate) == 0 {
+		return nil
+	}
+	err := r.hc.SetAppData(r.peerID, r.peerUpdate)
+	r.peerUpdate = nil
+	return err
 }

@@ -1,0 +1,505 @@
+package charm
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tls-authority/tls-authority/ca"
+	"github.com/tls-authority/tls-authority/hooktool"
+	"github.com/tls-authority/tls-authority/interfaces/tlscertificates"
+)
+
+// CertificatesEndpoint is where requirers send CSRs.
+const CertificatesEndpoint = "certificates"
+
+// InventoryEntry describes one issued certificate; the agent serves metrics from the list.
+type InventoryEntry struct {
+	Serial   string    `json:"serial"`
+	Subject  string    `json:"subject"`
+	SANs     []string  `json:"sans,omitempty"`
+	NotAfter time.Time `json:"not_after"`
+	Relation string    `json:"relation"`
+	Unit     string    `json:"unit"`
+	Revoked  bool      `json:"revoked,omitempty"`
+	CA       bool      `json:"ca,omitempty"`
+	CSRHash  string    `json:"csr_sha256"`
+}
+
+// counts is the summary the status line shows; kept beside the inventory so a steady hook need not parse it.
+type counts struct {
+	Issued      int `json:"issued"`
+	Outstanding int `json:"outstanding"`
+	Refused     int `json:"refused"`
+	Revoked     int `json:"revoked"`
+}
+
+// relationState is the part of the inventory and counts that one relation contributes.
+type relationState struct {
+	entries     []InventoryEntry
+	outstanding int
+	refused     int
+}
+
+// provider is the leader's signing state for one hook.
+type provider struct {
+	r       *reconciler
+	pub     *published
+	auth    *ca.Authority // loaded from the secret on first need: most hooks sign nothing
+	now     time.Time
+	crlURL  string
+	caps    *tlscertificates.Capabilities
+	invByID map[string][]InventoryEntry // relation id -> entries (from the peer databag, then updated)
+	pending map[string]int              // relation id -> outstanding after this hook
+	refused map[string]int
+	changed bool // inventory changed
+}
+
+func csrHash(csr string) string {
+	h := sha256.Sum256([]byte(csr))
+	return hex.EncodeToString(h[:8])
+}
+
+// policyDigest changes when anything that decides what is signed, and how, changes: then every relation is
+// looked at again (a refused request may now pass, and capabilities change).
+func (c *Config) policyDigest() string {
+	b, _ := json.Marshal(struct {
+		P ca.Policy
+		V time.Duration
+		L int
+	}{c.Policy, c.LeafValidity, c.CertificateLimit})
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:8])
+}
+
+func capabilities(c *Config) *tlscertificates.Capabilities {
+	caps := &tlscertificates.Capabilities{
+		SupportsIPSANs:         tlscertificates.Bool(c.Policy.AllowIPSANs),
+		SupportsWildcardDNS:    tlscertificates.Bool(c.Policy.AllowWildcards),
+		SupportsCACertificates: tlscertificates.Bool(c.Policy.AllowCARequests),
+	}
+	if len(c.Policy.AllowedDomains) > 0 {
+		caps.AllowedDomains = c.Policy.AllowedDomains
+	}
+	return caps
+}
+
+// fullScanHooks look at every relation: leadership moved, the charm changed, or the unit (re)started.
+var fullScanHooks = map[string]bool{"leader-elected": true, "upgrade-charm": true, "start": true}
+
+// serveCertificates signs outstanding requests on the relations this hook concerns and keeps every relation's
+// provider databag, the inventory and the counts in step. Leader only, with a CA and valid config.
+func (r *reconciler) serveCertificates(pub *published) error {
+	ids, err := r.hc.RelationIDs(CertificatesEndpoint)
+	if err != nil {
+		return err
+	}
+	p := &provider{
+		r: r, pub: pub, now: r.o.Now(),
+		crlURL:  fmt.Sprintf("http://%s.%s.svc.cluster.local:%d/crl", r.hc.Env.AppName(), r.hc.Env.ModelName, AgentPort),
+		caps:    capabilities(r.cfg),
+		invByID: map[string][]InventoryEntry{},
+		pending: map[string]int{},
+		refused: map[string]int{},
+	}
+	if err := p.loadPeerState(); err != nil {
+		return err
+	}
+	live := map[string]bool{}
+	for _, id := range ids {
+		live[id] = true
+	}
+	// Relations that are gone (broken) leave the inventory; their databags went with them.
+	for id := range p.invByID {
+		if !live[id] {
+			delete(p.invByID, id)
+			p.changed = true
+		}
+	}
+	for id := range p.pending {
+		if !live[id] {
+			delete(p.pending, id)
+			p.changed = true
+		}
+	}
+	scope := r.scope(ids, p)
+	for _, id := range scope {
+		if err := p.processRelation(id); err != nil {
+			return err
+		}
+	}
+	return p.savePeerState(r.cfg.policyDigest())
+}
+
+// scope is the relations this hook must read. A relation hook reads its own relation; relations left with
+// outstanding requests (certificate-limit, no CA yet) are read again in every hook until served; everything is
+// read after a leader change, an upgrade, a start, a policy change, or when the CA that signs changed.
+func (r *reconciler) scope(ids []string, p *provider) []string {
+	full := fullScanHooks[r.hc.Env.HookName] || r.peer[peerPolicy] != r.cfg.policyDigest() || r.peer[peerSignedBy] != p.pub.CA
+	if full {
+		return ids
+	}
+	var out []string
+	for _, id := range ids {
+		if id == r.hc.Env.RelationID || p.pending[id] > 0 {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func (p *provider) loadPeerState() error {
+	peer := p.r.peer
+	if s := peer[peerInventory]; s != "" {
+		var inv []InventoryEntry
+		if err := json.Unmarshal([]byte(s), &inv); err != nil {
+			return fmt.Errorf("cannot parse the inventory in the peer databag: %w", err)
+		}
+		for _, e := range inv {
+			p.invByID[e.Relation] = append(p.invByID[e.Relation], e)
+		}
+	}
+	if s := peer[peerPending]; s != "" {
+		if err := json.Unmarshal([]byte(s), &p.pending); err != nil {
+			return fmt.Errorf("cannot parse pending relations in the peer databag: %w", err)
+		}
+	}
+	if s := peer[peerRefused]; s != "" {
+		if err := json.Unmarshal([]byte(s), &p.refused); err != nil {
+			return fmt.Errorf("cannot parse refusals in the peer databag: %w", err)
+		}
+	}
+	return nil
+}
+
+func (p *provider) savePeerState(policy string) error {
+	var inv []InventoryEntry
+	ids := make([]string, 0, len(p.invByID))
+	for id := range p.invByID {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return hooktool.RelationNumber(ids[i]) < hooktool.RelationNumber(ids[j]) })
+	var c counts
+	for _, id := range ids {
+		for _, e := range p.invByID[id] {
+			inv = append(inv, e)
+			if e.Revoked {
+				c.Revoked++
+			} else {
+				c.Issued++
+			}
+		}
+	}
+	for id, n := range p.pending {
+		if n == 0 {
+			delete(p.pending, id)
+		}
+		c.Outstanding += n
+	}
+	for id, n := range p.refused {
+		if n == 0 {
+			delete(p.refused, id)
+		}
+		c.Refused += n
+	}
+	want := map[string]string{
+		peerInventory: jsonOrEmpty(inv),
+		peerPending:   jsonOrEmpty(p.pending),
+		peerRefused:   jsonOrEmpty(p.refused),
+		peerCounts:    mustJSON(c),
+		peerPolicy:    policy,
+		peerSignedBy:  p.pub.CA,
+	}
+	return p.r.setPeer(want)
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("cannot encode %T: %v", v, err)) // only plain data types reach here
+	}
+	return string(b)
+}
+
+// jsonOrEmpty encodes v, or gives "" (delete the key) for an empty list or map.
+func jsonOrEmpty[T any](v T) string {
+	s := mustJSON(v)
+	if s == "null" || s == "[]" || s == "{}" {
+		return ""
+	}
+	return s
+}
+
+// request is one CSR and where it came from.
+type request struct {
+	tlscertificates.CSRRequest
+	From string // unit name, or the remote app's name for APP-mode requests
+}
+
+func (p *provider) readRequests(id string) ([]request, error) {
+	hc := p.r.hc
+	units, err := hc.RelationUnits(id)
+	if err != nil {
+		return nil, err
+	}
+	app, err := hc.RemoteApp(id)
+	if err != nil {
+		return nil, err
+	}
+	var reqs []request
+	read := func(from string, bag map[string]string) error {
+		rs, problems, err := tlscertificates.ReadRequests(bag)
+		if err != nil {
+			return hc.Log(hooktool.LevelWarning, "%s: %s: ignoring certificate requests: %v", id, from, err)
+		}
+		for _, pr := range problems {
+			if err := hc.Log(hooktool.LevelWarning, "%s: %s: %s", id, from, pr); err != nil {
+				return err
+			}
+		}
+		for _, r := range rs {
+			reqs = append(reqs, request{CSRRequest: r, From: from})
+		}
+		return nil
+	}
+	for _, u := range units {
+		bag, err := hc.UnitData(id, u)
+		if err != nil {
+			return nil, err
+		}
+		if err := read(u, bag); err != nil {
+			return nil, err
+		}
+	}
+	if app != "" {
+		bag, err := hc.AppData(id, app)
+		if err != nil {
+			return nil, err
+		}
+		if err := read(app, bag); err != nil {
+			return nil, err
+		}
+	}
+	return reqs, nil
+}
+
+// processRelation brings one relation's provider databag up to date.
+func (p *provider) processRelation(id string) error {
+	hc := p.r.hc
+	reqs, err := p.readRequests(id)
+	if err != nil {
+		return err
+	}
+	own, err := hc.AppData(id, hc.Env.AppName())
+	if err != nil {
+		return err
+	}
+	existing, _, _, problems := tlscertificates.ReadProviderBag(own)
+	for _, pr := range problems {
+		// Only this charm writes here; a problem means an older writer (e.g. the Python charm before a switch).
+		if err := hc.Log(hooktool.LevelWarning, "%s: own databag: %s", id, pr); err != nil {
+			return err
+		}
+	}
+	byCSR := make(map[string]tlscertificates.ProviderCertificate, len(existing))
+	for _, e := range existing {
+		if prev, ok := byCSR[e.CSR]; !ok || prev.Revoked {
+			byCSR[e.CSR] = e
+		}
+	}
+	prevInv := map[string]InventoryEntry{}
+	for _, e := range p.invByID[id] {
+		prevInv[e.CSRHash+e.Serial] = e
+	}
+	limit := p.r.cfg.CertificateLimit
+	var (
+		certs    []tlscertificates.ProviderCertificate
+		refusals []tlscertificates.RequestError
+		inv      []InventoryEntry
+		seen     = map[string]string{}
+		signed   int
+		waiting  int
+	)
+	for _, req := range reqs {
+		if first, dup := seen[req.CSR]; dup {
+			if err := hc.Log(hooktool.LevelWarning, "%s: %s: same CSR as %s; served once", id, req.From, first); err != nil {
+				return err
+			}
+			continue
+		}
+		seen[req.CSR] = req.From
+		if e, ok := byCSR[req.CSR]; ok && (e.Revoked || e.CA == p.pub.CA) {
+			// Ours, under the current CA: kept as is. A revoked entry stays revoked: signing the same key again
+			// would undo the revocation; the requirer must send a new CSR.
+			ent, err := p.inventoryEntry(id, req, e, prevInv)
+			if err != nil {
+				if lerr := hc.Log(hooktool.LevelWarning, "%s: %s: re-issuing unreadable certificate: %v", id, req.From, err); lerr != nil {
+					return lerr
+				}
+			} else {
+				certs = append(certs, e)
+				inv = append(inv, ent)
+				continue
+			}
+		}
+		csr, err := ca.ParseCSR(req.CSR)
+		if err != nil {
+			if err := hc.Log(hooktool.LevelWarning, "%s: %s: skipping certificate request: %v", id, req.From, err); err != nil {
+				return err
+			}
+			continue
+		}
+		if refusal := p.r.cfg.Policy.Check(csr, req.CA); refusal != nil {
+			refusals = append(refusals, tlscertificates.RequestError{CSR: req.CSR, Error: tlscertificates.ErrorDetail{
+				Code: refusal.Code, Name: refusal.Name, Message: refusal.Message}})
+			continue
+		}
+		_, reissue := byCSR[req.CSR]
+		if !reissue && limit >= 0 && signed >= limit {
+			waiting++
+			continue
+		}
+		entry, ent, err := p.issue(id, req, csr)
+		if err != nil {
+			return err
+		}
+		signed++
+		certs = append(certs, entry)
+		inv = append(inv, ent)
+	}
+	if len(refusals) > 0 {
+		if err := hc.Log(hooktool.LevelInfo, "%s: refused %d request(s) by policy", id, len(refusals)); err != nil {
+			return err
+		}
+	}
+	want := tlscertificates.WriteProviderBag(certs, refusals, p.caps)
+	update := map[string]string{}
+	for _, k := range tlscertificates.ProviderKeys {
+		if want[k] != own[k] {
+			update[k] = want[k]
+		}
+	}
+	if err := hc.SetAppData(id, update); err != nil {
+		return err
+	}
+	if !slices.EqualFunc(inv, p.invByID[id], inventoryEqual) {
+		p.changed = true
+	}
+	if len(inv) == 0 {
+		delete(p.invByID, id)
+	} else {
+		p.invByID[id] = inv
+	}
+	p.pending[id] = waiting
+	p.refused[id] = len(refusals)
+	return nil
+}
+
+func inventoryEqual(a, b InventoryEntry) bool {
+	return a.Serial == b.Serial && a.Revoked == b.Revoked && a.Unit == b.Unit && a.CSRHash == b.CSRHash
+}
+
+// inventoryEntry describes a kept entry, from the previous inventory when it is there (no parsing).
+func (p *provider) inventoryEntry(id string, req request, e tlscertificates.ProviderCertificate, prev map[string]InventoryEntry) (InventoryEntry, error) {
+	h := csrHash(req.CSR)
+	for k, ent := range prev {
+		if strings.HasPrefix(k, h) && ent.Revoked == e.Revoked {
+			ent.Unit = req.From
+			return ent, nil
+		}
+	}
+	cert, err := ca.ParseCertificate(e.Certificate)
+	if err != nil {
+		return InventoryEntry{}, err
+	}
+	ent := describe(cert, id, req.From, h)
+	ent.Revoked = e.Revoked
+	return ent, nil
+}
+
+func describe(cert *x509.Certificate, id, from, h string) InventoryEntry {
+	var sans []string
+	sans = append(sans, cert.DNSNames...)
+	for _, ip := range cert.IPAddresses {
+		sans = append(sans, ip.String())
+	}
+	for _, u := range cert.URIs {
+		sans = append(sans, u.String())
+	}
+	sans = append(sans, cert.EmailAddresses...)
+	return InventoryEntry{
+		Serial: serialHex(cert), Subject: cert.Subject.String(), SANs: sans, NotAfter: cert.NotAfter.UTC(),
+		Relation: id, Unit: from, CA: cert.IsCA, CSRHash: h,
+	}
+}
+
+func serialHex(cert *x509.Certificate) string { return fmt.Sprintf("%x", cert.SerialNumber) }
+
+// authority loads the CA key from the secret, once per hook and only when something is to be signed.
+func (p *provider) authority() (*ca.Authority, error) {
+	if p.auth != nil {
+		return p.auth, nil
+	}
+	a, err := p.r.loadAuthority()
+	if err != nil {
+		return nil, err
+	}
+	p.auth = a
+	return a, nil
+}
+
+func (p *provider) issue(id string, req request, csr *x509.CertificateRequest) (tlscertificates.ProviderCertificate, InventoryEntry, error) {
+	a, err := p.authority()
+	if err != nil {
+		return tlscertificates.ProviderCertificate{}, InventoryEntry{}, err
+	}
+	cert, err := a.Issue(csr, ca.IssueOptions{Validity: p.r.cfg.LeafValidity, IsCA: req.CA, CRLDistributionPoint: p.crlURL, Now: p.now})
+	if err != nil {
+		return tlscertificates.ProviderCertificate{}, InventoryEntry{}, fmt.Errorf("cannot sign the request of %s on %s: %w", req.From, id, err)
+	}
+	leaf := ca.EncodeCertificate(cert)
+	chain := []string{leaf}
+	for _, c := range a.Chain {
+		chain = append(chain, ca.EncodeCertificate(c))
+	}
+	chain = append(chain, p.pub.CA)
+	entry := tlscertificates.ProviderCertificate{CA: p.pub.CA, CSR: req.CSR, Certificate: leaf, Chain: chain}
+	if err := entry.Validate(); err != nil {
+		return entry, InventoryEntry{}, fmt.Errorf("cannot publish the certificate of %s on %s: %w", req.From, id, err)
+	}
+	return entry, describe(cert, id, req.From, csrHash(req.CSR)), nil
+}
+
+// loadAuthority reads the CA key and certificate from the secret.
+func (r *reconciler) loadAuthority() (*ca.Authority, error) {
+	content, err := r.hc.GetSecret(hooktool.GetSecretOptions{Label: CASecret})
+	if err != nil {
+		return nil, err
+	}
+	key, err := ca.ParsePrivateKey(content["private-key"])
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the CA key from its secret: %w", err)
+	}
+	cert, err := ca.ParseCertificate(content["certificate"])
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the CA certificate from its secret: %w", err)
+	}
+	if !publicKeysEqual(cert.PublicKey, key.Public()) {
+		return nil, errors.New("cannot use the CA secret: its key does not match its certificate")
+	}
+	return &ca.Authority{Certificate: cert, Key: key}, nil
+}
+
+func publicKeysEqual(a, b any) bool {
+	ab, err1 := x509.MarshalPKIXPublicKey(a)
+	bb, err2 := x509.MarshalPKIXPublicKey(b)
+	return err1 == nil && err2 == nil && bytes.Equal(ab, bb)
+}
