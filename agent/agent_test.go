@@ -322,3 +322,51 @@ func TestParseInventory(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentReplace serves while the file is being replaced: every
+// response is one whole version, never a mix (run with -race).
+func TestConcurrentReplace(t *testing.T) {
+	dir := t.TempDir()
+	srv := newServer(t, dir)
+	versions := map[string]bool{}
+	for i := range 5 {
+		versions[strings.Repeat(fmt.Sprint(i), 1000+i)] = true
+	}
+	writeFile(t, dir, "chain.pem", []byte(strings.Repeat("0", 1000)))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 50 {
+			writeFile(t, dir, "chain.pem", []byte(strings.Repeat(fmt.Sprint(i%5), 1000+i%5)))
+		}
+	}()
+	errs := make(chan string, 8)
+	for range 4 {
+		go func() {
+			for {
+				select {
+				case <-done:
+					errs <- ""
+					return
+				default:
+				}
+				resp, err := srv.Client().Get(srv.URL + "/chain.pem")
+				if err != nil {
+					errs <- err.Error()
+					return
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if !versions[string(body)] {
+					errs <- fmt.Sprintf("served a mixed or unknown version (%d bytes)", len(body))
+					return
+				}
+			}
+		}()
+	}
+	for range 4 {
+		if e := <-errs; e != "" {
+			t.Error(e)
+		}
+	}
+}
