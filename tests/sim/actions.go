@@ -85,8 +85,9 @@ func (u *Unit) RunActionContext(ctx context.Context, name string, params map[str
 	run := &actionRun{id: fmt.Sprint(m.actionSeq), name: name}
 	full, verr := validateParams(meta, params)
 	if verr != nil {
-		s.mu.Unlock()
 		res := &ActionResult{ID: run.id, Unit: u.name, Name: name, Status: "failed", Message: verr.Error()}
+		s.actions = append(s.actions, res)
+		s.mu.Unlock()
 		return res, nil
 	}
 	if u.failed != nil {
@@ -97,6 +98,9 @@ func (u *Unit) RunActionContext(ctx context.Context, name string, params map[str
 	s.mu.Unlock()
 	s.runHook(ctx, u, &pendingHook{name: name, action: run})
 	run.result.Unit = u.name
+	s.mu.Lock()
+	s.actions = append(s.actions, run.result)
+	s.mu.Unlock()
 	if err := s.Settle(ctx); err != nil {
 		return run.result, err
 	}

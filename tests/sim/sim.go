@@ -59,6 +59,7 @@ type Sim struct {
 	secSeq   int
 	closed   bool
 	runtime  *containerRuntime
+	actions  []*ActionResult
 }
 
 type injection struct {
