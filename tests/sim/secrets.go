@@ -103,6 +103,12 @@ func parseSecretID(s string) string {
 	return s
 }
 
+var xidRE = regexp.MustCompile(`^[0-9a-v]{20}$`)
+
+func looksLikeSecretID(s string) bool {
+	return strings.HasPrefix(s, "secret:") || xidRE.MatchString(s)
+}
+
 var secretKeyRE = regexp.MustCompile(`^[a-z](-?[a-z0-9]){2,}$`)
 
 // secretContent reads key=value, key#base64=value, key#file=path and --file YAML.
@@ -298,13 +304,15 @@ func (s *Sim) toolSecretGet(c *hookContext, req *toolRequest) (string, error) {
 	}
 	u := c.unit
 	uri, key := "", ""
-	if len(f.pos) > 0 {
-		uri = f.pos[0]
-	}
-	if len(f.pos) > 1 {
-		key = f.pos[1]
-	}
 	label := f.str("label")
+	pos := f.pos
+	// With --label, a lone argument that is not a secret id is the key.
+	if len(pos) > 0 && (label == "" || looksLikeSecretID(pos[0])) {
+		uri, pos = pos[0], pos[1:]
+	}
+	if len(pos) > 0 {
+		key = pos[0]
+	}
 	if uri == "" && label == "" {
 		return "", usagef("require either a secret URI or label")
 	}
