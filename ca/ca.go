@@ -66,6 +66,26 @@ type Authority struct {
 	Chain       []*x509.Certificate
 }
 
+// ChainPEMs returns the chain that goes with a certificate the authority
+// issued, as tls-certificates' "chain" wants it: leaf first, then this CA,
+// then the issuers above it up to the root, each as PEM.
+func (a *Authority) ChainPEMs(leaf *x509.Certificate) []string {
+	out := []string{EncodeCertificate(leaf), EncodeCertificate(a.Certificate)}
+	for _, c := range a.Chain {
+		out = append(out, EncodeCertificate(c))
+	}
+	return out
+}
+
+// Root returns the trust anchor above the authority: the last certificate of
+// its chain, or its own certificate when it is a root.
+func (a *Authority) Root() *x509.Certificate {
+	if len(a.Chain) > 0 {
+		return a.Chain[len(a.Chain)-1]
+	}
+	return a.Certificate
+}
+
 // newSerial returns a random positive 128-bit serial number. It is never
 // zero, which RFC 5280 forbids.
 func newSerial() (*big.Int, error) {

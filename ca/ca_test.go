@@ -323,6 +323,16 @@ func TestIntermediate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	chain := auth.ChainPEMs(leaf)
+	if len(chain) != 3 || chain[0] != ca.EncodeCertificate(leaf) || chain[1] != ca.EncodeCertificate(inter) || chain[2] != ca.EncodeCertificate(root) {
+		t.Errorf("ChainPEMs is not [leaf, intermediate, root]")
+	}
+	if auth.Root() != root {
+		t.Errorf("Root() is not the chain's root")
+	}
+	if r := (&ca.Authority{Certificate: root}); r.Root() != root || len(r.ChainPEMs(leaf)) != 2 {
+		t.Errorf("a root authority's Root or ChainPEMs")
+	}
 	roots, inters := x509.NewCertPool(), x509.NewCertPool()
 	roots.AddCert(root)
 	inters.AddCert(inter)
@@ -549,7 +559,9 @@ func TestPEMEncoding(t *testing.T) {
 	if c, err := ca.ParseCertificate(ca.EncodeCertificate(root) + "\n"); err != nil || !c.Equal(root) {
 		t.Errorf("ParseCertificate: %v", err)
 	}
-	for _, bad := range []string{"", "junk", keyPEM, ca.EncodeCertificate(root) + "\njunk", encPEM("CERTIFICATE", []byte("nope"))} {
+	for _, bad := range []string{"", "junk", keyPEM, ca.EncodeCertificate(root) + "\njunk", encPEM("CERTIFICATE", []byte("nope")),
+		ca.EncodeCertificate(root) + "\njunk\n" + ca.EncodeCertificate(other), "junk\n" + ca.EncodeCertificate(root),
+		ca.EncodeCertificate(root) + "\n" + keyPEM} {
 		if _, err := ca.ParseCertificates(bad); err == nil {
 			t.Errorf("ParseCertificates(%.30q) accepted", bad)
 		}

@@ -92,11 +92,16 @@ func ParsePrivateKey(s string) (crypto.Signer, error) {
 func ParseCertificates(s string) ([]*x509.Certificate, error) {
 	var certs []*x509.Certificate
 	rest := []byte(strings.TrimSpace(s))
-	for {
+	for len(rest) > 0 {
+		// pem.Decode skips any text before a BEGIN line; a bundle with junk
+		// between its blocks is refused instead.
+		if !bytes.HasPrefix(rest, []byte("-----BEGIN ")) {
+			return nil, errors.New("cannot parse certificates: data that is not PEM")
+		}
 		var block *pem.Block
 		block, rest = pem.Decode(rest)
 		if block == nil {
-			break
+			return nil, errors.New("cannot parse certificates: malformed PEM block")
 		}
 		if block.Type != "CERTIFICATE" {
 			return nil, fmt.Errorf("cannot parse certificates: PEM block %d is %q", len(certs)+1, block.Type)
@@ -106,9 +111,7 @@ func ParseCertificates(s string) ([]*x509.Certificate, error) {
 			return nil, fmt.Errorf("cannot parse certificate %d: %w", len(certs)+1, err)
 		}
 		certs = append(certs, cert)
-	}
-	if len(bytes.TrimSpace(rest)) != 0 {
-		return nil, errors.New("cannot parse certificates: data that is not PEM")
+		rest = bytes.TrimSpace(rest)
 	}
 	if len(certs) == 0 {
 		return nil, errors.New("cannot parse certificates: no PEM certificate")
