@@ -178,6 +178,12 @@ func (s *Sim) runHook(ctx context.Context, u *Unit, h *pendingHook) *HookRecord 
 	}
 	dur := time.Since(start)
 
+	// Registered before the unlock so that it runs after it: stopping Pebble takes time.
+	defer func() {
+		if u.removed {
+			u.stopContainers()
+		}
+	}()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.contexts, c.id)
@@ -220,9 +226,6 @@ func (s *Sim) runHook(ctx context.Context, u *Unit, h *pendingHook) *HookRecord 
 	default:
 		u.failed = h
 		u.agent = Status{Status: "error", Message: fmt.Sprintf("hook failed: %q", h.name)}
-	}
-	if u.removed {
-		go u.stopContainers()
 	}
 	return &rec
 }

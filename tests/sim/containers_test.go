@@ -1,0 +1,91 @@
+package sim_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tls-authority/tls-authority/tests/sim"
+)
+
+// containerCharm is the test charm plus a workload container backed by an image resource.
+func containerCharm(t *testing.T) string {
+	dir := filepath.Join(t.TempDir(), "charm")
+	if err := os.CopyFS(dir, os.DirFS(charmDir(t))); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(dir, "dispatch"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	meta, _ := os.ReadFile(filepath.Join(dir, "metadata.yaml"))
+	meta = append(meta, []byte("containers:\n  workload:\n    resource: workload-image\nresources:\n  workload-image:\n    type: oci-image\n")...)
+	if err := os.WriteFile(filepath.Join(dir, "metadata.yaml"), meta, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func newContainerSim(t *testing.T) *sim.Sim {
+	if os.Geteuid() != 0 {
+		t.Skip("containers need root (mount namespaces)")
+	}
+	s, err := sim.New(&sim.Options{Dir: t.TempDir(), BinDir: binDir(), Log: testLog{t}, HookTimeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestPebbleReadyAndNamespaces(t *testing.T) {
+	s := newContainerSim(t)
+	m := addModel(t, s, "m")
+	image := t.TempDir()
+	os.MkdirAll(filepath.Join(image, "bin"), 0o755)
+	os.WriteFile(filepath.Join(image, "bin", "hello"), []byte("#!/bin/sh\necho hello from image\n"), 0o755)
+	_, err := m.Deploy("a", containerCharm(t), &sim.DeployOptions{Units: 2, Resources: map[string]string{"workload-image": image}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	settle(t, s)
+	a0, a1 := unit(t, m, "a/0"), unit(t, m, "a/1")
+	eq(t, "leader hooks", a0.HookNames(), []string{
+		"install", "peers-relation-created", "leader-elected", "config-changed", "start", "workload-pebble-ready",
+		"peers-relation-joined(a/1)", "peers-relation-changed(a/1)",
+	})
+	if ev := readFile(t, a0, "events.log"); !strings.Contains(ev, "workload-pebble-ready rel= remote= app= departing= secret= label= rev= workload=workload") {
+		t.Errorf("JUJU_WORKLOAD_NAME:\n%s", ev)
+	}
+	// The charm reaches Pebble at $SIM_CONTAINERS_DIR/<name>/pebble.socket and runs in its own
+	// namespace: hostname a-1, hosts of the whole model.
+	out := sh(t, a1, `test -S "$SIM_CONTAINERS_DIR/workload/pebble.socket" && echo socket; hostname; grep a-0 /etc/hosts`)
+	eq(t, "charm container", out, "socket\na-1\n127.1.1.1\ta-0.a-endpoints.m.svc.cluster.local a-0")
+	c := a1.Container("workload")
+	if c == nil {
+		t.Fatal("no container")
+	}
+	stdout, _, err := c.Exec(10*time.Second, "/bin/sh", "-c", "hostname; hello; getent hosts a-0.a-endpoints.m.svc.cluster.local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "workload container", stdout, "a-1\nhello from image\n127.1.1.1       a-0.a-endpoints.m.svc.cluster.local a-0")
+	// A workload restart brings a new boot id: pebble-ready again.
+	n := len(a1.HookNames())
+	if err := a1.RestartContainer("workload"); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, s)
+	eq(t, "after restart", hooksSince(a1, n), []string{"workload-pebble-ready"})
+	// Scale up: the new unit appears in every container's /etc/hosts.
+	if err := m.App("a").Scale(3); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, s)
+	stdout, _, err = c.Exec(10*time.Second, "getent", "hosts", "a-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "hosts updated", strings.Fields(stdout)[0], "127.1.1.3")
+}
