@@ -1,0 +1,316 @@
+// Package charm is the reference requirer's logic: one reconcile per hook on
+// top of the Go requirer library (interfaces/tlscertificates,
+// interfaces/certtransfer, trust), and its two actions. It requests a
+// certificate for the unit, the application or both (config "mode"), pushes
+// the one it serves with its key into the server container, where
+// requirer-server serves it on :8443, and installs the CAs received on
+// receive-ca-cert into that container's trust store.
+package charm
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/canonical/pebble/client"
+
+	"github.com/tls-authority/tls-authority/hooktool"
+	"github.com/tls-authority/tls-authority/interfaces/certtransfer"
+	"github.com/tls-authority/tls-authority/interfaces/tlscertificates"
+	"github.com/tls-authority/tls-authority/trust"
+)
+
+// Names shared with tests.
+const (
+	Container        = "server"
+	CertEndpoint     = "certificates"
+	TransferEndpoint = "receive-ca-cert"
+	ServerBinary     = "/usr/local/bin/requirer-server"
+	ServerPort       = 8443
+	Dir              = "/etc/requirer"
+	CertPath         = Dir + "/tls.crt" // leaf then chain
+	KeyPath          = Dir + "/tls.key"
+	CAPath           = Dir + "/ca.crt"    // the issuing CA
+	manifestPath     = Dir + "/.manifest" // digest of what the charm pushed
+	TrustPrefix      = "tls-requirer-"
+)
+
+// Options are what a hook needs besides Juju.
+type Options struct {
+	Now func() time.Time
+	// Pebble connects to a container's Pebble; nil means the socket under Env.ContainersDir.
+	Pebble func(container string) (*client.Client, error)
+}
+
+// Run handles one dispatch: an action, or a hook's reconcile.
+func Run(hc *hooktool.Context, o *Options) error {
+	if o == nil {
+		o = &Options{}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Pebble == nil {
+		dir := hc.Env.ContainersDir
+		o.Pebble = func(container string) (*client.Client, error) {
+			return client.New(&client.Config{Socket: dir + "/" + container + "/pebble.socket"})
+		}
+	}
+	r := &reconciler{hc: hc, o: o}
+	switch hc.Env.ActionName {
+	case "":
+		return r.reconcile()
+	case "get-certificate":
+		return r.getCertificate()
+	case "get-trusted-ca-certificates":
+		return r.getTrustedCAs()
+	}
+	return hc.FailAction(fmt.Sprintf("unknown action %q", hc.Env.ActionName))
+}
+
+// Config is the charm's validated config.
+type Config struct {
+	Unit, App bool
+	Requests  map[tlscertificates.Scope]tlscertificates.CertificateRequest
+}
+
+// Serves is the scope whose certificate the server serves.
+func (c *Config) Serves() tlscertificates.Scope {
+	if c.Unit {
+		return tlscertificates.ScopeUnit
+	}
+	return tlscertificates.ScopeApp
+}
+
+// UnitFQDN is a unit's Kubernetes FQDN: <app>-<n>.<app>-endpoints.<model>.svc.cluster.local.
+func UnitFQDN(unit, model string) string {
+	app, n, _ := strings.Cut(unit, "/")
+	return fmt.Sprintf("%s-%s.%s-endpoints.%s.svc.cluster.local", app, n, app, model)
+}
+
+// AppFQDN is an application's Kubernetes service FQDN: <app>.<model>.svc.cluster.local.
+func AppFQDN(app, model string) string {
+	return fmt.Sprintf("%s.%s.svc.cluster.local", app, model)
+}
+
+// ErrInvalidConfig is wrapped by ParseConfig's errors: the unit goes Blocked.
+var ErrInvalidConfig = errors.New("invalid config")
+
+// ParseConfig validates the options and builds the requests; the error names
+// every bad option.
+func ParseConfig(cfg map[string]any, env hooktool.Env) (*Config, error) {
+	str := func(k string) string { s, _ := cfg[k].(string); return strings.TrimSpace(s) }
+	var bad []string
+	c := &Config{Requests: map[tlscertificates.Scope]tlscertificates.CertificateRequest{}}
+	switch mode := str("mode"); mode {
+	case "unit", "":
+		c.Unit = true
+	case "app":
+		c.App = true
+	case "both":
+		c.Unit, c.App = true, true
+	default:
+		bad = append(bad, fmt.Sprintf("mode %q (want unit, app or both)", mode))
+	}
+	for _, scope := range []tlscertificates.Scope{tlscertificates.ScopeUnit, tlscertificates.ScopeApp} {
+		if (scope == tlscertificates.ScopeUnit && !c.Unit) || (scope == tlscertificates.ScopeApp && !c.App) {
+			continue
+		}
+		fqdn := UnitFQDN(env.UnitName, env.ModelName)
+		if scope == tlscertificates.ScopeApp {
+			fqdn = AppFQDN(env.AppName(), env.ModelName)
+		}
+		var req tlscertificates.CertificateRequest
+		for _, san := range strings.Split(str("sans"), ",") {
+			san = strings.ReplaceAll(strings.TrimSpace(san), "{fqdn}", fqdn)
+			switch {
+			case san == "":
+			case net.ParseIP(san) != nil:
+				req.IPAddresses = append(req.IPAddresses, net.ParseIP(san))
+			default:
+				req.DNSNames = append(req.DNSNames, san)
+			}
+		}
+		req.CommonName = strings.ReplaceAll(str("common-name"), "{fqdn}", fqdn)
+		if req.CommonName == "" && len(req.DNSNames) > 0 {
+			req.CommonName = req.DNSNames[0]
+		}
+		if req.CommonName == "" {
+			req.CommonName = fqdn
+		}
+		if len(req.CommonName) > 64 {
+			bad = append(bad, fmt.Sprintf("common-name %q (longer than 64 characters)", req.CommonName))
+		}
+		c.Requests[scope] = req
+	}
+	if len(bad) > 0 {
+		return nil, fmt.Errorf("%w: %s", ErrInvalidConfig, strings.Join(bad, "; "))
+	}
+	return c, nil
+}
+
+type reconciler struct {
+	hc  *hooktool.Context
+	o   *Options
+	cfg *Config
+	req *tlscertificates.Requirer
+}
+
+// sync runs both requirers and returns what they found.
+func (r *reconciler) sync() (*tlscertificates.Assigned, *certtransfer.Received, error) {
+	raw, err := r.hc.Config()
+	if err != nil {
+		return nil, nil, err
+	}
+	if r.cfg, err = ParseConfig(raw, r.hc.Env); err != nil {
+		return nil, nil, err
+	}
+	opts := &tlscertificates.RequirerOptions{Endpoint: CertEndpoint, Now: r.o.Now}
+	if r.cfg.Unit {
+		opts.UnitRequests = []tlscertificates.CertificateRequest{r.cfg.Requests[tlscertificates.ScopeUnit]}
+	}
+	if r.cfg.App {
+		opts.AppRequests = []tlscertificates.CertificateRequest{r.cfg.Requests[tlscertificates.ScopeApp]}
+	}
+	r.req = tlscertificates.NewRequirer(r.hc, opts)
+	assigned, err := r.req.Sync()
+	if err != nil {
+		return nil, nil, err
+	}
+	received, err := certtransfer.NewRequirer(r.hc, TransferEndpoint).Sync()
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, p := range append(assigned.Problems, received.Problems...) {
+		if err := r.hc.Log(hooktool.LevelWarning, "skipped remote data: %s", p); err != nil {
+			return nil, nil, err
+		}
+	}
+	return assigned, received, nil
+}
+
+// served is the certificate the server serves.
+func (r *reconciler) served(a *tlscertificates.Assigned) *tlscertificates.AssignedCertificate {
+	list := a.Unit
+	if r.cfg.Serves() == tlscertificates.ScopeApp {
+		list = a.App
+	}
+	if len(list) == 0 {
+		return nil
+	}
+	return &list[0]
+}
+
+func (r *reconciler) reconcile() error {
+	assigned, received, err := r.sync()
+	if errors.Is(err, ErrInvalidConfig) {
+		return r.hc.SetStatus(hooktool.StatusBlocked, err.Error())
+	}
+	if err != nil {
+		return err
+	}
+	cert := r.served(assigned)
+	status, msg := hooktool.StatusActive, ""
+	switch {
+	case assigned.RelationID == "":
+		status, msg = hooktool.StatusBlocked, "needs a certificates relation"
+	case cert.Refused != nil:
+		status, msg = hooktool.StatusBlocked, fmt.Sprintf("certificate refused: %s (%d) %s", cert.Refused.Name, cert.Refused.Code, cert.Refused.Message)
+	case !cert.Ready():
+		status, msg = hooktool.StatusWaiting, "waiting for a certificate"
+	default:
+		msg = fmt.Sprintf("serving %s until %s", cert.Request.CommonName, cert.NotAfter.UTC().Format(time.RFC3339))
+		if cert.Renewing {
+			msg += " (renewing)"
+		}
+	}
+	c, err := r.o.Pebble(Container)
+	if err == nil {
+		err = r.syncWorkload(c, cert, received)
+	}
+	if err != nil {
+		if !errors.Is(err, errNotReady) {
+			return err
+		}
+		if status == hooktool.StatusActive {
+			status, msg = hooktool.StatusWaiting, "waiting for the server container"
+		}
+	}
+	if n := len(received.All()); n > 0 && status == hooktool.StatusActive {
+		msg += fmt.Sprintf(", trusting %d received CAs", n)
+	}
+	return r.hc.SetStatus(status, msg)
+}
+
+var errNotReady = errors.New("server container not ready")
+
+// syncWorkload makes the server container hold the served certificate and
+// key, the received CAs in its trust store, and the server's layer. A steady
+// hook costs one Pull (the manifest), two directory listings (trust) and one
+// PlanBytes; the key secret is read only when the certificate changed.
+func (r *reconciler) syncWorkload(c *client.Client, cert *tlscertificates.AssignedCertificate, received *certtransfer.Received) error {
+	if _, err := c.SysInfo(); err != nil {
+		return fmt.Errorf("%w: %w", errNotReady, err)
+	}
+	if cert != nil && cert.Ready() {
+		certPEM := strings.Join(fullChain(cert), "\n") + "\n"
+		want := digest(certPEM, cert.CA)
+		var have strings.Builder
+		err := c.Pull(&client.PullOptions{Path: manifestPath, Target: &have})
+		if err != nil && !isNotFound(err) {
+			return fmt.Errorf("cannot read %s: %w", manifestPath, err)
+		}
+		if strings.TrimSpace(have.String()) != want {
+			key, err := r.req.PrivateKey(cert.Scope)
+			if err != nil {
+				return err
+			}
+			// The key first: the server keeps the previous pair until the
+			// certificate that matches the new key arrives.
+			for _, f := range []struct {
+				path, content string
+				mode          os.FileMode
+			}{{KeyPath, key + "\n", 0o600}, {CertPath, certPEM, 0o644}, {CAPath, cert.CA + "\n", 0o644}, {manifestPath, want, 0o644}} {
+				err := c.Push(&client.PushOptions{Source: strings.NewReader(f.content), Path: f.path, MakeDirs: true, Permissions: f.mode})
+				if err != nil {
+					return fmt.Errorf("cannot push %s: %w", f.path, err)
+				}
+			}
+		}
+	}
+	inst := &trust.Installer{Client: c, Prefix: TrustPrefix}
+	if _, err := inst.Sync(received.Named()); err != nil {
+		return fmt.Errorf("cannot install received CAs: %w", err)
+	}
+	return ensureLayer(c)
+}
+
+// fullChain is the leaf followed by the rest of the chain, without a
+// duplicate of the leaf (the chain starts with it).
+func fullChain(cert *tlscertificates.AssignedCertificate) []string {
+	out := []string{strings.TrimSpace(cert.Certificate)}
+	for _, p := range cert.Chain {
+		if p = strings.TrimSpace(p); p != out[0] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func digest(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		fmt.Fprintf(h, "%d\x00%s\x00", len(p), p)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func isNotFound(err error) bool {
+	var pe *client.Error
+	return errors.As(err, &pe) && pe.Kind == client.ErrorKindNotFound
+}
