@@ -18,6 +18,7 @@ type unitContainer struct {
 	bootID     string
 	seenBootID string
 	hosts      string
+	err        error // why it could not start (c is nil)
 }
 
 // containerRuntime holds the pebble and nsexec binaries, built on first use.
@@ -97,14 +98,14 @@ func (s *Sim) pollContainers(u *Unit) {
 		if cm.Resource != "" {
 			image = u.app.resources[cm.Resource]
 		}
-		ns := u.namespaceLocked(filepath.Join(u.dir, "containers", cm.Name), image)
+		ns := u.namespaceLocked(filepath.Join(u.containersDir, cm.Name), image)
 		jobs = append(jobs, job{name: cm.Name, ns: ns, uc: u.containers[cm.Name]})
 	}
 	s.mu.Unlock()
 	for _, j := range jobs {
 		hosts := fmt.Sprint(j.ns.Hosts)
 		if j.uc != nil {
-			if j.uc.hosts != hosts {
+			if j.uc.c != nil && j.uc.hosts != hosts {
 				ns := j.ns
 				if err := ns.Prepare(); err == nil {
 					j.uc.hosts = hosts
@@ -121,7 +122,11 @@ func (s *Sim) pollContainers(u *Unit) {
 			Dir: j.ns.Root, Name: u.Hostname() + "/" + j.name, PebbleBinary: pebble, NSExecBinary: nsexec, Namespace: j.ns,
 		})
 		if err != nil {
+			// Not retried: the log says why, and pebble-ready never fires for it.
 			s.logf("    cannot start container %s of %s: %v", j.name, u.name, err)
+			s.mu.Lock()
+			u.containers[j.name] = &unitContainer{name: j.name, hosts: hosts, err: err}
+			s.mu.Unlock()
 			continue
 		}
 		boot, err := c.BootID()
@@ -139,7 +144,7 @@ func (u *Unit) Container(name string) *container.Container {
 	s := u.app.model.sim
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if uc := u.containers[name]; uc != nil {
+	if uc := u.containers[name]; uc != nil && uc.c != nil {
 		return uc.c
 	}
 	return nil
@@ -152,7 +157,7 @@ func (u *Unit) RestartContainer(name string) error {
 	s.mu.Lock()
 	uc := u.containers[name]
 	s.mu.Unlock()
-	if uc == nil {
+	if uc == nil || uc.c == nil {
 		return fmt.Errorf("cannot restart container %q of %s: not running", name, u.name)
 	}
 	if err := uc.c.Restart(); err != nil {
@@ -178,6 +183,9 @@ func (u *Unit) stopContainers() error {
 	s.mu.Unlock()
 	var first error
 	for _, uc := range cs {
+		if uc.c == nil {
+			continue
+		}
 		if err := uc.c.Stop(); err != nil && first == nil {
 			first = err
 		}

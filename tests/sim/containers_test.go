@@ -10,22 +10,9 @@ import (
 	"github.com/tls-authority/tls-authority/tests/sim"
 )
 
-// containerCharm is the test charm plus a workload container backed by an image resource.
-func containerCharm(t *testing.T) string {
-	dir := filepath.Join(t.TempDir(), "charm")
-	if err := os.CopyFS(dir, os.DirFS(charmDir(t))); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(filepath.Join(dir, "dispatch"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	meta, _ := os.ReadFile(filepath.Join(dir, "metadata.yaml"))
-	meta = append(meta, []byte("containers:\n  workload:\n    resource: workload-image\nresources:\n  workload-image:\n    type: oci-image\n")...)
-	if err := os.WriteFile(filepath.Join(dir, "metadata.yaml"), meta, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
+// containerCharm is the test charm: it declares a "workload" container backed by the
+// "workload-image" resource.
+func containerCharm(t *testing.T) string { return charmDir(t) }
 
 func newContainerSim(t *testing.T) *sim.Sim {
 	if os.Geteuid() != 0 {

@@ -186,10 +186,18 @@ func (a *App) addUnitLocked() (*Unit, error) {
 	if err := installCharm(a.charmPath, u.charmDir); err != nil {
 		return nil, fmt.Errorf("cannot add unit %s: %w", u.name, err)
 	}
-	for _, d := range []string{"containers", "charm-container"} {
-		if err := os.MkdirAll(filepath.Join(u.dir, d), 0o755); err != nil {
-			return nil, fmt.Errorf("cannot add unit %s: %w", u.name, err)
-		}
+	if err := os.MkdirAll(filepath.Join(u.dir, "charm-container"), 0o755); err != nil {
+		return nil, fmt.Errorf("cannot add unit %s: %w", u.name, err)
+	}
+	// Pebble sockets must fit in a unix socket path (108 bytes) whatever the work dir, so the
+	// containers live in a short dir next to the agent socket; <unit dir>/containers links to it.
+	m.sim.unitSeq++
+	u.containersDir = filepath.Join(filepath.Dir(m.sim.sock), fmt.Sprintf("u%d", m.sim.unitSeq))
+	if err := os.MkdirAll(u.containersDir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot add unit %s: %w", u.name, err)
+	}
+	if err := os.Symlink(u.containersDir, filepath.Join(u.dir, "containers")); err != nil {
+		return nil, fmt.Errorf("cannot add unit %s: %w", u.name, err)
 	}
 	a.units = append(a.units, u)
 	if a.leader == nil {

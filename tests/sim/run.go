@@ -93,7 +93,7 @@ func (s *Sim) hookEnv(c *hookContext) []string {
 		"JUJU_CHARM_NO_PROXY":       "",
 		"PATH":                      s.toolDir + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"LANG":                      "C.UTF-8",
-		"SIM_CONTAINERS_DIR":        filepath.Join(u.dir, "containers"),
+		"SIM_CONTAINERS_DIR":        u.containersDir,
 	}
 	if r := h.rel; r != nil {
 		env["JUJU_RELATION"] = r.endFor(u.app).ep.Name

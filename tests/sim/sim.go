@@ -57,6 +57,7 @@ type Sim struct {
 	failures []*injection
 	secrets  map[string]*secret // by bare id
 	secSeq   int
+	unitSeq  int
 	closed   bool
 	runtime  *containerRuntime
 	actions  []*ActionResult

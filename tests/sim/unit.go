@@ -50,7 +50,9 @@ type Unit struct {
 	name     string
 	dir      string
 	charmDir string
-	addr     string
+	// containersDir is $SIM_CONTAINERS_DIR: one dir per workload container, with pebble.socket.
+	containersDir string
+	addr          string
 
 	workload    Status
 	workloadSet bool

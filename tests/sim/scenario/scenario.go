@@ -1,0 +1,781 @@
+// Package scenario runs YAML scenario files on the Juju model simulator (tests/sim): a list of
+// steps (deploy, integrate, offer/consume, config, scale, leader change, actions, settle,
+// failure injection, Pebble execs, HTTP gets) and expectations, with a readable transcript.
+//
+// File format (every step is a one-key map; "model" defaults to the last `model:` step):
+//
+//	name: example
+//	containers: true            # start Pebble for workload containers (default true)
+//	steps:
+//	  - model: m
+//	  - deploy: {app: a, charm: ../testcharm, units: 2, config: {greeting: hi}, resources: {img: ./image}}
+//	  - integrate: {a: "a:db", b: "b:backend"}
+//	  - offer: {app: a, endpoint: db, name: dbo}
+//	  - consume: {model: other, from: m, offer: dbo, alias: mydb}
+//	  - config: {app: a, values: {greeting: hello}}
+//	  - scale: {app: a, units: 3}
+//	  - leader: {unit: a/1}
+//	  - remove-relation: {a: "a:db", b: "b:backend"}
+//	  - remove-app: {app: b}
+//	  - settle: {expect-error: "a/0"}          # or `settle: {}`; fails on units in error unless expected
+//	  - update-status: {}
+//	  - inject-failure: {unit: a/0, hook: update-status, after: 2}
+//	  - resolve: {unit: a/0, retry: true}
+//	  - action: {unit: a/0, name: echo, params: {message: x}, expect: {status: completed, results-contain: {message: x}}, save-as: r1}
+//	  - exec: {unit: a/0, container: workload, command: "cat /etc/hostname", expect: {exit: 0, stdout-contains: a-0}, save-as: h}
+//	  - http-get: {unit: a/0, port: 8080, path: /, expect-status: 200, save-as: body}
+//	  - same: [r1, body]
+//	  - expect:
+//	      status: {a/0: active, a: "active: ready"}      # "status" or "status: message prefix"
+//	      agent-status: {a/0: idle}
+//	      leader: {a: a/0}
+//	      relation-data:
+//	        - {relation: "a:db", unit: a/0, contains: {k: v}, absent: [x]}
+//	        - {relation: "a:db", app: a, contains: {k: v}}
+//	      hooks: {a/0: [install, start, db-relation-joined(b/0)]}  # a subsequence of the unit's hooks
+//
+// Relative charm and resource paths are relative to the scenario file.
+package scenario
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/tls-authority/tls-authority/tests/sim"
+)
+
+// Scenario is a parsed scenario file.
+type Scenario struct {
+	Name       string `yaml:"name"`
+	Containers *bool  `yaml:"containers"`
+	Steps      []Step `yaml:"steps"`
+	dir        string
+}
+
+// Step is one step: exactly one field is set.
+type Step struct {
+	Model          string        `yaml:"model"`
+	Deploy         *DeployStep   `yaml:"deploy"`
+	Integrate      *RelationStep `yaml:"integrate"`
+	Offer          *OfferStep    `yaml:"offer"`
+	Consume        *ConsumeStep  `yaml:"consume"`
+	Config         *ConfigStep   `yaml:"config"`
+	Scale          *ScaleStep    `yaml:"scale"`
+	Leader         *UnitStep     `yaml:"leader"`
+	RemoveRelation *RelationStep `yaml:"remove-relation"`
+	RemoveApp      *ScaleStep    `yaml:"remove-app"`
+	Settle         *SettleStep   `yaml:"settle"`
+	UpdateStatus   *struct{}     `yaml:"update-status"`
+	InjectFailure  *InjectStep   `yaml:"inject-failure"`
+	Resolve        *ResolveStep  `yaml:"resolve"`
+	Action         *ActionStep   `yaml:"action"`
+	Exec           *ExecStep     `yaml:"exec"`
+	HTTPGet        *HTTPGetStep  `yaml:"http-get"`
+	Same           []string      `yaml:"same"`
+	Expect         *Expect       `yaml:"expect"`
+}
+
+// DeployStep deploys a charm.
+type DeployStep struct {
+	Model     string            `yaml:"model"`
+	App       string            `yaml:"app"`
+	Charm     string            `yaml:"charm"`
+	Units     int               `yaml:"units"`
+	Config    map[string]any    `yaml:"config"`
+	Resources map[string]string `yaml:"resources"`
+	Trust     bool              `yaml:"trust"`
+}
+
+// RelationStep names a relation by its two ends.
+type RelationStep struct {
+	Model string `yaml:"model"`
+	A     string `yaml:"a"`
+	B     string `yaml:"b"`
+}
+
+// OfferStep offers an endpoint.
+type OfferStep struct {
+	Model    string `yaml:"model"`
+	App      string `yaml:"app"`
+	Endpoint string `yaml:"endpoint"`
+	Name     string `yaml:"name"`
+}
+
+// ConsumeStep consumes an offer of model From into Model under Alias.
+type ConsumeStep struct {
+	Model string `yaml:"model"`
+	From  string `yaml:"from"`
+	Offer string `yaml:"offer"`
+	Alias string `yaml:"alias"`
+}
+
+// ConfigStep sets application config.
+type ConfigStep struct {
+	Model  string         `yaml:"model"`
+	App    string         `yaml:"app"`
+	Values map[string]any `yaml:"values"`
+}
+
+// ScaleStep scales (or removes) an application.
+type ScaleStep struct {
+	Model string `yaml:"model"`
+	App   string `yaml:"app"`
+	Units int    `yaml:"units"`
+}
+
+// UnitStep names a unit.
+type UnitStep struct {
+	Model string `yaml:"model"`
+	Unit  string `yaml:"unit"`
+}
+
+// SettleStep runs hooks until nothing is pending.
+type SettleStep struct {
+	ExpectError string `yaml:"expect-error"`
+}
+
+// InjectStep kills a hook after N tool calls.
+type InjectStep struct {
+	Model string `yaml:"model"`
+	Unit  string `yaml:"unit"`
+	Hook  string `yaml:"hook"`
+	After int    `yaml:"after"`
+}
+
+// ResolveStep resolves a unit in error.
+type ResolveStep struct {
+	Model string `yaml:"model"`
+	Unit  string `yaml:"unit"`
+	Retry *bool  `yaml:"retry"`
+}
+
+// ActionStep runs an action.
+type ActionStep struct {
+	Model  string         `yaml:"model"`
+	Unit   string         `yaml:"unit"`
+	Name   string         `yaml:"name"`
+	Params map[string]any `yaml:"params"`
+	Expect *struct {
+		Status         string            `yaml:"status"`
+		Message        string            `yaml:"message"`
+		ResultsContain map[string]string `yaml:"results-contain"`
+	} `yaml:"expect"`
+	// SaveAs stores the results as JSON; SaveResult stores one result key instead.
+	SaveAs     string `yaml:"save-as"`
+	SaveResult string `yaml:"save-result"`
+}
+
+// ExecStep runs a command in a workload container through Pebble.
+type ExecStep struct {
+	Model     string `yaml:"model"`
+	Unit      string `yaml:"unit"`
+	Container string `yaml:"container"`
+	Command   any    `yaml:"command"` // string (run by /bin/sh -c) or list
+	Expect    *struct {
+		Exit           *int   `yaml:"exit"`
+		StdoutContains string `yaml:"stdout-contains"`
+	} `yaml:"expect"`
+	SaveAs string `yaml:"save-as"`
+}
+
+// HTTPGetStep fetches http://<unit address>:<port><path> from the host.
+type HTTPGetStep struct {
+	Model        string `yaml:"model"`
+	Unit         string `yaml:"unit"`
+	Host         string `yaml:"host"` // default: the unit's address
+	Port         int    `yaml:"port"`
+	Path         string `yaml:"path"`
+	ExpectStatus int    `yaml:"expect-status"`
+	BodyContains string `yaml:"body-contains"`
+	SaveAs       string `yaml:"save-as"`
+}
+
+// Expect holds assertions on the model.
+type Expect struct {
+	Model        string              `yaml:"model"`
+	Status       map[string]string   `yaml:"status"`
+	AgentStatus  map[string]string   `yaml:"agent-status"`
+	Leader       map[string]string   `yaml:"leader"`
+	RelationData []RelationDataCheck `yaml:"relation-data"`
+	Hooks        map[string][]string `yaml:"hooks"`
+}
+
+// RelationDataCheck asserts on one databag.
+type RelationDataCheck struct {
+	Relation string            `yaml:"relation"` // "app:endpoint"
+	App      string            `yaml:"app"`
+	Unit     string            `yaml:"unit"`
+	Contains map[string]string `yaml:"contains"`
+	Absent   []string          `yaml:"absent"`
+}
+
+// Load reads a scenario file.
+func Load(path string) (*Scenario, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot load scenario: %w", err)
+	}
+	var sc Scenario
+	dec := yaml.NewDecoder(strings.NewReader(string(b)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&sc); err != nil {
+		return nil, fmt.Errorf("cannot load scenario %s: %w", path, err)
+	}
+	abs, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("cannot load scenario: %w", err)
+	}
+	sc.dir = abs
+	if sc.Name == "" {
+		sc.Name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	}
+	return &sc, nil
+}
+
+// Options configures Run.
+type Options struct {
+	Dir    string    // work dir (models, units, containers)
+	BinDir string    // shared bin dir for jujuc/pebble/nsexec
+	Out    io.Writer // transcript
+}
+
+// Result is the outcome of a run.
+type Result struct {
+	Passed, Failed int
+	State          *sim.State
+	Duration       time.Duration
+}
+
+type runner struct {
+	sc    *Scenario
+	s     *sim.Sim
+	out   io.Writer
+	model string
+	saved map[string]string
+	res   *Result
+	ctx   context.Context
+}
+
+// Run runs a scenario. It returns an error only when the scenario cannot run (a step fails to
+// apply); failed expectations are counted in Result.Failed.
+func Run(ctx context.Context, sc *Scenario, o *Options) (*Result, error) {
+	out := o.Out
+	if out == nil {
+		out = io.Discard
+	}
+	start := time.Now()
+	s, err := sim.New(&sim.Options{Dir: o.Dir, BinDir: o.BinDir, Log: out, NoContainers: sc.Containers != nil && !*sc.Containers})
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	r := &runner{sc: sc, s: s, out: out, saved: map[string]string{}, res: &Result{}, ctx: ctx}
+	fmt.Fprintf(out, "scenario %s\n", sc.Name)
+	var runErr error
+	for i, st := range sc.Steps {
+		if err := r.step(i+1, &st); err != nil {
+			runErr = fmt.Errorf("cannot run step %d: %w", i+1, err)
+			fmt.Fprintf(out, "✗ step %d: %v\n", i+1, err)
+			r.res.Failed++
+			break
+		}
+	}
+	r.res.State = s.State()
+	r.res.Duration = time.Since(start)
+	fmt.Fprintf(out, "%d expectations passed, %d failed in %v\n", r.res.Passed, r.res.Failed, r.res.Duration.Round(time.Millisecond))
+	return r.res, runErr
+}
+
+func (r *runner) check(ok bool, format string, args ...any) {
+	mark := "✓"
+	if ok {
+		r.res.Passed++
+	} else {
+		mark = "✗"
+		r.res.Failed++
+	}
+	fmt.Fprintf(r.out, "%s %s\n", mark, fmt.Sprintf(format, args...))
+}
+
+func (r *runner) modelNamed(name string) (*sim.Model, error) {
+	if name == "" {
+		name = r.model
+	}
+	m := r.s.Model(name)
+	if m == nil {
+		return nil, fmt.Errorf("model %q not found", name)
+	}
+	return m, nil
+}
+
+func (r *runner) unit(model, name string) (*sim.Unit, error) {
+	m, err := r.modelNamed(model)
+	if err != nil {
+		return nil, err
+	}
+	u := m.Unit(name)
+	if u == nil {
+		return nil, fmt.Errorf("unit %q not found in model %q", name, m.Name())
+	}
+	return u, nil
+}
+
+func (r *runner) app(model, name string) (*sim.App, error) {
+	m, err := r.modelNamed(model)
+	if err != nil {
+		return nil, err
+	}
+	a := m.App(name)
+	if a == nil {
+		return nil, fmt.Errorf("application %q not found in model %q", name, m.Name())
+	}
+	return a, nil
+}
+
+func (r *runner) path(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(r.sc.dir, p)
+}
+
+// settleQuietly settles before reading state; units in error are reported by expectations.
+func (r *runner) settleQuietly() {
+	if err := r.s.Settle(r.ctx); err != nil {
+		fmt.Fprintf(r.out, "  (settle: %v)\n", err)
+	}
+}
+
+func (r *runner) step(n int, st *Step) error {
+	switch {
+	case st.Deploy != nil:
+		d := st.Deploy
+		m, err := r.modelNamed(d.Model)
+		if err != nil {
+			return err
+		}
+		res := map[string]string{}
+		for k, v := range d.Resources {
+			res[k] = r.path(v)
+		}
+		fmt.Fprintf(r.out, "--- deploy %s (%s) units=%d\n", d.App, d.Charm, max(d.Units, 1))
+		_, err = m.Deploy(d.App, r.path(d.Charm), &sim.DeployOptions{Units: d.Units, Config: d.Config, Resources: res, Trust: d.Trust})
+		return err
+	case st.Integrate != nil:
+		m, err := r.modelNamed(st.Integrate.Model)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(r.out, "--- integrate %s %s\n", st.Integrate.A, st.Integrate.B)
+		_, err = m.Integrate(st.Integrate.A, st.Integrate.B)
+		return err
+	case st.Offer != nil:
+		m, err := r.modelNamed(st.Offer.Model)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(r.out, "--- offer %s:%s as %s\n", st.Offer.App, st.Offer.Endpoint, st.Offer.Name)
+		return m.Offer(st.Offer.App, st.Offer.Endpoint, st.Offer.Name)
+	case st.Consume != nil:
+		c := st.Consume
+		m, err := r.modelNamed(c.Model)
+		if err != nil {
+			return err
+		}
+		from, err := r.modelNamed(c.From)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(r.out, "--- consume %s.%s as %s in %s\n", c.From, c.Offer, c.Alias, m.Name())
+		return m.Consume(from, c.Offer, c.Alias)
+	case st.Config != nil:
+		a, err := r.app(st.Config.Model, st.Config.App)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(r.out, "--- config %s %v\n", st.Config.App, st.Config.Values)
+		return a.SetConfig(st.Config.Values)
+	case st.Scale != nil:
+		a, err := r.app(st.Scale.Model, st.Scale.App)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(r.out, "--- scale %s to %d\n", st.Scale.App, st.Scale.Units)
+		return a.Scale(st.Scale.Units)
+	case st.Leader != nil:
+		m, err := r.modelNamed(st.Leader.Model)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(r.out, "--- leader %s\n", st.Leader.Unit)
+		return m.SetLeader(st.Leader.Unit)
+	case st.RemoveRelation != nil:
+		return r.removeRelation(st.RemoveRelation)
+	case st.RemoveApp != nil:
+		m, err := r.modelNamed(st.RemoveApp.Model)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(r.out, "--- remove-application %s\n", st.RemoveApp.App)
+		return m.RemoveApp(st.RemoveApp.App)
+	case st.Settle != nil:
+		fmt.Fprintf(r.out, "--- settle\n")
+		err := r.s.Settle(r.ctx)
+		switch {
+		case st.Settle.ExpectError != "":
+			r.check(err != nil && strings.Contains(err.Error(), st.Settle.ExpectError), "settle fails with %q (got %v)", st.Settle.ExpectError, err)
+		case err != nil:
+			r.check(false, "settle: %v", err)
+		}
+		return nil
+	case st.UpdateStatus != nil:
+		fmt.Fprintf(r.out, "--- update-status\n")
+		r.s.UpdateStatus()
+		return nil
+	case st.InjectFailure != nil:
+		f := st.InjectFailure
+		fmt.Fprintf(r.out, "--- inject failure: kill %s %s after %d tool calls\n", f.Unit, f.Hook, f.After)
+		r.s.InjectFailure(f.Unit, f.Hook, f.After)
+		return nil
+	case st.Resolve != nil:
+		u, err := r.unit(st.Resolve.Model, st.Resolve.Unit)
+		if err != nil {
+			return err
+		}
+		retry := st.Resolve.Retry == nil || *st.Resolve.Retry
+		fmt.Fprintf(r.out, "--- resolve %s retry=%v\n", st.Resolve.Unit, retry)
+		return u.Resolve(retry)
+	case st.Action != nil:
+		return r.action(st.Action)
+	case st.Exec != nil:
+		return r.exec(st.Exec)
+	case st.HTTPGet != nil:
+		return r.httpGet(st.HTTPGet)
+	case st.Same != nil:
+		var vals []string
+		for _, k := range st.Same {
+			v, ok := r.saved[k]
+			if !ok {
+				return fmt.Errorf("nothing saved as %q", k)
+			}
+			vals = append(vals, v)
+		}
+		same := true
+		for _, v := range vals[1:] {
+			same = same && v == vals[0]
+		}
+		r.check(same, "same %v", st.Same)
+		return nil
+	case st.Expect != nil:
+		return r.expect(st.Expect)
+	case st.Model != "":
+		r.model = st.Model
+		if r.s.Model(st.Model) != nil {
+			return nil
+		}
+		fmt.Fprintf(r.out, "--- add-model %s\n", st.Model)
+		_, err := r.s.AddModel(st.Model)
+		return err
+	}
+	return fmt.Errorf("step %d: empty or unknown step", n)
+}
+
+func (r *runner) removeRelation(rs *RelationStep) error {
+	m, err := r.modelNamed(rs.Model)
+	if err != nil {
+		return err
+	}
+	want := []string{rs.A, rs.B}
+	for _, rel := range m.Relations() {
+		eps := rel.Endpoints()
+		if matchEnds(eps, want) {
+			fmt.Fprintf(r.out, "--- remove-relation %s %s\n", rs.A, rs.B)
+			return m.RemoveRelation(rel)
+		}
+	}
+	return fmt.Errorf("relation %s %s not found", rs.A, rs.B)
+}
+
+// matchEnds matches "app" or "app:ep" specs against a relation's real "app:ep" ends.
+func matchEnds(eps, want []string) bool {
+	if len(eps) != 2 {
+		return false
+	}
+	m := func(ep, spec string) bool { return ep == spec || strings.HasPrefix(ep, spec+":") }
+	return (m(eps[0], want[0]) && m(eps[1], want[1])) || (m(eps[0], want[1]) && m(eps[1], want[0]))
+}
+
+func (r *runner) action(a *ActionStep) error {
+	u, err := r.unit(a.Model, a.Unit)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(r.out, "--- action %s on %s %v\n", a.Name, a.Unit, a.Params)
+	res, err := u.RunActionContext(r.ctx, a.Name, a.Params)
+	if res == nil {
+		return err
+	}
+	if err != nil {
+		fmt.Fprintf(r.out, "  (settle: %v)\n", err)
+	}
+	if a.Expect != nil {
+		want := a.Expect.Status
+		if want == "" {
+			want = "completed"
+		}
+		r.check(res.Status == want, "action %s on %s: status %s (want %s) %s", a.Name, a.Unit, res.Status, want, res.Message)
+		if a.Expect.Message != "" {
+			r.check(strings.HasPrefix(res.Message, a.Expect.Message), "action %s message %q starts with %q", a.Name, res.Message, a.Expect.Message)
+		}
+		for _, k := range sortedKeys(a.Expect.ResultsContain) {
+			got := lookup(res.Results, k)
+			r.check(strings.Contains(got, a.Expect.ResultsContain[k]), "action %s result %s=%q contains %q", a.Name, k, got, a.Expect.ResultsContain[k])
+		}
+	}
+	if a.SaveAs != "" {
+		if a.SaveResult != "" {
+			r.saved[a.SaveAs] = lookup(res.Results, a.SaveResult)
+		} else {
+			b, _ := json.Marshal(res.Results)
+			r.saved[a.SaveAs] = string(b)
+		}
+	}
+	return nil
+}
+
+// lookup reads a dotted key from nested results.
+func lookup(m map[string]any, key string) string {
+	var cur any = m
+	for _, p := range strings.Split(key, ".") {
+		mm, ok := cur.(map[string]any)
+		if !ok {
+			return ""
+		}
+		cur = mm[p]
+	}
+	if cur == nil {
+		return ""
+	}
+	if s, ok := cur.(string); ok {
+		return s
+	}
+	b, _ := json.Marshal(cur)
+	return string(b)
+}
+
+func (r *runner) exec(e *ExecStep) error {
+	r.settleQuietly()
+	u, err := r.unit(e.Model, e.Unit)
+	if err != nil {
+		return err
+	}
+	c := u.Container(e.Container)
+	if c == nil {
+		return fmt.Errorf("unit %s has no running container %q", e.Unit, e.Container)
+	}
+	var argv []string
+	switch cmd := e.Command.(type) {
+	case string:
+		argv = []string{"/bin/sh", "-c", cmd}
+	case []any:
+		for _, a := range cmd {
+			argv = append(argv, fmt.Sprint(a))
+		}
+	default:
+		return fmt.Errorf("exec: command must be a string or a list")
+	}
+	stdout, stderr, err := c.Exec(time.Minute, argv...)
+	code := 0
+	if err != nil {
+		code = -1
+		if ee := exitCode(err); ee >= 0 {
+			code = ee
+		}
+	}
+	fmt.Fprintf(r.out, "--- exec %s/%s %q: exit %d\n", e.Unit, e.Container, argv, code)
+	want := 0
+	if e.Expect != nil && e.Expect.Exit != nil {
+		want = *e.Expect.Exit
+	}
+	r.check(code == want, "exec %q exit %d (want %d) %s", argv, code, want, strings.TrimSpace(stderr))
+	if e.Expect != nil && e.Expect.StdoutContains != "" {
+		r.check(strings.Contains(stdout, e.Expect.StdoutContains), "exec %q stdout contains %q", argv, e.Expect.StdoutContains)
+	}
+	if e.SaveAs != "" {
+		r.saved[e.SaveAs] = stdout
+	}
+	return nil
+}
+
+func (r *runner) httpGet(h *HTTPGetStep) error {
+	r.settleQuietly()
+	host := h.Host
+	if host == "" {
+		u, err := r.unit(h.Model, h.Unit)
+		if err != nil {
+			return err
+		}
+		host = u.Address()
+	}
+	url := fmt.Sprintf("http://%s:%d%s", host, h.Port, h.Path)
+	cl := &http.Client{Timeout: 10 * time.Second}
+	var resp *http.Response
+	var err error
+	// The workload may still be starting its server: retry connection errors briefly.
+	for i := 0; i < 20; i++ {
+		if resp, err = cl.Get(url); err == nil {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if err != nil {
+		r.check(false, "GET %s: %v", url, err)
+		return nil
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	want := h.ExpectStatus
+	if want == 0 {
+		want = 200
+	}
+	r.check(resp.StatusCode == want, "GET %s: %d (want %d)", url, resp.StatusCode, want)
+	if h.BodyContains != "" {
+		r.check(strings.Contains(string(body), h.BodyContains), "GET %s body contains %q", url, h.BodyContains)
+	}
+	if h.SaveAs != "" {
+		r.saved[h.SaveAs] = string(body)
+	}
+	return nil
+}
+
+func (r *runner) expect(e *Expect) error {
+	r.settleQuietly()
+	m, err := r.modelNamed(e.Model)
+	if err != nil {
+		return err
+	}
+	for _, name := range sortedKeys(e.Status) {
+		want := e.Status[name]
+		var got sim.Status
+		if strings.Contains(name, "/") {
+			u := m.Unit(name)
+			if u == nil {
+				r.check(false, "status %s: unit not found", name)
+				continue
+			}
+			got = u.Status()
+		} else {
+			a := m.App(name)
+			if a == nil {
+				r.check(false, "status %s: application not found", name)
+				continue
+			}
+			got = a.Status()
+		}
+		r.check(statusMatches(got, want), "status %s = %q (want %q)", name, got.String(), want)
+	}
+	for _, name := range sortedKeys(e.AgentStatus) {
+		u := m.Unit(name)
+		if u == nil {
+			r.check(false, "agent-status %s: unit not found", name)
+			continue
+		}
+		got := u.AgentStatus()
+		r.check(statusMatches(got, e.AgentStatus[name]), "agent-status %s = %q (want %q)", name, got.String(), e.AgentStatus[name])
+	}
+	for _, app := range sortedKeys(e.Leader) {
+		a := m.App(app)
+		got := ""
+		if a != nil && a.Leader() != nil {
+			got = a.Leader().Name()
+		}
+		r.check(got == e.Leader[app], "leader of %s = %q (want %q)", app, got, e.Leader[app])
+	}
+	for _, c := range e.RelationData {
+		var rel *sim.Relation
+		for _, x := range m.Relations() {
+			for _, ep := range x.Endpoints() {
+				if ep == c.Relation {
+					rel = x
+				}
+			}
+			if rel != nil {
+				break
+			}
+		}
+		if rel == nil {
+			r.check(false, "relation %s not found", c.Relation)
+			continue
+		}
+		var data map[string]string
+		what := ""
+		if c.Unit != "" {
+			data, what = rel.UnitData(c.Unit), "unit "+c.Unit
+		} else {
+			data, what = rel.AppData(c.App), "app "+c.App
+		}
+		for _, k := range sortedKeys(c.Contains) {
+			got, ok := data[k]
+			r.check(ok && strings.Contains(got, c.Contains[k]), "relation %s %s: %s=%q contains %q", c.Relation, what, k, truncate(got), c.Contains[k])
+		}
+		for _, k := range c.Absent {
+			_, ok := data[k]
+			r.check(!ok, "relation %s %s: %s absent", c.Relation, what, k)
+		}
+	}
+	for _, name := range sortedKeys(e.Hooks) {
+		u := m.Unit(name)
+		if u == nil {
+			r.check(false, "hooks of %s: unit not found", name)
+			continue
+		}
+		got := u.HookNames()
+		r.check(isSubsequence(e.Hooks[name], got), "hooks of %s include %v in order", name, e.Hooks[name])
+	}
+	return nil
+}
+
+func truncate(s string) string {
+	if len(s) > 60 {
+		return s[:57] + "..."
+	}
+	return s
+}
+
+func statusMatches(got sim.Status, want string) bool {
+	st, msg, hasMsg := strings.Cut(want, ":")
+	if got.Status != strings.TrimSpace(st) {
+		return false
+	}
+	return !hasMsg || strings.HasPrefix(got.Message, strings.TrimSpace(msg))
+}
+
+func isSubsequence(want, got []string) bool {
+	i := 0
+	for _, g := range got {
+		// A bare hook name also matches "<hook>(<remote unit>)".
+		if i < len(want) && (g == want[i] || strings.HasPrefix(g, want[i]+"(")) {
+			i++
+		}
+	}
+	return i == len(want)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}

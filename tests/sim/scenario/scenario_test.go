@@ -1,0 +1,88 @@
+package scenario_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tls-authority/tls-authority/tests/sim/scenario"
+)
+
+func scenariosDir() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "scenarios")
+}
+
+func binDir() string { return filepath.Join(os.TempDir(), "tls-authority-test-bin") }
+
+func TestExampleScenarios(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("scenarios start containers: need root")
+	}
+	files, _ := filepath.Glob(filepath.Join(scenariosDir(), "testcharm-*.yaml"))
+	if len(files) == 0 {
+		t.Fatal("no example scenarios")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			sc, err := scenario.Load(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out strings.Builder
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			res, err := scenario.Run(ctx, sc, &scenario.Options{Dir: t.TempDir(), BinDir: binDir(), Out: &out})
+			t.Log("\n" + out.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Failed > 0 || res.Passed == 0 {
+				t.Fatalf("%d passed, %d failed", res.Passed, res.Failed)
+			}
+		})
+	}
+}
+
+func TestFailedExpectationsAreCounted(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "s.yaml")
+	charm := filepath.Join(scenariosDir(), "..", "testcharm")
+	os.WriteFile(f, []byte(`name: failing
+containers: false
+steps:
+  - model: m
+  - deploy: {app: a, charm: `+charm+`}
+  - expect:
+      status: {a/0: active}
+      leader: {a: a/0}
+  - action: {unit: a/0, name: echo, expect: {status: completed, results-contain: {message: nope}}}
+`), 0o644)
+	sc, err := scenario.Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	res, err := scenario.Run(context.Background(), sc, &scenario.Options{Dir: filepath.Join(dir, "w"), BinDir: binDir(), Out: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Failed != 2 || res.Passed != 2 {
+		t.Errorf("passed %d failed %d, want 2/2:\n%s", res.Passed, res.Failed, out.String())
+	}
+	if !strings.Contains(out.String(), `✗ status a/0 = "unknown" (want "active")`) {
+		t.Errorf("transcript:\n%s", out.String())
+	}
+}
+
+func TestUnknownStepFieldRejected(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "s.yaml")
+	os.WriteFile(f, []byte("steps:\n  - deploi: {app: a}\n"), 0o644)
+	if _, err := scenario.Load(f); err == nil {
+		t.Error("typo in a step accepted")
+	}
+}
