@@ -24,6 +24,7 @@ type hookContext struct {
 	hook    *pendingHook
 	name    string
 	cmd     *exec.Cmd
+	pid     int // set under s.mu once started: the tool server kills -pid
 	calls   map[string]int
 	ncalls  int
 	logs    []string
@@ -174,7 +175,11 @@ func (s *Sim) runHook(ctx context.Context, u *Unit, h *pendingHook) *HookRecord 
 	if noDispatch {
 		// No dispatch and no hooks/<name>: Juju counts that as success.
 	} else {
-		exitCode, runErr = s.wait(ctx, cmd)
+		exitCode, runErr = s.wait(ctx, cmd, func(pid int) {
+			s.mu.Lock()
+			c.pid = pid
+			s.mu.Unlock()
+		})
 	}
 	dur := time.Since(start)
 
@@ -240,10 +245,11 @@ func env0(env []string, key string) string {
 }
 
 // wait starts cmd and waits for it, killing its process group at the hook timeout.
-func (s *Sim) wait(ctx context.Context, cmd *exec.Cmd) (int, error) {
+func (s *Sim) wait(ctx context.Context, cmd *exec.Cmd, started func(pid int)) (int, error) {
 	if err := cmd.Start(); err != nil {
 		return -1, fmt.Errorf("cannot run hook: %w", err)
 	}
+	started(cmd.Process.Pid)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	timer := time.NewTimer(s.opts.HookTimeout)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
@@ -78,18 +77,18 @@ func (s *Sim) handleConn(conn net.Conn) {
 	}
 	resp, kill := s.handle(&req)
 	json.NewEncoder(conn).Encode(resp)
-	if kill != nil {
+	if kill != 0 {
 		// The N-th call has been answered; now the hook dies, like a pod killed mid-hook.
-		syscall.Kill(-kill.Process.Pid, syscall.SIGKILL)
+		syscall.Kill(-kill, syscall.SIGKILL)
 	}
 }
 
-func (s *Sim) handle(req *toolRequest) (resp *toolResponse, kill *exec.Cmd) {
+func (s *Sim) handle(req *toolRequest) (resp *toolResponse, kill int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := s.contexts[req.Context]
 	if c == nil {
-		return &toolResponse{Stderr: []byte("ERROR context " + strconv.Quote(req.Context) + " not found\n"), Code: 1}, nil
+		return &toolResponse{Stderr: []byte("ERROR context " + strconv.Quote(req.Context) + " not found\n"), Code: 1}, 0
 	}
 	c.calls[req.Tool]++
 	c.ncalls++
@@ -104,9 +103,9 @@ func (s *Sim) handle(req *toolRequest) (resp *toolResponse, kill *exec.Cmd) {
 		resp.Stderr = []byte("ERROR " + err.Error() + "\n")
 		resp.Code = code
 	}
-	if c.killAt > 0 && c.ncalls >= c.killAt && !c.killed && c.cmd != nil && c.cmd.Process != nil {
+	if c.killAt > 0 && c.ncalls >= c.killAt && !c.killed && c.pid != 0 {
 		c.killed = true
-		kill = c.cmd
+		kill = c.pid
 	}
 	return resp, kill
 }
