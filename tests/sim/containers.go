@@ -87,6 +87,22 @@ func (s *Sim) pollContainers(u *Unit) {
 		s.mu.Unlock()
 		return
 	}
+	if u.restartContainers {
+		u.restartContainers = false
+		var names []string
+		for _, n := range sortedKeys(u.containers) {
+			if u.containers[n].c != nil {
+				names = append(names, n)
+			}
+		}
+		s.mu.Unlock()
+		for _, n := range names {
+			if err := u.RestartContainer(n); err != nil {
+				s.logf("    %v", err)
+			}
+		}
+		s.mu.Lock()
+	}
 	type job struct {
 		name string
 		ns   container.Namespace

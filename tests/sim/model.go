@@ -55,21 +55,22 @@ type DeployOptions struct {
 
 // App is a deployed application.
 type App struct {
-	model         *Model
-	name          string
-	charm         *Charm
-	charmPath     string
-	index         int
-	units         []*Unit
-	unitSeq       int
-	leader        *Unit
-	config        map[string]any
-	configVersion int
-	status        *Status
-	version       string
-	trust         bool
-	resources     map[string]string
-	dying         bool
+	model          *Model
+	name           string
+	charm          *Charm
+	charmPath      string
+	index          int
+	units          []*Unit
+	unitSeq        int
+	leader         *Unit
+	config         map[string]any
+	configVersion  int
+	status         *Status
+	version        string
+	trust          bool
+	leaderSettings map[string]string // leader-set (deprecated, still supported)
+	resources      map[string]string
+	dying          bool
 }
 
 // Name returns the application name.
@@ -205,6 +206,54 @@ func (a *App) addUnitLocked() (*Unit, error) {
 	}
 	u.pendingContainers = true
 	return u, nil
+}
+
+// Refresh upgrades the application to another charm (a .charm or a charm dir), as juju refresh
+// does on Kubernetes: each unit runs stop (old pod), upgrade-charm, config-changed,
+// leader-settings-changed (non-leaders), start and <container>-pebble-ready. Unit charm dirs are
+// overwritten in place, so files the charm keeps there (.unit-state.db) survive.
+func (a *App) Refresh(charmPath string) error {
+	m := a.model
+	abs, err := filepath.Abs(charmPath)
+	if err != nil {
+		return fmt.Errorf("cannot refresh %q: %w", a.name, err)
+	}
+	scratch := filepath.Join(m.dir, ".charms", fmt.Sprintf("%s-%s", a.name, randomHex(4)))
+	if err := installCharm(abs, scratch); err != nil {
+		return fmt.Errorf("cannot refresh %q: %w", a.name, err)
+	}
+	ch, err := ReadCharm(scratch)
+	if err != nil {
+		return fmt.Errorf("cannot refresh %q: %w", a.name, err)
+	}
+	s := m.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, u := range a.units {
+		if err := installCharm(scratch, u.charmDir); err != nil {
+			return fmt.Errorf("cannot refresh %q: %w", a.name, err)
+		}
+		u.upgradePending = true
+	}
+	a.charm, a.charmPath = ch, scratch
+	for k := range a.config {
+		if _, ok := ch.Config[k]; !ok {
+			delete(a.config, k)
+		}
+	}
+	a.configVersion++
+	return nil
+}
+
+// SetTrust grants or revokes trust; a change fires config-changed, as in Juju.
+func (a *App) SetTrust(trust bool) {
+	s := a.model.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a.trust != trust {
+		a.trust = trust
+		a.configVersion++
+	}
 }
 
 // Scale sets the number of live units: new units are added; the highest-numbered are removed

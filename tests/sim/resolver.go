@@ -43,6 +43,22 @@ func (s *Sim) nextHook(u *Unit) *pendingHook {
 	if !u.installed {
 		return &pendingHook{name: "install", onSuccess: func() { u.installed = true }}
 	}
+	// Pod churn and charm refresh: the old pod runs stop; the new pod's Pebbles get new boot ids.
+	if (u.churn || u.upgradePending) && u.started {
+		return &pendingHook{name: "stop", onSuccess: func() {
+			u.started = false
+			u.churn = false
+			u.restartContainers = true
+		}}
+	}
+	if u.upgradePending {
+		return &pendingHook{name: "upgrade-charm", onSuccess: func() {
+			u.upgradePending = false
+			u.configSeen = -1
+			// Refresh order: config-changed, then leader-settings-changed on non-leaders, then start.
+			u.lscAfterConfig = u.app.leader != u
+		}}
+	}
 	// relation-created for every relation the unit's app is in (peers included).
 	for _, r := range s.relationsOf(u.app) {
 		if r.dying {
@@ -85,7 +101,13 @@ func (s *Sim) nextHook(u *Unit) *pendingHook {
 	}
 	if u.configSeen != u.app.configVersion {
 		v := u.app.configVersion
-		return &pendingHook{name: "config-changed", onSuccess: func() { u.configSeen = v }}
+		return &pendingHook{name: "config-changed", onSuccess: func() {
+			u.configSeen = v
+			if u.lscAfterConfig {
+				u.lscAfterConfig = false
+				u.leaderPending = true
+			}
+		}}
 	}
 	if !u.started {
 		return &pendingHook{name: "start", onSuccess: func() {

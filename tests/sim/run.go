@@ -32,11 +32,12 @@ type hookContext struct {
 	killed  bool
 	started time.Time
 
-	relUnit map[*Relation]map[string]*string
-	relApp  map[*Relation]map[string]*string
-	state   map[string]*string
-	ports   map[string]bool // port -> open(true)/close(false), in call order by last write
-	sec     pendingSecrets
+	relUnit   map[*Relation]map[string]*string
+	relApp    map[*Relation]map[string]*string
+	state     map[string]*string
+	leaderSet map[string]*string
+	ports     map[string]bool // port -> open(true)/close(false), in call order by last write
+	sec       pendingSecrets
 }
 
 func (s *Sim) newContextLocked(u *Unit, h *pendingHook) *hookContext {
@@ -48,7 +49,7 @@ func (s *Sim) newContextLocked(u *Unit, h *pendingHook) *hookContext {
 	c := &hookContext{
 		id: fmt.Sprintf("%s-%s-%d", u.name, name, s.ctxSeq), unit: u, hook: h, name: name,
 		calls: map[string]int{}, relUnit: map[*Relation]map[string]*string{}, relApp: map[*Relation]map[string]*string{},
-		state: map[string]*string{}, ports: map[string]bool{}, sec: pendingSecrets{updates: map[*secret]*secretUpdate{}},
+		state: map[string]*string{}, leaderSet: map[string]*string{}, ports: map[string]bool{}, sec: pendingSecrets{updates: map[*secret]*secretUpdate{}},
 	}
 	for i, f := range s.failures {
 		if f.unit == u.name && f.hook == name {
@@ -156,8 +157,13 @@ func (s *Sim) runHook(ctx context.Context, u *Unit, h *pendingHook) *HookRecord 
 		u.agent.Message = "running action " + c.name
 	}
 	env := s.hookEnv(c)
-	dispatch := filepath.Join(u.charmDir, "dispatch")
-	cmd := s.commandFor(u, dispatch)
+	// dispatch if the charm has one, else the legacy hooks/<name> or actions/<name> executable.
+	exe := filepath.Join(u.charmDir, "dispatch")
+	if !fileExists(exe) {
+		exe = filepath.Join(u.charmDir, env0(env, "JUJU_DISPATCH_PATH"))
+	}
+	noDispatch := !fileExists(exe)
+	cmd := s.commandFor(u, exe)
 	cmd.Dir = u.charmDir
 	cmd.Env = env
 	var stdout, stderr bytes.Buffer
@@ -167,7 +173,6 @@ func (s *Sim) runHook(ctx context.Context, u *Unit, h *pendingHook) *HookRecord 
 	}
 	cmd.SysProcAttr.Setpgid = true
 	c.cmd = cmd
-	noDispatch := !fileExists(dispatch) && !fileExists(filepath.Join(u.charmDir, strings.TrimPrefix(env0(env, "JUJU_DISPATCH_PATH"), "/")))
 	s.mu.Unlock()
 
 	start := time.Now()
@@ -343,6 +348,23 @@ func (c *hookContext) commitLocked(s *Sim) error {
 			// Own writes never trigger relation-changed on the writer (peer app bag included).
 			if st := u.rels[r]; st != nil {
 				st.appSeen = r.appVer[u.app]
+			}
+		}
+	}
+	if len(c.leaderSet) > 0 {
+		if u.app.leader != u {
+			return fmt.Errorf("cannot write settings: not the leader")
+		}
+		if u.app.leaderSettings == nil {
+			u.app.leaderSettings = map[string]string{}
+		}
+		before := copyMap(u.app.leaderSettings)
+		applyInto(u.app.leaderSettings, c.leaderSet)
+		if !mapsEqual(before, u.app.leaderSettings) {
+			for _, o := range u.app.units {
+				if o != u {
+					o.leaderPending = true
+				}
 			}
 		}
 	}

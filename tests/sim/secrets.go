@@ -27,6 +27,9 @@ type secret struct {
 	revisions   []*secretRevision
 	grants      []*secretGrant
 	consumers   map[*Unit]*consumerState
+	// peerReaders are non-leader units of the owning app that read the secret (always the
+	// latest) and so get secret-changed on a new revision.
+	peerReaders map[*Unit]int
 	obsolete    map[int]bool // revisions secret-remove was queued for
 	expired     map[int]bool
 }
@@ -345,6 +348,12 @@ func (s *Sim) toolSecretGet(c *hookContext, req *toolRequest) (string, error) {
 			sc.label = label
 		}
 		content = sc.latest().content
+		if sc.ownerApp != nil && u.app.leader != u && s.secrets[sc.id] != nil {
+			if sc.peerReaders == nil {
+				sc.peerReaders = map[*Unit]int{}
+			}
+			sc.peerReaders[u] = sc.latest().rev
+		}
 		if up := c.sec.updates[sc]; up != nil && up.content != nil {
 			content = up.content
 		}
@@ -730,6 +739,15 @@ func (c *hookContext) commitSecretsLocked(s *Sim) error {
 	return nil
 }
 
+func sortedUnits[V any](m map[*Unit]V) []*Unit {
+	var out []*Unit
+	for u := range m {
+		out = append(out, u)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
 func sortedUpdates(m map[*secret]*secretUpdate) []*secret {
 	var out []*secret
 	for sc := range m {
@@ -742,18 +760,22 @@ func sortedUpdates(m map[*secret]*secretUpdate) []*secret {
 // secretChangedLocked queues secret-changed for every consumer behind the latest revision.
 func (s *Sim) secretChangedLocked(sc *secret) {
 	latest := sc.latest().rev
-	for cu, cs := range sc.consumers {
-		if cu.removed || cs.rev >= latest {
-			continue
-		}
-		queued := false
+	queue := func(cu *Unit, label string) {
 		for _, h := range cu.secretEvents {
 			if h.secret == sc && h.name == "secret-changed" {
-				queued = true
+				return
 			}
 		}
-		if !queued {
-			cu.secretEvents = append(cu.secretEvents, &pendingHook{name: "secret-changed", secret: sc, secretLabel: cs.label})
+		cu.secretEvents = append(cu.secretEvents, &pendingHook{name: "secret-changed", secret: sc, secretLabel: label})
+	}
+	for _, cu := range sortedUnits(sc.consumers) {
+		if cs := sc.consumers[cu]; !cu.removed && cs.rev < latest {
+			queue(cu, cs.label)
+		}
+	}
+	for cu, rev := range sc.peerReaders {
+		if !cu.removed && rev < latest && cu.app.leader != cu {
+			queue(cu, sc.label)
 		}
 	}
 }

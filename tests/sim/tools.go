@@ -296,6 +296,42 @@ func (s *Sim) runTool(c *hookContext, req *toolRequest) (string, error) {
 		return s.toolSecretInfoGet(c, req)
 	case "secret-ids":
 		return s.toolSecretIDs(c, req)
+	case "leader-get":
+		f, err := parseFlags(req.Tool, req.Args, formatFlag, nil)
+		if err != nil {
+			return "", err
+		}
+		data := copyMap(c.unit.app.leaderSettings)
+		if c.unit.app.leader == c.unit {
+			data = view(c.unit.app.leaderSettings, c.leaderSet)
+		}
+		if data == nil {
+			data = map[string]string{}
+		}
+		if len(f.pos) > 0 && f.pos[0] != "-" {
+			v, ok := data[f.pos[0]]
+			if !ok {
+				return format(f, nil, "smart")
+			}
+			return format(f, v, "smart")
+		}
+		return format(f, data, "smart")
+	case "leader-set":
+		f, err := parseFlags(req.Tool, req.Args, []string{"file"}, nil)
+		if err != nil {
+			return "", err
+		}
+		if c.unit.app.leader != c.unit {
+			return "", failf("cannot write settings: not the leader")
+		}
+		settings, err := parseSettings(req, f, f.pos)
+		if err != nil {
+			return "", err
+		}
+		for k, v := range settings {
+			c.leaderSet[k] = v
+		}
+		return "", nil
 	case "action-get", "action-set", "action-fail", "action-log":
 		return s.toolAction(c, req)
 	}

@@ -60,16 +60,20 @@ type Unit struct {
 	state       map[string]string
 	ports       map[string]bool
 
-	installed     bool
-	started       bool
-	stopped       bool
-	dying         bool
-	removed       bool
-	configSeen    int
-	leaderPending bool
-	updateStatus  bool
-	rels          map[*Relation]*unitRel
-	secretEvents  []*pendingHook
+	installed         bool
+	started           bool
+	stopped           bool
+	dying             bool
+	removed           bool
+	configSeen        int
+	churn             bool // pod churn requested: stop, new Pebbles, start
+	upgradePending    bool // charm refreshed: stop, upgrade-charm, config-changed, ...
+	lscAfterConfig    bool
+	restartContainers bool
+	leaderPending     bool
+	updateStatus      bool
+	rels              map[*Relation]*unitRel
+	secretEvents      []*pendingHook
 
 	containers        map[string]*unitContainer
 	pendingContainers bool
@@ -171,6 +175,16 @@ func (u *Unit) portList() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// ChurnPod simulates Kubernetes recreating the unit's pod: the old pod runs stop; the new one
+// gets new Pebbles (new boot ids) and runs start, then <container>-pebble-ready; no install.
+// The charm dir and unit address are kept.
+func (u *Unit) ChurnPod() {
+	s := u.app.model.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u.churn = true
 }
 
 // Resolve clears the unit's error: with retry the failed hook runs again on the next Settle,
