@@ -32,12 +32,15 @@ const (
 	TransferEndpoint = "receive-ca-cert"
 	ServerBinary     = "/usr/local/bin/requirer-server"
 	ServerPort       = 8443
-	Dir              = "/etc/requirer"
-	CertPath         = Dir + "/tls.crt" // leaf then chain
-	KeyPath          = Dir + "/tls.key"
-	CAPath           = Dir + "/ca.crt"    // the issuing CA
-	manifestPath     = Dir + "/.manifest" // digest of what the charm pushed
-	TrustPrefix      = "tls-requirer-"
+	// Dir is under /var/lib, which is private to each simulated
+	// container (as every path is in a real pod); /etc is shared with the
+	// host in the simulator.
+	Dir          = "/var/lib/tls-requirer"
+	CertPath     = Dir + "/tls.crt" // leaf then chain
+	KeyPath      = Dir + "/tls.key"
+	CAPath       = Dir + "/ca.crt"    // the issuing CA
+	manifestPath = Dir + "/.manifest" // digest of what the charm pushed
+	TrustPrefix  = "tls-requirer-"
 )
 
 // Options are what a hook needs besides Juju.

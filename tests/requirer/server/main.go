@@ -20,8 +20,8 @@ import (
 )
 
 func main() {
-	certFile := flag.String("cert", "/etc/requirer/tls.crt", "PEM certificate (and chain) to serve")
-	keyFile := flag.String("key", "/etc/requirer/tls.key", "PEM private key of the certificate")
+	certFile := flag.String("cert", "/var/lib/tls-requirer/tls.crt", "PEM certificate (and chain) to serve")
+	keyFile := flag.String("key", "/var/lib/tls-requirer/tls.key", "PEM private key of the certificate")
 	listen := flag.String("listen", "", "address to listen on; default <address of the hostname>:8443")
 	poll := flag.Duration("poll", 500*time.Millisecond, "how often to look for new certificate files")
 	flag.Parse()
