@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -34,7 +35,11 @@ func newSim(t testing.TB) *sim.Sim {
 		t.Skip("deploys charms on the simulator")
 	}
 	s, err := sim.New(&sim.Options{Dir: t.TempDir(), BinDir: filepath.Join(os.TempDir(), "tls-authority-test-bin"),
-		Log: testLog{t}, HookTimeout: time.Minute})
+		Log: testLog{t}, HookTimeout: time.Minute,
+		// Retried like Juju does: a hook killed from outside (exit -1, seen when other
+		// simulator runs share the machine) must not fail the test; a real bug fails
+		// every retry.
+		AutoRetry: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,4 +255,166 @@ func unrelatedCA(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return ca.EncodeCertificate(root)
+}
+
+// caSenderCharm is the simulator's shell test charm with a send-ca-cert
+// endpoint: its hooks publish whatever bag.json the test put in the leader's
+// charm dir on every send-ca-cert relation, as a v1 provider would.
+func caSenderCharm(t testing.TB) string {
+	t.Helper()
+	root, err := artifacts.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "ca-sender")
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join(root, "tests", "testcharm"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(dir, "dispatch"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	meta, err := os.ReadFile(filepath.Join(dir, "metadata.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta = []byte(strings.Replace(string(meta), "provides:\n", "provides:\n  send-ca-cert:\n    interface: certificate_transfer\n", 1))
+	if err := os.WriteFile(filepath.Join(dir, "metadata.yaml"), meta, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+const caSenderScript = `if [ -f "$CHARM_DIR/bag.json" ]; then
+	for rid in $(relation-ids send-ca-cert --format=json | tr -d '[]",'); do
+		relation-set -r "$rid" --app --file "$CHARM_DIR/bag.json" || exit 1
+	done
+fi
+`
+
+// sendCAs makes the ca-sender publish cas (v1) and runs its hooks.
+func sendCAs(t testing.TB, s *sim.Sim, sender *sim.Unit, cas ...string) {
+	t.Helper()
+	list, _ := json.Marshal(cas)
+	bag, _ := json.Marshal(map[string]string{"version": "1", "certificates": string(list)})
+	if err := os.WriteFile(filepath.Join(sender.CharmDir(), "bag.json"), bag, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(sender.CharmDir(), "script.sh"), []byte(caSenderScript), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.UpdateStatus()
+	settle(t, s)
+}
+
+// curl fetches url from inside a container, verifying with its system trust
+// store (the one update-ca-certificates builds).
+func curl(c interface {
+	Exec(time.Duration, ...string) (string, string, error)
+}, url string) (string, error) {
+	out, errOut, err := c.Exec(20*time.Second, "curl", "-sS", "--max-time", "5", url)
+	if err != nil {
+		return out, fmt.Errorf("%w: %s", err, strings.TrimSpace(errOut))
+	}
+	return out, nil
+}
+
+// TestRequirerTrustsReceivedCAs: ingress receives the issuing CA over
+// certificate_transfer from a scripted v1 provider, installs it with
+// update-ca-certificates in its server container, and then curl in that
+// container verifies every app-a unit by FQDN; it did not before. A steady
+// round of hooks does not rebuild the trust store; a CA that leaves the set
+// leaves the store.
+func TestRequirerTrustsReceivedCAs(t *testing.T) {
+	s := newSim(t)
+	m, err := s.AddModel("demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deployAuthority(t, m, "tls-authority")
+	appA := deployRequirer(t, m, "app-a", 3, map[string]any{"mode": "unit", "sans": "{fqdn}"})
+	ingress := deployRequirer(t, m, "ingress", 2, map[string]any{"mode": "app"})
+	if _, err := m.Deploy("ca-sender", caSenderCharm(t), &sim.DeployOptions{Units: 1}); err != nil {
+		t.Fatal(err)
+	}
+	integrate(t, m, "app-a:certificates", "tls-authority:certificates")
+	integrate(t, m, "ingress:certificates", "tls-authority:certificates")
+	integrate(t, m, "ingress:receive-ca-cert", "ca-sender:send-ca-cert")
+	settle(t, s)
+	sender := m.App("ca-sender").Units()[0]
+	if v := relationAppData(t, m, "ca-sender", "ingress")["version"]; v != "1" {
+		t.Fatalf("ingress announced version %q", v)
+	}
+
+	caPEM := action(t, appA.Units()[0], "get-certificate", nil)["ca"]
+	for _, u := range appA.Units() {
+		handshakeEventually(t, u, pool(t, caPEM))
+	}
+	url := func(u *sim.Unit) string { return fmt.Sprintf("https://%s:8443/", u.FQDN()) }
+	// Not trusted yet.
+	if out, err := curl(ingress.Units()[0].Container("server"), url(appA.Units()[0])); err == nil {
+		t.Fatalf("curl verified before the CA was received: %q", out)
+	}
+
+	sendCAs(t, s, sender, caPEM, unrelatedCA(t))
+	if n := action(t, ingress.Units()[1], "get-trusted-ca-certificates", nil)["count"]; n != "2" {
+		t.Fatalf("%s CAs received, want 2", n)
+	}
+	bundle := "/etc/ssl/certs/ca-certificates.crt"
+	stamps := map[string]string{}
+	for _, iu := range ingress.Units() {
+		c := iu.Container("server")
+		for _, u := range appA.Units() {
+			out, err := curl(c, url(u))
+			if err != nil || !strings.Contains(out, "hello from "+u.Hostname()) {
+				t.Errorf("curl %s from %s: %v %q", url(u), iu.Name(), err, out)
+			}
+		}
+		stamps[iu.Name()] = stat(t, c, bundle)
+	}
+
+	// A round of hooks with nothing new: the trust store is not rebuilt.
+	s.UpdateStatus()
+	settle(t, s)
+	for _, iu := range ingress.Units() {
+		if got := stat(t, iu.Container("server"), bundle); got != stamps[iu.Name()] {
+			t.Errorf("%s: trust store rebuilt by a hook with nothing to do (%s -> %s)", iu.Name(), stamps[iu.Name()], got)
+		}
+		last := iu.Hooks()[len(iu.Hooks())-1]
+		t.Logf("%s steady %s: %d hook-tool calls %v, %v", iu.Name(), last.Name, last.Calls(), last.ToolCalls, last.Duration)
+	}
+	for _, u := range appA.Units() {
+		last := u.Hooks()[len(u.Hooks())-1]
+		t.Logf("%s steady %s: %d hook-tool calls %v, %v", u.Name(), last.Name, last.Calls(), last.ToolCalls, last.Duration)
+	}
+
+	// The issuing CA leaves the set: it leaves the trust store too.
+	sendCAs(t, s, sender, unrelatedCA(t))
+	if out, err := curl(ingress.Units()[0].Container("server"), url(appA.Units()[0])); err == nil {
+		t.Errorf("curl still verifies after the CA left: %q", out)
+	}
+}
+
+// stat returns a file's modification time and size inside a container.
+func stat(t testing.TB, c interface {
+	Exec(time.Duration, ...string) (string, string, error)
+}, path string) string {
+	t.Helper()
+	out, errOut, err := c.Exec(10*time.Second, "stat", "-c", "%y %s", path)
+	if err != nil {
+		t.Fatalf("stat %s: %v %s", path, err, errOut)
+	}
+	return strings.TrimSpace(out)
+}
+
+// relationAppData is the app databag of app in its relation with other.
+func relationAppData(t testing.TB, m *sim.Model, other, app string) map[string]string {
+	t.Helper()
+	for _, r := range m.Relations() {
+		eps := strings.Join(r.Endpoints(), " ")
+		if strings.Contains(eps, other+":") && strings.Contains(eps, app+":") {
+			return r.AppData(app)
+		}
+	}
+	t.Fatalf("no relation between %s and %s", other, app)
+	return nil
 }
