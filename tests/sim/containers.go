@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"time"
+
+	"github.com/canonical/pebble/client"
 
 	"github.com/tls-authority/tls-authority/tests/container"
 )
@@ -18,7 +21,8 @@ type unitContainer struct {
 	bootID     string
 	seenBootID string
 	hosts      string
-	err        error // why it could not start (c is nil)
+	err        error     // why it could not start (c is nil)
+	seenUntil  time.Time // notices repeated up to here have been turned into hooks
 }
 
 // containerRuntime holds the pebble and nsexec binaries, built on first use.
@@ -233,4 +237,82 @@ func installTools(binDir, toolDir string) (string, error) {
 		}
 	}
 	return toolDir, nil
+}
+
+// pollNotices asks every started unit's Pebbles for notices, as the uniter's Pebble notice
+// watcher does, and queues <container>-pebble-custom-notice for new or repeated custom notices
+// and -pebble-check-failed / -pebble-check-recovered for perform-check changes ended in Error and
+// recover-check changes Done. Settle calls it when nothing else is pending (Juju polls every
+// few seconds). It reports whether it queued anything.
+func (s *Sim) pollNotices() bool {
+	if s.runtime == nil {
+		return false
+	}
+	type target struct {
+		u  *Unit
+		uc *unitContainer
+	}
+	var targets []target
+	s.mu.Lock()
+	for _, m := range s.models {
+		for _, a := range m.apps {
+			for _, u := range a.units {
+				if !u.started || u.dying {
+					continue
+				}
+				for _, n := range sortedKeys(u.containers) {
+					if uc := u.containers[n]; uc.c != nil && uc.bootID == uc.seenBootID {
+						targets = append(targets, target{u, uc})
+					}
+				}
+			}
+		}
+	}
+	s.mu.Unlock()
+	queued := false
+	for _, t := range targets {
+		cl, err := t.uc.c.Client()
+		if err != nil {
+			continue
+		}
+		notices, err := cl.Notices(&client.NoticesOptions{Types: []client.NoticeType{client.CustomNotice, client.ChangeUpdateNotice}, After: t.uc.seenUntil})
+		if err != nil {
+			continue
+		}
+		sort.Slice(notices, func(i, j int) bool { return notices[i].LastRepeated.Before(notices[j].LastRepeated) })
+		var hooks []*pendingHook
+		for _, n := range notices {
+			if n.LastRepeated.After(t.uc.seenUntil) {
+				t.uc.seenUntil = n.LastRepeated
+			}
+			switch n.Type {
+			case client.CustomNotice:
+				hooks = append(hooks, &pendingHook{name: t.uc.name + "-pebble-custom-notice", container: t.uc.name, noticeID: n.ID, noticeType: string(n.Type), noticeKey: n.Key})
+			case client.ChangeUpdateNotice:
+				// Check changes carry the check name in the notice data (Pebble's
+				// NewChangeWithNoticeData); other changes are not Juju events.
+				check := n.LastData["check-name"]
+				if kind := n.LastData["kind"]; check == "" || (kind != "" && kind != "perform-check" && kind != "recover-check") {
+					continue
+				}
+				chg, err := cl.Change(n.Key)
+				if err != nil {
+					continue
+				}
+				switch {
+				case chg.Kind == "perform-check" && chg.Status == "Error":
+					hooks = append(hooks, &pendingHook{name: t.uc.name + "-pebble-check-failed", container: t.uc.name, checkName: check})
+				case chg.Kind == "recover-check" && chg.Status == "Done":
+					hooks = append(hooks, &pendingHook{name: t.uc.name + "-pebble-check-recovered", container: t.uc.name, checkName: check})
+				}
+			}
+		}
+		if len(hooks) > 0 {
+			s.mu.Lock()
+			t.u.workloadEvents = append(t.u.workloadEvents, hooks...)
+			s.mu.Unlock()
+			queued = true
+		}
+	}
+	return queued
 }

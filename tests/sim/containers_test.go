@@ -1,6 +1,7 @@
 package sim_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,7 +49,7 @@ func TestPebbleReadyAndNamespaces(t *testing.T) {
 	// The charm reaches Pebble at $SIM_CONTAINERS_DIR/<name>/pebble.socket and runs in its own
 	// namespace: hostname a-1, hosts of the whole model.
 	out := sh(t, a1, `test -S "$SIM_CONTAINERS_DIR/workload/pebble.socket" && echo socket; hostname; grep a-0 /etc/hosts`)
-	eq(t, "charm container", out, "socket\na-1\n127.1.1.1\ta-0.a-endpoints.m.svc.cluster.local a-0")
+	eq(t, "charm container", out, "socket\na-1\n"+a0.Address()+"\ta-0.a-endpoints.m.svc.cluster.local a-0")
 	c := a1.Container("workload")
 	if c == nil {
 		t.Fatal("no container")
@@ -57,7 +58,7 @@ func TestPebbleReadyAndNamespaces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eq(t, "workload container", stdout, "a-1\nhello from image\n127.1.1.1       a-0.a-endpoints.m.svc.cluster.local a-0")
+	eq(t, "workload container", stdout, "a-1\nhello from image\n"+fmt.Sprintf("%-15s", a0.Address())+" a-0.a-endpoints.m.svc.cluster.local a-0")
 	// A workload restart brings a new boot id: pebble-ready again.
 	n := len(a1.HookNames())
 	if err := a1.RestartContainer("workload"); err != nil {
@@ -74,5 +75,5 @@ func TestPebbleReadyAndNamespaces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eq(t, "hosts updated", strings.Fields(stdout)[0], "127.1.1.3")
+	eq(t, "hosts updated", strings.Fields(stdout)[0], unit(t, m, "a/2").Address())
 }

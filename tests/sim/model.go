@@ -104,7 +104,7 @@ func (m *Model) Deploy(app, charmPath string, o *DeployOptions) (*App, error) {
 	if m.findApp(app) != nil || m.saas[app] != nil {
 		return nil, fmt.Errorf("cannot deploy %q: application already exists", app)
 	}
-	a := &App{model: m, name: app, charm: ch, charmPath: scratch, index: len(m.apps) + 1, config: map[string]any{}, configVersion: 1, trust: o.Trust, resources: o.Resources}
+	a := &App{model: m, name: app, charm: ch, charmPath: scratch, index: s.nextAppIndex(), config: map[string]any{}, configVersion: 1, trust: o.Trust, resources: o.Resources}
 	for k, v := range o.Config {
 		if err := a.setConfigLocked(k, v); err != nil {
 			return nil, fmt.Errorf("cannot deploy %q: %w", app, err)
@@ -173,7 +173,7 @@ func (a *App) addUnitLocked() (*Unit, error) {
 	a.unitSeq++
 	u := &Unit{
 		app: a, num: num, name: fmt.Sprintf("%s/%d", a.name, num),
-		addr:          fmt.Sprintf("127.%d.%d.%d", m.index, a.index, num+1),
+		addr:          fmt.Sprintf("127.%d.%d.%d", m.sim.netOctet, a.index, num+1),
 		state:         map[string]string{},
 		ports:         map[string]bool{},
 		rels:          map[*Relation]*unitRel{},

@@ -16,9 +16,13 @@ type pendingHook struct {
 	secretLabel string
 	secretRev   int
 	// workload hooks
-	container string
-	action    *actionRun
-	onSuccess func()
+	container  string
+	noticeID   string
+	noticeType string
+	noticeKey  string
+	checkName  string
+	action     *actionRun
+	onSuccess  func()
 }
 
 // nextHook implements the uniter resolver's priorities (JUJU.md §1) for one unit. Called with
@@ -87,6 +91,11 @@ func (s *Sim) nextHook(u *Unit) *pendingHook {
 				return &pendingHook{name: name + "-pebble-ready", container: name, onSuccess: func() { c.seenBootID = boot }}
 			}
 		}
+	}
+	if u.started && len(u.workloadEvents) > 0 {
+		h := u.workloadEvents[0]
+		h.onSuccess = func() { u.workloadEvents = u.workloadEvents[1:] }
+		return h
 	}
 	if len(u.secretEvents) > 0 {
 		h := u.secretEvents[0]

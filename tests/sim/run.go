@@ -119,6 +119,14 @@ func (s *Sim) hookEnv(c *hookContext) []string {
 	if h.container != "" {
 		env["JUJU_WORKLOAD_NAME"] = h.container
 	}
+	if h.noticeID != "" {
+		env["JUJU_NOTICE_ID"] = h.noticeID
+		env["JUJU_NOTICE_TYPE"] = h.noticeType
+		env["JUJU_NOTICE_KEY"] = h.noticeKey
+	}
+	if h.checkName != "" {
+		env["JUJU_PEBBLE_CHECK_NAME"] = h.checkName
+	}
 	if a := h.action; a != nil {
 		env["JUJU_ACTION_NAME"] = a.name
 		env["JUJU_ACTION_UUID"] = a.id

@@ -21,6 +21,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -58,6 +59,10 @@ type Sim struct {
 	secrets  map[string]*secret // by bare id
 	secSeq   int
 	unitSeq  int
+	appSeq   int
+	// netOctet is the second octet of every unit address of this simulator: 127.<netOctet>.<app>.<unit+1>.
+	netOctet int
+	netLock  *os.File
 	closed   bool
 	runtime  *containerRuntime
 	actions  []*ActionResult
@@ -102,6 +107,9 @@ func New(o *Options) (*Sim, error) {
 		return nil, fmt.Errorf("cannot create simulator: %w", err)
 	}
 	s.sock = filepath.Join(sockDir, "agent.socket")
+	if err := s.allocateNet(); err != nil {
+		return nil, err
+	}
 	if s.ln, err = net.Listen("unix", s.sock); err != nil {
 		return nil, fmt.Errorf("cannot create simulator: %w", err)
 	}
@@ -137,6 +145,9 @@ func (s *Sim) Close() error {
 	s.ln.Close()
 	s.wg.Wait()
 	os.RemoveAll(filepath.Dir(s.sock))
+	if s.netLock != nil {
+		s.netLock.Close()
+	}
 	return firstErr
 }
 
@@ -234,7 +245,7 @@ func (s *Sim) Settle(ctx context.Context) error {
 			progress = true
 			s.runHook(ctx, u, h)
 		}
-		if !progress {
+		if !progress && !s.pollNotices() {
 			break
 		}
 	}
@@ -275,4 +286,37 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(ks)
 	return ks
+}
+
+// allocateNet picks a second address octet no other live simulator on this host holds (an
+// flock per octet under the temp dir), so that workloads of concurrently running test
+// processes never bind the same 127.x.y.z:port.
+func (s *Sim) allocateNet() error {
+	dir := filepath.Join(os.TempDir(), "jujusim-net")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("cannot allocate unit addresses: %w", err)
+	}
+	b := make([]byte, 1)
+	rand.Read(b)
+	const first, n = 10, 190 // 127.10.x.x - 127.199.x.x
+	for i := 0; i < n; i++ {
+		octet := first + (int(b[0])+i)%n
+		f, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("%d.lock", octet)), os.O_CREATE|os.O_RDWR, 0o644)
+		if err != nil {
+			return fmt.Errorf("cannot allocate unit addresses: %w", err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close()
+			continue
+		}
+		s.netOctet, s.netLock = octet, f
+		return nil
+	}
+	return fmt.Errorf("cannot allocate unit addresses: all %d ranges in use", n)
+}
+
+// nextAppIndex numbers applications across all models (the third address octet).
+func (s *Sim) nextAppIndex() int {
+	s.appSeq++
+	return s.appSeq
 }

@@ -76,6 +76,9 @@ func (s *Sim) handleConn(conn net.Conn) {
 		return
 	}
 	resp, kill := s.handle(&req)
+	if resp == nil {
+		return
+	}
 	json.NewEncoder(conn).Encode(resp)
 	if kill != 0 {
 		// The N-th call has been answered; now the hook dies, like a pod killed mid-hook.
@@ -89,6 +92,10 @@ func (s *Sim) handle(req *toolRequest) (resp *toolResponse, kill int) {
 	c := s.contexts[req.Context]
 	if c == nil {
 		return &toolResponse{Stderr: []byte("ERROR context " + strconv.Quote(req.Context) + " not found\n"), Code: 1}, 0
+	}
+	if c.killed {
+		// Calls racing the kill of an injected failure are neither answered nor counted.
+		return nil, 0
 	}
 	c.calls[req.Tool]++
 	c.ncalls++

@@ -74,6 +74,8 @@ type Unit struct {
 	updateStatus      bool
 	rels              map[*Relation]*unitRel
 	secretEvents      []*pendingHook
+	// workloadEvents are queued Pebble notice and check hooks.
+	workloadEvents []*pendingHook
 
 	containers        map[string]*unitContainer
 	pendingContainers bool
