@@ -3,6 +3,8 @@ package sim_test
 import (
 	"strings"
 	"testing"
+
+	"github.com/tls-authority/tls-authority/tests/sim"
 )
 
 func TestFailedHookDropsWritesAndBlocksUntilResolved(t *testing.T) {
@@ -79,19 +81,63 @@ func TestResolveNoRetryMarksHookDone(t *testing.T) {
 }
 
 func TestAutoRetry(t *testing.T) {
-	s := newSim(t)
+	s, err := sim.New(&sim.Options{Dir: t.TempDir(), BinDir: binDir(), Log: testLog{t}, NoContainers: true, AutoRetry: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
 	m := addModel(t, s, "m")
 	deploy(t, m, "a", 1, nil)
 	settle(t, s)
 	a0 := unit(t, m, "a/0")
-	// Fails the first time only: a counter file in the charm dir.
-	script(t, a0, `if [ "$JUJU_HOOK_NAME" = update-status ] && [ ! -f tried ]; then touch tried; exit 1; fi`)
+	// Fails twice, then succeeds: a counter in the charm dir.
+	script(t, a0, `if [ "$JUJU_HOOK_NAME" = update-status ]; then echo x >> tries; [ $(wc -l < tries) -ge 3 ] || exit 1; fi`)
+	s.UpdateStatus()
+	settle(t, s)
+	eq(t, "tries", strings.Count(readFile(t, a0, "tries"), "x"), "3")
+	// A hook failing more often than AutoRetry stays in error.
+	script(t, a0, `[ "$JUJU_HOOK_NAME" = update-status ] && exit 1; true`)
 	s.UpdateStatus()
 	if err := settleErr(s); err == nil {
-		t.Fatal("no auto-retry by default")
+		t.Fatal("want error after retries")
 	}
-	_ = a0.Resolve(true)
+	var fails int
+	for _, h := range a0.Hooks() {
+		if h.Name == "update-status" && h.ExitCode != 0 {
+			fails++
+		}
+	}
+	eq(t, "failures: 2 + (1 + 2 retries)", fails, "5")
+}
+
+func TestRemoveApplication(t *testing.T) {
+	s, m, _ := twoApps(t, 1, 2)
+	a0, b0 := unit(t, m, "a/0"), unit(t, m, "b/0")
+	na, nb := len(a0.HookNames()), len(b0.HookNames())
+	if err := m.RemoveApp("b"); err != nil {
+		t.Fatal(err)
+	}
 	settle(t, s)
+	eq(t, "remaining side", hooksSince(a0, na), []string{"db-relation-departed(b/0)", "db-relation-departed(b/1)", "db-relation-broken"})
+	eq(t, "removed unit", hooksSince(b0, nb), []string{"peers-relation-departed(b/1)", "backend-relation-departed(a/0)", "backend-relation-broken", "stop", "remove"})
+	if m.App("b") != nil {
+		t.Error("application still present")
+	}
+	if n := len(m.Relations()); n != 1 {
+		t.Errorf("%d relations left, want a's peer relation only", n)
+	}
+}
+
+func TestDepartedUnitDataReadableWhileRelationLives(t *testing.T) {
+	s, m, _ := twoApps(t, 1, 2)
+	a0 := unit(t, m, "a/0")
+	sh(t, unit(t, m, "b/1"), "relation-set -r backend:2 k=from-b1")
+	if err := m.App("b").Scale(1); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, s)
+	eq(t, "departed unit's data", sh(t, a0, "relation-get -r db:2 k b/1"), "from-b1")
+	eq(t, "relation-list", sh(t, a0, "relation-list -r db:2"), "b/0")
 }
 
 func TestInjectFailureAfterNToolCalls(t *testing.T) {

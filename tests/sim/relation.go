@@ -118,6 +118,12 @@ func (r *Relation) lookupUnit(viewer *App, name string) *Unit {
 			}
 		}
 	}
+	// Departed units' data stays readable while the relation lives.
+	for u := range r.unitData {
+		if r.unitName(viewer, u) == name {
+			return u
+		}
+	}
 	return nil
 }
 
