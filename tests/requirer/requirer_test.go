@@ -2,6 +2,7 @@ package requirer_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -417,4 +418,109 @@ func relationAppData(t testing.TB, m *sim.Model, other, app string) map[string]s
 	}
 	t.Fatalf("no relation between %s and %s", other, app)
 	return nil
+}
+
+// prober makes handshakes with a set of units in a loop, by FQDN, verifying
+// against the roots roots() returns at each round, and counts failures and
+// the distinct certificates seen per unit.
+type prober struct {
+	units  []*sim.Unit
+	roots  func() *x509.CertPool
+	stop   chan struct{}
+	done   chan struct{}
+	rounds int
+	fails  []string
+	seen   map[string]map[string]bool // unit -> serials
+	issuer map[string]bool            // issuer CNs seen
+}
+
+func startProber(units []*sim.Unit, roots func() *x509.CertPool) *prober {
+	p := &prober{units: units, roots: roots, stop: make(chan struct{}), done: make(chan struct{}),
+		seen: map[string]map[string]bool{}, issuer: map[string]bool{}}
+	for _, u := range units {
+		p.seen[u.Name()] = map[string]bool{}
+	}
+	go func() {
+		defer close(p.done)
+		for {
+			select {
+			case <-p.stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			pool := p.roots()
+			for _, u := range p.units {
+				leaf, err := handshake(u, pool)
+				if err != nil {
+					p.fails = append(p.fails, fmt.Sprintf("%s %s: %v", time.Now().Format("15:04:05.000"), u.Name(), err))
+					continue
+				}
+				p.seen[u.Name()][leaf.SerialNumber.String()] = true
+				p.issuer[leaf.Issuer.CommonName] = true
+			}
+			p.rounds++
+		}
+	}()
+	return p
+}
+
+func (p *prober) finish() {
+	close(p.stop)
+	<-p.done
+}
+
+// runHooks runs update-status rounds every interval for d, as Juju's
+// update-status timer would (much faster).
+func runHooks(t testing.TB, s *sim.Sim, d, interval time.Duration) {
+	t.Helper()
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(interval) {
+		s.UpdateStatus()
+		settle(t, s)
+	}
+}
+
+// TestRequirerRenewsBeforeExpiry: with one-minute certificates (valid two
+// minutes with the authority's one-minute back-dating) each unit renews at
+// 90% of the validity, for the same key, and a client loop that verifies
+// every unit by FQDN sees only successful handshakes across two renewals.
+func TestRequirerRenewsBeforeExpiry(t *testing.T) {
+	s := newSim(t)
+	m, err := s.AddModel("demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := deployAuthority(t, m, "tls-authority")
+	if err := auth.SetConfig(map[string]any{"certificate-validity": "1m"}); err != nil {
+		t.Fatal(err)
+	}
+	appA := deployRequirer(t, m, "app-a", 2, map[string]any{"mode": "unit"})
+	integrate(t, m, "app-a:certificates", "tls-authority:certificates")
+	settle(t, s)
+	caPEM := action(t, appA.Units()[0], "get-certificate", nil)["ca"]
+	roots := pool(t, caPEM)
+	first := map[string]*x509.Certificate{}
+	for _, u := range appA.Units() {
+		first[u.Name()] = handshakeEventually(t, u, roots)
+	}
+
+	p := startProber(appA.Units(), func() *x509.CertPool { return roots })
+	start := time.Now()
+	runHooks(t, s, 130*time.Second, 2*time.Second)
+	p.finish()
+	t.Logf("client loop: %d rounds of %d handshakes in %v, %d failures", p.rounds, len(appA.Units()), time.Since(start).Round(time.Second), len(p.fails))
+	for _, f := range p.fails {
+		t.Error(f)
+	}
+	for _, u := range appA.Units() {
+		if n := len(p.seen[u.Name()]); n < 3 {
+			t.Errorf("%s served %d certificates in 130 s, want at least 3 (two renewals)", u.Name(), n)
+		}
+		last, err := handshake(u, roots)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !last.PublicKey.(interface{ Equal(crypto.PublicKey) bool }).Equal(first[u.Name()].PublicKey) {
+			t.Errorf("%s: renewal changed the key", u.Name())
+		}
+	}
 }
