@@ -73,7 +73,9 @@ func (u *Unit) RunAction(name string, params map[string]any) (*ActionResult, err
 // RunActionContext is RunAction with a context.
 func (u *Unit) RunActionContext(ctx context.Context, name string, params map[string]any) (*ActionResult, error) {
 	s := u.app.model.sim
-	settleErr := s.Settle(ctx)
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	settleErr := s.settle(ctx)
 	s.mu.Lock()
 	meta, ok := u.app.charm.Actions[name]
 	if !ok {
@@ -101,7 +103,7 @@ func (u *Unit) RunActionContext(ctx context.Context, name string, params map[str
 	s.mu.Lock()
 	s.actions = append(s.actions, run.result)
 	s.mu.Unlock()
-	if err := s.Settle(ctx); err != nil {
+	if err := s.settle(ctx); err != nil {
 		return run.result, err
 	}
 	return run.result, nil

@@ -3,6 +3,7 @@ package sim_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tls-authority/tls-authority/tests/sim"
 )
@@ -108,6 +109,20 @@ func TestAutoRetry(t *testing.T) {
 		}
 	}
 	eq(t, "failures: 2 + (1 + 2 retries)", fails, "5")
+}
+
+func TestHookEndsWhenItsProcessDoes(t *testing.T) {
+	s, m, _ := twoApps(t, 1, 1)
+	a0 := unit(t, m, "a/0")
+	// A daemon left behind keeps the hook's stdout open; the hook still ends (after WaitDelay).
+	script(t, a0, `[ "$JUJU_HOOK_NAME" = update-status ] && { sleep 30 & }; true`)
+	s.UpdateStatus()
+	start := time.Now()
+	settle(t, s)
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("settle took %v", d)
+	}
+	eq(t, "agent", a0.AgentStatus().String(), "idle")
 }
 
 func TestRemoveApplication(t *testing.T) {

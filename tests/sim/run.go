@@ -176,6 +176,8 @@ func (s *Sim) runHook(ctx context.Context, u *Unit, h *pendingHook) *HookRecord 
 	cmd.Env = env
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	// A daemon the hook leaves behind may hold the pipes: the hook ends when its process does.
+	cmd.WaitDelay = time.Second
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
@@ -278,6 +280,10 @@ func (s *Sim) wait(ctx context.Context, cmd *exec.Cmd, started func(pid int)) (i
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done
 		return -1, ctx.Err()
+	}
+	if errors.Is(err, exec.ErrWaitDelay) {
+		// The process exited 0; only a leftover child still held stdout/stderr.
+		return 0, nil
 	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {

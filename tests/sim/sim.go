@@ -45,7 +45,11 @@ type Options struct {
 
 // Sim is a simulated Juju controller with its models.
 type Sim struct {
-	opts    Options
+	opts Options
+	// runMu serialises hook execution (Settle, RunAction): one hook at a time in the whole
+	// controller keeps transcripts and hook orders deterministic.
+	runMu sync.Mutex
+	// mu guards all model state; hook-tool calls take it while a hook runs.
 	mu      sync.Mutex
 	models  []*Model
 	toolDir string
@@ -226,6 +230,13 @@ func (s *Sim) UpdateStatus() {
 // unit has anything to run. Units whose hook failed stay in error (and block) until Resolve; the
 // returned error lists them.
 func (s *Sim) Settle(ctx context.Context) error {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	return s.settle(ctx)
+}
+
+// settle is Settle with s.runMu held.
+func (s *Sim) settle(ctx context.Context) error {
 	for round := 0; ; round++ {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("cannot settle: %w", err)
