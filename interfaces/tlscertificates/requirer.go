@@ -296,11 +296,8 @@ func (r *Requirer) syncScope(scope Scope, relID string, bag map[string]string, r
 			break
 		}
 		if keep != nil {
-			if e := exactEntry(entries, keep.CSR); e != nil {
-				renewAt := renewalTime(e.cert, r.opts.RenewalFraction)
-				if e.Revoked || !now.Before(renewAt) {
-					keep = nil
-				}
+			if e := exactEntry(entries, keep.CSR); e != nil && (e.Revoked || dueForRenewal(e, r.opts.RenewalFraction, now)) {
+				keep = nil
 			}
 		}
 		if keep != nil {
@@ -412,6 +409,22 @@ func exactEntry(entries []providerEntry, csr string) *providerEntry {
 		found = &entries[i]
 	}
 	return found
+}
+
+// dueForRenewal tells whether the certificate has passed its renewal time.
+// A certificate that ends with its CA is never due: the provider capped it
+// at the CA's expiry, a new CSR would get the same cap, and renewing would
+// then happen in every hook; the CA's own rotation brings the fix.
+func dueForRenewal(e *providerEntry, fraction float64, now time.Time) bool {
+	if now.Before(renewalTime(e.cert, fraction)) {
+		return false
+	}
+	if e.CA != "" {
+		if issuer, err := ca.ParseCertificate(e.CA); err == nil && !e.cert.NotAfter.Before(issuer.NotAfter) {
+			return false
+		}
+	}
+	return true
 }
 
 // renewalTime is NotBefore plus fraction of the validity.

@@ -596,3 +596,33 @@ func TestNewCSR(t *testing.T) {
 		})
 	}
 }
+
+// TestRequirerNoRenewalOfCappedCertificate: a certificate that ends with its
+// CA is not renewed at 90%: the provider would cap the next one the same way,
+// and the requirer would request a new one in every hook.
+func TestRequirerNoRenewalOfCappedCertificate(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	m := newFakeModel()
+	prov := newFakeProvider(t, clk.now)
+	prov.validity = 2 * 365 * 24 * time.Hour // longer than the CA: capped at its expiry
+	reqs := []tls.CertificateRequest{{CommonName: "a.example", DNSNames: []string{"a.example"}}}
+	sync := func() *tls.Assigned {
+		t.Helper()
+		hc, _ := m.hook("myapp/0")
+		got, err := tls.NewRequirer(hc, &tls.RequirerOptions{UnitRequests: reqs, KeyAlgorithm: ca.ECDSAP256, Now: clk.now}).Sync()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	sync()
+	prov.run(m)
+	got := sync()
+	if !got.Unit[0].Ready() || !got.Unit[0].NotAfter.Equal(prov.auth.Certificate.NotAfter) {
+		t.Fatalf("not capped: %+v", got.Unit[0])
+	}
+	clk.t = got.Unit[0].RenewAt.Add(time.Minute)
+	if again := sync(); again.Wrote {
+		t.Error("renewed a certificate capped at its CA's expiry")
+	}
+}
