@@ -125,6 +125,23 @@ func TestHookEndsWhenItsProcessDoes(t *testing.T) {
 	eq(t, "agent", a0.AgentStatus().String(), "idle")
 }
 
+func TestHookKilledBySignalIsRequeued(t *testing.T) {
+	s, m, _ := twoApps(t, 1, 1)
+	a0 := unit(t, m, "a/0")
+	script(t, a0, `if [ "$JUJU_HOOK_NAME" = update-status ] && [ ! -f killed ]; then touch killed; state-set x=1; kill -9 $$; fi`)
+	s.UpdateStatus()
+	settle(t, s)
+	var got []string
+	for _, h := range a0.Hooks() {
+		if h.Name == "update-status" {
+			got = append(got, map[bool]string{true: "killed", false: "ok"}[h.Killed])
+		}
+	}
+	eq(t, "runs", got, []string{"killed", "ok"})
+	eq(t, "writes of the killed run dropped", len(a0.StateData()), "0")
+	eq(t, "agent", a0.AgentStatus().String(), "idle")
+}
+
 func TestRemoveApplication(t *testing.T) {
 	s, m, _ := twoApps(t, 1, 2)
 	a0, b0 := unit(t, m, "a/0"), unit(t, m, "b/0")

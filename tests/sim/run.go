@@ -216,6 +216,12 @@ func (s *Sim) runHook(ctx context.Context, u *Unit, h *pendingHook) *HookRecord 
 		rec.Relation = h.rel.key(u.app)
 		rec.Remote = h.rel.unitName(u.app, h.remote)
 	}
+	// A hook killed by a signal (pod churn, OOM, or an injected failure) is requeued, not failed.
+	var sig *signalError
+	if errors.As(runErr, &sig) {
+		c.killed = true
+		rec.Killed = true
+	}
 	ok := exitCode == 0 && runErr == nil && !c.killed
 	var commitErr error
 	if ok {
@@ -287,6 +293,9 @@ func (s *Sim) wait(ctx context.Context, cmd *exec.Cmd, started func(pid int)) (i
 	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return -1, &signalError{ws.Signal()}
+		}
 		return ee.ExitCode(), nil
 	}
 	if err != nil {
@@ -442,3 +451,8 @@ func view(committed map[string]string, p map[string]*string) map[string]string {
 	applyInto(out, p)
 	return out
 }
+
+// signalError reports a hook process killed by a signal.
+type signalError struct{ sig syscall.Signal }
+
+func (e *signalError) Error() string { return "killed by signal " + e.sig.String() }
