@@ -223,6 +223,46 @@ func TestRequirerAgainstAuthority(t *testing.T) {
 		}
 	}
 
+	// A leader change keeps the app key and CSR: nothing is requested again.
+	csrs := relationAppData(t, m, "tls-authority", "ingress")["certificate_signing_requests"]
+	if csrs == "" {
+		t.Fatal("no app CSR in ingress's databag")
+	}
+	if err := m.SetLeader("ingress/1"); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, s)
+	if got := relationAppData(t, m, "tls-authority", "ingress")["certificate_signing_requests"]; got != csrs {
+		t.Error("the new leader replaced the app CSR")
+	}
+	for _, u := range ingress.Units() {
+		if c := action(t, u, "get-certificate", nil); c["certificate"] != appCert {
+			t.Errorf("%s: another app certificate after the leader change", u.Name())
+		}
+	}
+
+	// Both modes on one relation: a unit CSR in the unit databag, the app's
+	// in the app databag, both issued.
+	deployRequirer(t, m, "both", 1, map[string]any{"mode": "both"})
+	integrate(t, m, "both:certificates", "tls-authority:certificates")
+	settle(t, s)
+	b0 := m.App("both").Units()[0]
+	for _, scope := range []string{"unit", "app"} {
+		c := action(t, b0, "get-certificate", map[string]any{"scope": scope})
+		leaf, err := ca.ParseCertificate(c["certificate"])
+		if err != nil {
+			t.Fatalf("%s certificate: %v", scope, err)
+		}
+		want := b0.FQDN()
+		if scope == "app" {
+			want = "both.demo.svc.cluster.local"
+		}
+		if leaf.Subject.CommonName != want {
+			t.Errorf("%s certificate for %s, want %s", scope, leaf.Subject.CommonName, want)
+		}
+	}
+	handshakeEventually(t, b0, roots)
+
 	// An unrelated CA does not verify.
 	other := unrelatedCA(t)
 	if _, err := handshake(a0, pool(t, other)); err == nil {
