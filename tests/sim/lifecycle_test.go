@@ -28,6 +28,7 @@ fi`)
 		t.Fatalf("settle must report a/0 in error, got %v", err)
 	}
 	eq(t, "agent status", a0.AgentStatus().String(), `error: hook failed: "update-status"`)
+	eq(t, "status data", s.State().Models[0].Apps[0].Units[0].AgentData["hook"], "update-status")
 	eq(t, "status-set is immediate", a0.Status().String(), "active: immediate")
 	eq(t, "app status shows the error", m.App("a").Status().String(), `error: hook failed: "update-status"`)
 	if _, ok := r.UnitData("a/0")["foo"]; ok {

@@ -243,6 +243,7 @@ func (s *Sim) runHook(ctx context.Context, u *Unit, h *pendingHook) *HookRecord 
 		u.agent = Status{Status: "idle"}
 	case ok:
 		u.failed = nil
+		u.agentData = nil
 		u.retries = 0
 		u.agent = Status{Status: "idle"}
 		if h.onSuccess != nil {
@@ -252,6 +253,14 @@ func (s *Sim) runHook(ctx context.Context, u *Unit, h *pendingHook) *HookRecord 
 	default:
 		u.failed = h
 		u.agent = Status{Status: "error", Message: fmt.Sprintf("hook failed: %q", h.name)}
+		// As juju show-status-log: the failed hook, and its relation and remote unit if any.
+		u.agentData = map[string]string{"hook": h.name}
+		if h.rel != nil {
+			u.agentData["relation-id"] = fmt.Sprint(h.rel.idFor(u.app))
+			if h.remote != nil {
+				u.agentData["remote-unit"] = h.rel.unitName(u.app, h.remote)
+			}
+		}
 	}
 	return &rec
 }

@@ -36,14 +36,15 @@ type AppState struct {
 
 // UnitState is one unit.
 type UnitState struct {
-	Name     string            `json:"name"`
-	Address  string            `json:"address"`
-	Leader   bool              `json:"leader,omitempty"`
-	Workload Status            `json:"workload-status"`
-	Agent    Status            `json:"agent-status"`
-	Ports    []string          `json:"open-ports,omitempty"`
-	State    map[string]string `json:"charm-state,omitempty"`
-	Hooks    int               `json:"hooks-run"`
+	Name      string            `json:"name"`
+	Address   string            `json:"address"`
+	Leader    bool              `json:"leader,omitempty"`
+	Workload  Status            `json:"workload-status"`
+	Agent     Status            `json:"agent-status"`
+	AgentData map[string]string `json:"agent-status-data,omitempty"`
+	Ports     []string          `json:"open-ports,omitempty"`
+	State     map[string]string `json:"charm-state,omitempty"`
+	Hooks     int               `json:"hooks-run"`
 }
 
 // RelationState is one relation with every databag, named as seen from this model.
@@ -113,7 +114,7 @@ func (s *Sim) State() *State {
 				as.Leader = a.leader.name
 			}
 			for _, u := range a.units {
-				us := UnitState{Name: u.name, Address: u.addr, Leader: a.leader == u, Workload: u.workload, Agent: u.agent, Ports: u.portList(), Hooks: len(u.hooks)}
+				us := UnitState{Name: u.name, Address: u.addr, Leader: a.leader == u, Workload: u.workload, Agent: u.agent, AgentData: copyMap(u.agentData), Ports: u.portList(), Hooks: len(u.hooks)}
 				if len(u.state) > 0 {
 					us.State = copyMap(u.state)
 				}

@@ -57,6 +57,7 @@ type Unit struct {
 	workload    Status
 	workloadSet bool
 	agent       Status
+	agentData   map[string]string // status data of an error: hook, relation-id, remote-unit
 	state       map[string]string
 	ports       map[string]bool
 
@@ -202,6 +203,7 @@ func (u *Unit) Resolve(retry bool) error {
 	u.failed = nil
 	u.retries = 0
 	u.agent = Status{Status: "idle"}
+	u.agentData = nil
 	if !retry && h.onSuccess != nil {
 		h.onSuccess()
 		s.afterHookLocked(u)
