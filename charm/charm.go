@@ -256,13 +256,13 @@ func podHostname(unit string) string { return strings.ReplaceAll(unit, "/", "-")
 func (r *reconciler) setStatus(pub *published, workloadErr error) error {
 	switch {
 	case r.cfgErr != nil:
-		return r.hc.SetStatus(hooktool.StatusBlocked, r.cfgErr.Error())
+		return r.setUnitStatus(hooktool.StatusBlocked, r.cfgErr.Error())
 	case pub.CA == "" && r.leader:
-		return r.hc.SetStatus(hooktool.StatusWaiting, "waiting for the peer relation to create the CA")
+		return r.setUnitStatus(hooktool.StatusWaiting, "waiting for the peer relation to create the CA")
 	case pub.CA == "":
-		return r.hc.SetStatus(hooktool.StatusWaiting, "waiting for the leader to create the CA")
+		return r.setUnitStatus(hooktool.StatusWaiting, "waiting for the leader to create the CA")
 	case workloadErr != nil:
-		return r.hc.SetStatus(hooktool.StatusWaiting, "waiting for the authority container")
+		return r.setUnitStatus(hooktool.StatusWaiting, "waiting for the authority container")
 	}
 	var c counts
 	if s := r.peer[peerCounts]; s != "" {
@@ -273,7 +273,7 @@ func (r *reconciler) setStatus(pub *published, workloadErr error) error {
 	if c.Refused > 0 {
 		msg += fmt.Sprintf(", refused %d", c.Refused)
 	}
-	return r.hc.SetStatus(hooktool.StatusActive, msg)
+	return r.setUnitStatus(hooktool.StatusActive, msg)
 }
 
 // setPeer stages the keys of want that differ from the peer app databag ("" deletes). Staged keys are visible to

@@ -98,10 +98,6 @@ var fullScanHooks = map[string]bool{"leader-elected": true, "upgrade-charm": tru
 // serveCertificates signs outstanding requests on the relations this hook concerns and keeps every relation's
 // provider databag, the inventory and the counts in step. Leader only, with a CA and valid config.
 func (r *reconciler) serveCertificates(pub *published) error {
-	ids, err := r.hc.RelationIDs(CertificatesEndpoint)
-	if err != nil {
-		return err
-	}
 	p := &provider{
 		r: r, pub: pub, now: r.o.Now(),
 		crlURL:  fmt.Sprintf("http://%s.%s.svc.cluster.local:%d/crl", r.hc.Env.AppName(), r.hc.Env.ModelName, AgentPort),
@@ -111,6 +107,13 @@ func (r *reconciler) serveCertificates(pub *published) error {
 		refused: map[string]int{},
 	}
 	if err := p.loadPeerState(); err != nil {
+		return err
+	}
+	if !r.needsScan(p) {
+		return nil
+	}
+	ids, err := r.hc.RelationIDs(CertificatesEndpoint)
+	if err != nil {
 		return err
 	}
 	live := map[string]bool{}
@@ -139,12 +142,22 @@ func (r *reconciler) serveCertificates(pub *published) error {
 	return p.savePeerState(r.cfg.policyDigest())
 }
 
+// needsScan tells whether this hook must look at the certificates relations at all: a hook of that endpoint, a
+// full scan, or requests left outstanding by an earlier hook. A steady hook (update-status, a peer change) makes
+// no call for them.
+func (r *reconciler) needsScan(p *provider) bool {
+	return r.hc.Env.RelationName == CertificatesEndpoint || r.fullScan(p) || len(p.pending) > 0
+}
+
+func (r *reconciler) fullScan(p *provider) bool {
+	return fullScanHooks[r.hc.Env.HookName] || r.peer[peerPolicy] != r.cfg.policyDigest() || r.peer[peerSignedBy] != p.pub.CA
+}
+
 // scope is the relations this hook must read. A relation hook reads its own relation; relations left with
 // outstanding requests (certificate-limit, no CA yet) are read again in every hook until served; everything is
 // read after a leader change, an upgrade, a start, a policy change, or when the CA that signs changed.
 func (r *reconciler) scope(ids []string, p *provider) []string {
-	full := fullScanHooks[r.hc.Env.HookName] || r.peer[peerPolicy] != r.cfg.policyDigest() || r.peer[peerSignedBy] != p.pub.CA
-	if full {
+	if r.fullScan(p) {
 		return ids
 	}
 	var out []string
