@@ -172,9 +172,18 @@ func (r *Relation) sortUnits(viewer *App, us []*Unit) {
 	sort.Slice(us, func(i, j int) bool { return r.unitName(viewer, us[i]) < r.unitName(viewer, us[j]) })
 }
 
-// ID returns the relation id in the model of app (or of the first end when app is "").
+// ID returns the relation id in the model of its first endpoint (the one named first to
+// Integrate); a cross-model relation has an id in each model (IDIn).
 func (r *Relation) ID() int {
 	return r.ids[r.ends[0].app.model]
+}
+
+// IDIn returns the relation id in model m (-1 if the relation is not in m).
+func (r *Relation) IDIn(m *Model) int {
+	if id, ok := r.ids[m]; ok {
+		return id
+	}
+	return -1
 }
 
 // Endpoints returns "app:endpoint" for each end, with real application names.

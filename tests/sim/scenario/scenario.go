@@ -23,7 +23,8 @@
 //	  - resolve: {unit: a/0, retry: true}
 //	  - action: {unit: a/0, name: echo, params: {message: x}, expect: {status: completed, results-contain: {message: x}}, save-as: r1}
 //	  - exec: {unit: a/0, container: workload, command: "cat /etc/hostname", expect: {exit: 0, stdout-contains: a-0}, save-as: h}
-//	  - http-get: {unit: a/0, port: 8080, path: /, expect-status: 200, save-as: body}
+//	  - http-get: {unit: a/0, port: 8080, path: /, expect-status: 200, body-contains: x, save-as: body}
+//	  - http-get: {unit: a/0, port: 8443, scheme: https, ca: ca-pem, server-name: a-0.a-endpoints.m.svc.cluster.local}
 //	  - same: [r1, body]
 //	  - expect:
 //	      status: {a/0: active, a: "active: ready"}      # "status" or "status: message prefix"
@@ -39,6 +40,8 @@ package scenario
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -194,6 +197,10 @@ type HTTPGetStep struct {
 	Unit         string `yaml:"unit"`
 	Host         string `yaml:"host"` // default: the unit's address
 	Port         int    `yaml:"port"`
+	Scheme       string `yaml:"scheme"`      // http (default) or https
+	CA           string `yaml:"ca"`          // https: trust this saved value (PEM) instead of the host's roots
+	ServerName   string `yaml:"server-name"` // https: name to verify (default: the unit's FQDN)
+	Insecure     bool   `yaml:"insecure"`    // https: skip verification
 	Path         string `yaml:"path"`
 	ExpectStatus int    `yaml:"expect-status"`
 	BodyContains string `yaml:"body-contains"`
@@ -619,16 +626,38 @@ func (r *runner) exec(e *ExecStep) error {
 
 func (r *runner) httpGet(h *HTTPGetStep) error {
 	r.settleQuietly()
-	host := h.Host
+	host, serverName := h.Host, h.ServerName
 	if host == "" {
 		u, err := r.unit(h.Model, h.Unit)
 		if err != nil {
 			return err
 		}
 		host = u.Address()
+		if serverName == "" {
+			serverName = u.FQDN()
+		}
 	}
-	url := fmt.Sprintf("http://%s:%d%s", host, h.Port, h.Path)
+	scheme := h.Scheme
+	if scheme == "" {
+		scheme = "http"
+	}
+	url := fmt.Sprintf("%s://%s:%d%s", scheme, host, h.Port, h.Path)
 	cl := &http.Client{Timeout: 10 * time.Second}
+	if scheme == "https" {
+		cfg := &tls.Config{ServerName: serverName, InsecureSkipVerify: h.Insecure}
+		if h.CA != "" {
+			pem, ok := r.saved[h.CA]
+			if !ok {
+				return fmt.Errorf("nothing saved as %q", h.CA)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM([]byte(pem)) {
+				return fmt.Errorf("saved value %q holds no PEM certificate", h.CA)
+			}
+			cfg.RootCAs = pool
+		}
+		cl.Transport = &http.Transport{TLSClientConfig: cfg}
+	}
 	var resp *http.Response
 	var err error
 	// The workload may still be starting its server: retry connection errors briefly.

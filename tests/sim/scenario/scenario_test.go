@@ -2,6 +2,9 @@ package scenario_test
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -84,5 +87,34 @@ func TestUnknownStepFieldRejected(t *testing.T) {
 	os.WriteFile(f, []byte("steps:\n  - deploi: {app: a}\n"), 0o644)
 	if _, err := scenario.Load(f); err == nil {
 		t.Error("typo in a step accepted")
+	}
+}
+
+func TestHTTPGetSteps(t *testing.T) {
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "hello "+r.URL.Path) }))
+	defer plain.Close()
+	secure := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "hello "+r.URL.Path) }))
+	defer secure.Close()
+	port := func(u string) string { return u[strings.LastIndex(u, ":")+1:] }
+	f := filepath.Join(t.TempDir(), "s.yaml")
+	os.WriteFile(f, []byte(`containers: false
+steps:
+  - model: m
+  - http-get: {host: 127.0.0.1, port: `+port(plain.URL)+`, path: /x, body-contains: hello /x, save-as: a}
+  - http-get: {host: 127.0.0.1, port: `+port(secure.URL)+`, scheme: https, insecure: true, path: /x, save-as: b}
+  - same: [a, b]
+  - http-get: {host: 127.0.0.1, port: `+port(plain.URL)+`, path: /y, expect-status: 404}
+`), 0o644)
+	sc, err := scenario.Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	res, err := scenario.Run(context.Background(), sc, &scenario.Options{Dir: t.TempDir(), BinDir: binDir(), Out: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Passed != 4 || res.Failed != 1 {
+		t.Errorf("passed %d failed %d, want 4/1 (the 404 expectation fails: the server answers 200):\n%s", res.Passed, res.Failed, out.String())
 	}
 }
