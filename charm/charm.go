@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"strings"
 	"time"
 
@@ -53,7 +54,15 @@ func Run(hc *hooktool.Context, o *Options) error {
 	if o.Pebble == nil {
 		dir := hc.Env.ContainersDir
 		o.Pebble = func(container string) (*client.Client, error) {
-			return client.New(&client.Config{Socket: PebbleSocket(dir, container)})
+			sock := PebbleSocket(dir, container)
+			// The Pebble client retries a refused connection for 5 s; a container that is not up yet must cost a
+			// hook milliseconds, not seconds, so probe the socket first.
+			conn, err := net.DialTimeout("unix", sock, 500*time.Millisecond)
+			if err != nil {
+				return nil, fmt.Errorf("cannot reach Pebble at %s: %w", sock, err)
+			}
+			conn.Close()
+			return client.New(&client.Config{Socket: sock})
 		}
 	}
 	r := &reconciler{hc: hc, o: o}
