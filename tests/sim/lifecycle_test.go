@@ -116,7 +116,7 @@ func TestHookEndsWhenItsProcessDoes(t *testing.T) {
 	s, m, _ := twoApps(t, 1, 1)
 	a0 := unit(t, m, "a/0")
 	// A daemon left behind keeps the hook's stdout open; the hook still ends (after WaitDelay).
-	script(t, a0, `[ "$JUJU_HOOK_NAME" = update-status ] && { sleep 30 & }; true`)
+	script(t, a0, `[ "$JUJU_HOOK_NAME" = update-status ] && { sleep 3 & }; true`)
 	s.UpdateStatus()
 	start := time.Now()
 	settle(t, s)
