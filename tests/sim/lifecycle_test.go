@@ -348,3 +348,22 @@ func TestHookEnvironment(t *testing.T) {
 		t.Errorf("env must be built from scratch:\n%s", env)
 	}
 }
+
+func TestRecordsAndWildcardInjection(t *testing.T) {
+	s, m, _ := twoApps(t, 1, 1)
+	s.InjectFailure("a/0", "*", 1)
+	a0 := unit(t, m, "a/0")
+	script(t, a0, `[ "$JUJU_HOOK_NAME" = update-status ] && state-set a=1; true`)
+	s.UpdateStatus()
+	settle(t, s)
+	recs := s.Records()
+	last := recs[len(recs)-3:]
+	var got []string
+	for _, r := range last {
+		got = append(got, r.Unit+" "+r.Name+map[bool]string{true: " killed"}[r.Killed])
+	}
+	eq(t, "records in order", got, []string{"a/0 update-status killed", "b/0 update-status", "a/0 update-status"})
+	if recs[len(recs)-1].Seq <= recs[len(recs)-2].Seq {
+		t.Error("sequence numbers must grow")
+	}
+}

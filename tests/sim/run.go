@@ -52,7 +52,7 @@ func (s *Sim) newContextLocked(u *Unit, h *pendingHook) *hookContext {
 		state: map[string]*string{}, leaderSet: map[string]*string{}, ports: map[string]bool{}, sec: pendingSecrets{updates: map[*secret]*secretUpdate{}},
 	}
 	for i, f := range s.failures {
-		if f.unit == u.name && f.hook == name {
+		if f.unit == u.name && (f.hook == name || f.hook == "*") {
 			c.killAt = f.after
 			s.failures = append(s.failures[:i], s.failures[i+1:]...)
 			break
@@ -207,7 +207,7 @@ func (s *Sim) runHook(ctx context.Context, u *Unit, h *pendingHook) *HookRecord 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.contexts, c.id)
-	rec := HookRecord{Name: c.name, Kind: "hook", Duration: dur, ExitCode: exitCode, Killed: c.killed, ToolCalls: c.calls,
+	rec := HookRecord{Unit: u.name, Model: u.app.model.name, Seq: s.nextRecordSeq(), Name: c.name, Kind: "hook", Duration: dur, ExitCode: exitCode, Killed: c.killed, ToolCalls: c.calls,
 		Stdout: stdout.String(), Stderr: stderr.String(), Logs: c.logs}
 	if h.action != nil {
 		rec.Kind = "action"
@@ -231,6 +231,7 @@ func (s *Sim) runHook(ctx context.Context, u *Unit, h *pendingHook) *HookRecord 
 		}
 	}
 	u.hooks = append(u.hooks, rec)
+	s.records = append(s.records, rec)
 	s.logHook(u, &rec, runErr)
 	if h.action != nil {
 		h.action.finish(&rec, ok, runErr, exitCode)

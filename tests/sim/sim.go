@@ -64,6 +64,8 @@ type Sim struct {
 	secSeq   int
 	unitSeq  int
 	appSeq   int
+	recSeq   int
+	records  []HookRecord
 	// netOctet is the second octet of every unit address of this simulator: 127.<netOctet>.<app>.<unit+1>.
 	netOctet int
 	netLock  *os.File
@@ -200,7 +202,19 @@ func (s *Sim) Model(name string) *Model {
 	return nil
 }
 
-// InjectFailure kills the next run of hook (or action, by name) on unit right after its
+// Records returns every hook and action run in the controller, in execution order.
+func (s *Sim) Records() []HookRecord {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]HookRecord(nil), s.records...)
+}
+
+func (s *Sim) nextRecordSeq() int {
+	s.recSeq++
+	return s.recSeq
+}
+
+// InjectFailure kills the next run of hook (or action, by name; "*" for whatever runs next) on unit right after its
 // afterToolCalls-th hook-tool call has been answered (0: at its first call, before answering is
 // not possible, so 0 behaves as 1). The killed hook's writes are dropped and it is requeued, as
 // Juju requeues a hook whose process died. Each injection fires once.

@@ -21,6 +21,9 @@ func (s Status) String() string {
 
 // HookRecord describes one hook or action run.
 type HookRecord struct {
+	Model     string         `json:"model"`
+	Unit      string         `json:"unit"`
+	Seq       int            `json:"seq"` // order of the run in the whole controller
 	Name      string         `json:"name"`
 	Kind      string         `json:"kind"` // "hook" or "action"
 	Relation  string         `json:"relation,omitempty"`

@@ -17,6 +17,10 @@
 //	  - leader: {unit: a/1}
 //	  - remove-relation: {a: "a:db", b: "b:backend"}
 //	  - remove-app: {app: b}
+//	  - refresh: {app: a, charm: ../build/new.charm}    # upgrade-charm
+//	  - churn: {unit: a/0}                              # pod recreated: stop, start, pebble-ready
+//	  - restart-container: {unit: a/0, container: workload}
+//	  - trust: {app: a, trust: true}
 //	  - settle: {expect-error: "a/0"}          # or `settle: {}`; fails on units in error unless expected
 //	  - update-status: {}
 //	  - inject-failure: {unit: a/0, hook: update-status, after: 2}
@@ -84,6 +88,10 @@ type Step struct {
 	Action         *ActionStep   `yaml:"action"`
 	Exec           *ExecStep     `yaml:"exec"`
 	HTTPGet        *HTTPGetStep  `yaml:"http-get"`
+	Refresh        *DeployStep   `yaml:"refresh"`
+	Churn          *UnitStep     `yaml:"churn"`
+	RestartCont    *ExecStep     `yaml:"restart-container"`
+	Trust          *TrustStep    `yaml:"trust"`
 	Same           []string      `yaml:"same"`
 	Expect         *Expect       `yaml:"expect"`
 }
@@ -134,6 +142,13 @@ type ScaleStep struct {
 	Model string `yaml:"model"`
 	App   string `yaml:"app"`
 	Units int    `yaml:"units"`
+}
+
+// TrustStep grants or revokes trust.
+type TrustStep struct {
+	Model string `yaml:"model"`
+	App   string `yaml:"app"`
+	Trust bool   `yaml:"trust"`
 }
 
 // UnitStep names a unit.
@@ -468,6 +483,36 @@ func (r *runner) step(n int, st *Step) error {
 		return r.exec(st.Exec)
 	case st.HTTPGet != nil:
 		return r.httpGet(st.HTTPGet)
+	case st.Refresh != nil:
+		a, err := r.app(st.Refresh.Model, st.Refresh.App)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(r.out, "--- refresh %s to %s\n", st.Refresh.App, st.Refresh.Charm)
+		return a.Refresh(r.path(st.Refresh.Charm))
+	case st.Churn != nil:
+		u, err := r.unit(st.Churn.Model, st.Churn.Unit)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(r.out, "--- pod churn %s\n", st.Churn.Unit)
+		u.ChurnPod()
+		return nil
+	case st.RestartCont != nil:
+		u, err := r.unit(st.RestartCont.Model, st.RestartCont.Unit)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(r.out, "--- restart container %s/%s\n", st.RestartCont.Unit, st.RestartCont.Container)
+		return u.RestartContainer(st.RestartCont.Container)
+	case st.Trust != nil:
+		a, err := r.app(st.Trust.Model, st.Trust.App)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(r.out, "--- trust %s %v\n", st.Trust.App, st.Trust.Trust)
+		a.SetTrust(st.Trust.Trust)
+		return nil
 	case st.Same != nil:
 		var vals []string
 		for _, k := range st.Same {
