@@ -20,7 +20,7 @@ func moduleRoot() (string, error) {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", "..")), nil
 }
 
-// buildCached builds pkg into out unless out is newer than every file of the package. A lock
+// buildCached builds pkg (statically, without cgo) into out unless out is newer than every file of the package. A lock
 // file lets test binaries of several packages share one bin dir.
 func buildCached(root, out, pkg string) error {
 	lock, err := os.OpenFile(out+".lock", os.O_CREATE|os.O_RDWR, 0o644)
@@ -42,6 +42,7 @@ func buildCached(root, out, pkg string) error {
 	tmp := fmt.Sprintf("%s.tmp%d", out, os.Getpid())
 	cmd := exec.Command(goBin, "build", "-o", tmp, pkg)
 	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("cannot build %s: %w\n%s", pkg, err, b)
