@@ -139,6 +139,13 @@ func (m *Model) findApp(name string) *App {
 	return nil
 }
 
+// Apps returns the model's applications in deploy order.
+func (m *Model) Apps() []*App {
+	m.sim.mu.Lock()
+	defer m.sim.mu.Unlock()
+	return append([]*App(nil), m.apps...)
+}
+
 // App returns the application with that name, or nil.
 func (m *Model) App(name string) *App {
 	m.sim.mu.Lock()

@@ -190,6 +190,13 @@ func (s *Sim) AddModel(name string) (*Model, error) {
 	return m, nil
 }
 
+// Models returns the models in creation order.
+func (s *Sim) Models() []*Model {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*Model(nil), s.models...)
+}
+
 // Model returns the model with that name, or nil.
 func (s *Sim) Model(name string) *Model {
 	s.mu.Lock()
