@@ -241,7 +241,7 @@ func parseRelationID(s string) (int, bool) {
 	return n, err == nil
 }
 
-// unitRelations returns the unit's relations the agent knows (ran relation-created), sorted by id.
+// knownRelations returns the unit's relations the agent knows (ran relation-created), sorted by id.
 func (u *Unit) knownRelations() []*Relation {
 	var out []*Relation
 	for r, st := range u.rels {

@@ -780,7 +780,7 @@ func (s *Sim) secretChangedLocked(sc *secret) {
 	}
 }
 
-// ownerUnit is the unit that receives owner-side secret hooks: the owner unit or the leader.
+// ownerAgent is the unit that receives owner-side secret hooks: the owner unit or the leader.
 func (sc *secret) ownerAgent() *Unit {
 	if sc.ownerUnit != nil {
 		return sc.ownerUnit

@@ -158,7 +158,7 @@ func (u *Unit) HookNames() []string {
 	return out
 }
 
-// State returns a copy of the unit's committed charm state (state-set).
+// StateData returns a copy of the unit's committed charm state (state-set).
 func (u *Unit) StateData() map[string]string {
 	s := u.app.model.sim
 	s.mu.Lock()
