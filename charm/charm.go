@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/tls-authority/tls-authority/ca"
 	"github.com/tls-authority/tls-authority/hooktool"
+	"github.com/tls-authority/tls-authority/interfaces/certtransfer"
 )
 
 // Names shared with operators and other charms.
@@ -83,15 +85,21 @@ type reconciler struct {
 	peer   map[string]string // peer app databag, with this hook's staged writes
 	// peerUpdate holds the staged writes (see setPeer).
 	peerUpdate map[string]string
+	auth       *ca.Authority          // the CA with its key, loaded on first need (authority)
+	got        *certtransfer.Received // CAs received on receive-ca-cert
 }
 
 // published is the CA as the peer databag shows it.
 type published struct {
-	CA     string
-	Params string
-	Bundle []string
-	cert   *x509.Certificate
+	CA      string
+	Params  string
+	Bundle  []string // CAs to trust: the current one first, the previous one during a rotation's overlap
+	Parents []string // the CA's issuers up to the root, in intermediate mode
+	cert    *x509.Certificate
 }
+
+// Chain is the CA followed by its parents: what chain.pem serves.
+func (p *published) Chain() []string { return append([]string{p.CA}, p.Parents...) }
 
 func (r *reconciler) load() error {
 	var err error
@@ -156,16 +164,32 @@ func (r *reconciler) reconcile() error {
 		if pub, err = r.ensureCA(pub); err != nil {
 			return err
 		}
+		if pub, err = r.rotate(pub, false); err != nil {
+			return err
+		}
 		// Signing needs valid config and a CA; it never waits for the workload container.
 		if pub.CA != "" && r.cfgErr == nil && r.peerID != "" {
 			if err := r.serveCertificates(pub); err != nil {
 				return err
 			}
+			if err := r.maintainCRL(pub, r.authority); err != nil {
+				return err
+			}
+		}
+	}
+	got, err := r.received()
+	if err != nil {
+		return err
+	}
+	if pub.CA != "" && r.cfgErr == nil {
+		if err := r.sendCAs(r.sentBundle(pub, got)); err != nil {
+			return err
 		}
 	}
 	if err := r.flushPeer(); err != nil {
 		return err
 	}
+	r.got = got
 	workloadErr := r.syncWorkload(pub)
 	if workloadErr != nil && !errors.Is(workloadErr, ErrContainerNotReady) {
 		return workloadErr
@@ -219,7 +243,7 @@ func (r *reconciler) createCA() (*published, error) {
 	}
 	certPEM := ca.EncodeCertificate(cert)
 	params := r.cfg.CAParams()
-	_, err = r.hc.AddSecret(map[string]string{"private-key": keyPEM, "certificate": certPEM, "params": params},
+	id, err := r.hc.AddSecret(map[string]string{"private-key": keyPEM, "certificate": certPEM, "params": params},
 		&hooktool.AddSecretOptions{Label: CASecret, Owner: hooktool.OwnerApplication, Description: "tls-authority CA key and certificate"})
 	if err != nil {
 		return nil, err
@@ -228,7 +252,7 @@ func (r *reconciler) createCA() (*published, error) {
 		r.cfg.Algorithm, cert.SerialNumber, cert.NotAfter.UTC().Format(time.RFC3339)); err != nil {
 		return nil, err
 	}
-	return &published{CA: certPEM, Params: params}, nil
+	return &published{CA: certPEM, Params: params}, r.setPeer(map[string]string{peerCASecret: id})
 }
 
 func (r *reconciler) syncWorkload(pub *published) error {
@@ -244,9 +268,11 @@ func (r *reconciler) syncWorkload(pub *published) error {
 	if inv := r.peer[peerInventory]; inv != "" {
 		files["inventory.json"] = inv
 	}
+	files["chain.pem"] = strings.Join(pub.Chain(), "\n") + "\n"
+	crlFiles(r.peer[peerCRL], files)
 	w := &Workload{
 		Files: files,
-		Trust: map[string]string{"ca": pub.CA},
+		Trust: r.trustSet(pub),
 		Host:  podHostname(r.hc.Env.UnitName),
 	}
 	res, err := SyncWorkload(c, w)
@@ -257,6 +283,27 @@ func (r *reconciler) syncWorkload(pub *published) error {
 		return r.hc.Log(hooktool.LevelDebug, "workload synced (files %v, trust store %v, layer %v)", res.Pushed, res.TrustUpdated, res.LayerReplaced)
 	}
 	return nil
+}
+
+// trustSet is what the container's trust store holds: this authority's chain and bundle, and every CA received.
+func (r *reconciler) trustSet(pub *published) map[string]string {
+	set := map[string]string{}
+	for i, c := range pub.Bundle {
+		if i == 0 {
+			set["ca"] = c
+		} else {
+			set["ca-"+strconv.Itoa(i)] = c
+		}
+	}
+	for i, c := range pub.Parents {
+		set["parent-"+strconv.Itoa(i)] = c
+	}
+	if r.got != nil {
+		for name, c := range r.got.Named() {
+			set["received-"+name] = c
+		}
+	}
+	return set
 }
 
 // podHostname is the hostname Kubernetes gives a unit's pod: "app/3" runs in pod "app-3".

@@ -53,7 +53,6 @@ type relationState struct {
 type provider struct {
 	r       *reconciler
 	pub     *published
-	auth    *ca.Authority // loaded from the secret on first need: most hooks sign nothing
 	now     time.Time
 	crlURL  string
 	caps    *tlscertificates.Capabilities
@@ -456,21 +455,8 @@ func describe(cert *x509.Certificate, id, from, h string) InventoryEntry {
 
 func serialHex(cert *x509.Certificate) string { return fmt.Sprintf("%x", cert.SerialNumber) }
 
-// authority loads the CA key from the secret, once per hook and only when something is to be signed.
-func (p *provider) authority() (*ca.Authority, error) {
-	if p.auth != nil {
-		return p.auth, nil
-	}
-	a, err := p.r.loadAuthority()
-	if err != nil {
-		return nil, err
-	}
-	p.auth = a
-	return a, nil
-}
-
 func (p *provider) issue(id string, req request, csr *x509.CertificateRequest) (tlscertificates.ProviderCertificate, InventoryEntry, error) {
-	a, err := p.authority()
+	a, err := p.r.authority()
 	if err != nil {
 		return tlscertificates.ProviderCertificate{}, InventoryEntry{}, err
 	}
@@ -479,16 +465,30 @@ func (p *provider) issue(id string, req request, csr *x509.CertificateRequest) (
 		return tlscertificates.ProviderCertificate{}, InventoryEntry{}, fmt.Errorf("cannot sign the request of %s on %s: %w", req.From, id, err)
 	}
 	leaf := ca.EncodeCertificate(cert)
-	chain := []string{leaf}
+	// Leaf first, then the CA exactly as published (requirers compare strings), then its parents up to the root.
+	chain := []string{leaf, p.pub.CA}
 	for _, c := range a.Chain {
 		chain = append(chain, ca.EncodeCertificate(c))
 	}
-	chain = append(chain, p.pub.CA)
 	entry := tlscertificates.ProviderCertificate{CA: p.pub.CA, CSR: req.CSR, Certificate: leaf, Chain: chain}
 	if err := entry.Validate(); err != nil {
 		return entry, InventoryEntry{}, fmt.Errorf("cannot publish the certificate of %s on %s: %w", req.From, id, err)
 	}
 	return entry, describe(cert, id, req.From, csrHash(req.CSR)), nil
+}
+
+// authority loads the CA key from the secret, once per hook and only when something is to be signed: most hooks
+// sign nothing and never read the key.
+func (r *reconciler) authority() (*ca.Authority, error) {
+	if r.auth != nil {
+		return r.auth, nil
+	}
+	a, err := r.loadAuthority()
+	if err != nil {
+		return nil, err
+	}
+	r.auth = a
+	return a, nil
 }
 
 // loadAuthority reads the CA key and certificate from the secret.

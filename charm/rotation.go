@@ -1,0 +1,189 @@
+package charm
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tls-authority/tls-authority/ca"
+	"github.com/tls-authority/tls-authority/hooktool"
+)
+
+// CAPreviousSecret holds the previous CA's key and certificate for a rotation's overlap.
+const CAPreviousSecret = "tls-authority-ca-previous"
+
+// Peer keys of a rotation.
+const (
+	peerCASecret       = "ca-secret"       // URI of the CA secret (an id, not content)
+	peerNextCA         = "next-ca"         // phase 1: the new CA, trusted but not signing yet
+	peerNextParams     = "next-params"     // its params
+	peerRotationStart  = "rotation-start"  // RFC 3339 time of phase 1
+	peerPreviousCA     = "previous-ca"     // after phase 2: the old CA, trusted until overlap-until
+	peerPreviousSecret = "previous-secret" // URI of the previous CA's secret
+	peerOverlapUntil   = "overlap-until"   // RFC 3339
+)
+
+// rotationPropagation bounds how long phase 1 waits for requirers to trust the new CA when no update-status comes.
+const rotationPropagation = 5 * time.Minute
+
+// rotate moves a rotation forward. A rotation runs in three phases, so no requirer ever sees a certificate
+// signed by a CA it does not yet trust:
+//  1. a new CA is created and published in the trust bundle beside the old one; the old CA still signs;
+//  2. on the next update-status (Juju runs it only when the unit has nothing else queued, by then requirers have
+//     had their relation hooks) or after rotationPropagation, the new CA signs: every certificate is re-issued
+//     under it in place, and the old CA stays in the bundle, its key in its own secret, for one leaf validity;
+//  3. when that overlap ends, the old CA leaves the bundle and its secret is removed.
+//
+// forced starts a rotation whatever the config says (rotate-private-key).
+func (r *reconciler) rotate(pub *published, forced bool) (*published, error) {
+	if pub.CA == "" || r.cfgErr != nil || r.peerID == "" {
+		return pub, nil
+	}
+	now := r.o.Now()
+	if until, err := time.Parse(time.RFC3339, r.peer[peerOverlapUntil]); err == nil && now.After(until) {
+		if err := r.endOverlap(pub); err != nil {
+			return nil, err
+		}
+	}
+	next := r.peer[peerNextCA]
+	wantParams := r.cfg.CAParams()
+	nearExpiry := pub.cert != nil && pub.cert.NotAfter.Sub(now) < r.cfg.LeafValidity
+	switch {
+	case forced || (next == "" && (pub.Params != wantParams || nearExpiry)) || (next != "" && r.peer[peerNextParams] != wantParams):
+		return r.startRotation(pub, forced, nearExpiry)
+	case next != "":
+		started, _ := time.Parse(time.RFC3339, r.peer[peerRotationStart])
+		if r.hc.Env.HookName == "update-status" || now.Sub(started) >= rotationPropagation {
+			return r.switchCA(pub)
+		}
+	}
+	return pub, nil
+}
+
+// caSecretID is the CA secret's URI, from the peer databag, or asked of Juju once.
+func (r *reconciler) caSecretID() (string, error) {
+	if id := r.peer[peerCASecret]; id != "" {
+		return id, nil
+	}
+	info, err := r.hc.GetSecretInfo("", CASecret)
+	if err != nil {
+		return "", err
+	}
+	return info.ID, r.setPeer(map[string]string{peerCASecret: info.ID})
+}
+
+func (r *reconciler) startRotation(pub *published, forced, nearExpiry bool) (*published, error) {
+	content, err := r.hc.GetSecret(hooktool.GetSecretOptions{Label: CASecret})
+	if err != nil {
+		return nil, err
+	}
+	key, err := ca.GenerateKey(r.cfg.Algorithm)
+	if err != nil {
+		return nil, fmt.Errorf("cannot generate the new CA key: %w", err)
+	}
+	cert, err := ca.NewRoot(key, r.cfg.Subject, r.cfg.RootValidity, r.o.Now())
+	if err != nil {
+		return nil, fmt.Errorf("cannot create the new CA certificate: %w", err)
+	}
+	keyPEM, err := ca.EncodePrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	certPEM := ca.EncodeCertificate(cert)
+	content["next-private-key"], content["next-certificate"], content["next-params"] = keyPEM, certPEM, r.cfg.CAParams()
+	id, err := r.caSecretID()
+	if err != nil {
+		return nil, err
+	}
+	if err := r.hc.SetSecret(id, content, nil); err != nil {
+		return nil, err
+	}
+	why := "config changed"
+	switch {
+	case forced:
+		why = "rotate-private-key"
+	case nearExpiry:
+		why = "the CA expires within one certificate validity"
+	}
+	if err := r.hc.Log(hooktool.LevelInfo, "rotation started (%s): new CA %q serial %x is trusted now and signs after the next update-status",
+		why, cert.Subject.CommonName, cert.SerialNumber); err != nil {
+		return nil, err
+	}
+	bundle := []string{pub.CA, certPEM}
+	if prev := r.peer[peerPreviousCA]; prev != "" {
+		bundle = append(bundle, prev)
+	}
+	pub.Bundle = bundle
+	return pub, r.setPeer(map[string]string{
+		peerNextCA: certPEM, peerNextParams: r.cfg.CAParams(), peerBundle: mustJSON(bundle),
+		peerRotationStart: r.o.Now().UTC().Format(time.RFC3339),
+	})
+}
+
+// switchCA is phase 2: the new CA signs, the old one is kept for the overlap.
+func (r *reconciler) switchCA(pub *published) (*published, error) {
+	content, err := r.hc.GetSecret(hooktool.GetSecretOptions{Label: CASecret})
+	if err != nil {
+		return nil, err
+	}
+	if content["next-certificate"] == "" || content["next-certificate"] != r.peer[peerNextCA] {
+		return nil, errors.New("cannot switch to the new CA: the secret does not hold it")
+	}
+	old := map[string]string{"private-key": content["private-key"], "certificate": content["certificate"]}
+	prevID := r.peer[peerPreviousSecret]
+	if prevID != "" {
+		err = r.hc.SetSecret(prevID, old, nil)
+	} else {
+		prevID, err = r.hc.AddSecret(old, &hooktool.AddSecretOptions{Label: CAPreviousSecret, Owner: hooktool.OwnerApplication,
+			Description: "tls-authority previous CA, kept until the rotation overlap ends"})
+	}
+	if err != nil {
+		return nil, err
+	}
+	id, err := r.caSecretID()
+	if err != nil {
+		return nil, err
+	}
+	newCA := content["next-certificate"]
+	if err := r.hc.SetSecret(id, map[string]string{"private-key": content["next-private-key"], "certificate": newCA, "params": content["next-params"]}, nil); err != nil {
+		return nil, err
+	}
+	cert, err := ca.ParseCertificate(newCA)
+	if err != nil {
+		return nil, err
+	}
+	r.auth = nil // the key changed
+	until := r.o.Now().Add(r.cfg.LeafValidity).UTC()
+	bundle := []string{newCA, pub.CA}
+	if err := r.hc.Log(hooktool.LevelInfo, "rotation: CA serial %x signs now; the previous CA stays trusted until %s", cert.SerialNumber, until.Format(time.RFC3339)); err != nil {
+		return nil, err
+	}
+	if err := r.setPeer(map[string]string{
+		peerCA: newCA, peerCAParams: content["next-params"], peerBundle: mustJSON(bundle),
+		peerPreviousCA: pub.CA, peerPreviousSecret: prevID, peerOverlapUntil: until.Format(time.RFC3339),
+		peerNextCA: "", peerNextParams: "", peerRotationStart: "",
+		// Serials revoked under the old CA belong to its CRL; the new CA starts with none.
+		peerRevoked: "",
+	}); err != nil {
+		return nil, err
+	}
+	return &published{CA: newCA, Params: content["next-params"], Bundle: bundle, cert: cert}, nil
+}
+
+// endOverlap is phase 3: the previous CA is no longer trusted nor kept.
+func (r *reconciler) endOverlap(pub *published) error {
+	if id := r.peer[peerPreviousSecret]; id != "" {
+		if err := r.hc.RemoveSecret(id, 0); err != nil && !errors.Is(err, hooktool.ErrNotFound) {
+			return err
+		}
+	}
+	bundle := []string{pub.CA}
+	if next := r.peer[peerNextCA]; next != "" {
+		bundle = append(bundle, next)
+	}
+	pub.Bundle = bundle
+	if err := r.hc.Log(hooktool.LevelInfo, "rotation overlap ended: the previous CA is no longer trusted"); err != nil {
+		return err
+	}
+	return r.setPeer(map[string]string{peerBundle: mustJSON(bundle), peerPreviousCA: "", peerPreviousSecret: "", peerOverlapUntil: ""})
+}
