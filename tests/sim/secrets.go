@@ -669,11 +669,13 @@ func (c *hookContext) commitSecretsLocked(s *Sim) error {
 			}
 		}
 	}
+	added := map[*secret]bool{}
 	for _, sc := range c.sec.adds {
 		if sc.ownerApp != nil && sc.ownerApp.leader != u {
 			return fmt.Errorf("this unit is not the leader")
 		}
 		s.secrets[sc.id] = sc
+		added[sc] = true
 	}
 	for _, sc := range sortedUpdates(c.sec.updates) {
 		up := c.sec.updates[sc]
@@ -688,6 +690,11 @@ func (c *hookContext) commitSecretsLocked(s *Sim) error {
 		}
 		if up.expire != nil {
 			sc.expire = *up.expire
+		}
+		// A secret added and set in the same hook is created with the final content.
+		if up.content != nil && added[sc] {
+			sc.revisions[0].content = up.content
+			continue
 		}
 		// A new revision only when the content really changes.
 		if up.content != nil && !mapsEqual(up.content, sc.latest().content) {

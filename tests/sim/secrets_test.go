@@ -135,3 +135,15 @@ func TestSecretRemoveAndInfo(t *testing.T) {
 	sh(t, a0, "secret-remove "+uri)
 	eq(t, "removed", sh(t, a0, "secret-get "+uri+" 2>&1; echo rc=$?"), `ERROR secret "`+uri[strings.LastIndex(uri, "/")+1:]+`" not found`+"\nrc=1")
 }
+
+func TestSecretAddThenSetInOneHookIsOneRevision(t *testing.T) {
+	s, m, _ := twoApps(t, 1, 1)
+	a0 := unit(t, m, "a/0")
+	uri := strings.TrimSpace(sh(t, a0, "u=$(secret-add foo=v1); secret-set $u foo=v2; echo $u"))
+	c, err := s.SecretContentForTest(uri, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "content", c["foo"], "v2")
+	eq(t, "revision", s.State().Secrets[0].Revision, "1")
+}
