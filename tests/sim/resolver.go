@@ -97,6 +97,18 @@ func (s *Sim) nextHook(u *Unit) *pendingHook {
 		h.onSuccess = func() { u.workloadEvents = u.workloadEvents[1:] }
 		return h
 	}
+	// Owner-side hooks of an application secret go to the leader: skipped here if this unit
+	// no longer leads, and handed to the new leader.
+	for len(u.secretEvents) > 0 {
+		h := u.secretEvents[0]
+		if h.name == "secret-changed" || h.secret.ownerApp == nil || h.secret.ownerApp.leader == u {
+			break
+		}
+		u.secretEvents = u.secretEvents[1:]
+		if l := h.secret.ownerApp.leader; l != nil {
+			l.secretEvents = append(l.secretEvents, h)
+		}
+	}
 	if len(u.secretEvents) > 0 {
 		h := u.secretEvents[0]
 		inner := h.onSuccess
