@@ -93,9 +93,9 @@ func (s *Sim) nextHook(u *Unit) *pendingHook {
 		}
 	}
 	if u.started && len(u.workloadEvents) > 0 {
-		h := u.workloadEvents[0]
+		h := *u.workloadEvents[0]
 		h.onSuccess = func() { u.workloadEvents = u.workloadEvents[1:] }
-		return h
+		return &h
 	}
 	// Owner-side hooks of an application secret go to the leader: skipped here if this unit
 	// no longer leads, and handed to the new leader.
@@ -110,15 +110,10 @@ func (s *Sim) nextHook(u *Unit) *pendingHook {
 		}
 	}
 	if len(u.secretEvents) > 0 {
-		h := u.secretEvents[0]
-		inner := h.onSuccess
-		h.onSuccess = func() {
-			u.secretEvents = u.secretEvents[1:]
-			if inner != nil {
-				inner()
-			}
-		}
-		return h
+		// A copy: the queued event stays as it was if this run fails and is chosen again.
+		h := *u.secretEvents[0]
+		h.onSuccess = func() { u.secretEvents = u.secretEvents[1:] }
+		return &h
 	}
 	if u.configSeen != u.app.configVersion {
 		v := u.app.configVersion

@@ -147,3 +147,27 @@ func TestSecretAddThenSetInOneHookIsOneRevision(t *testing.T) {
 	eq(t, "content", c["foo"], "v2")
 	eq(t, "revision", s.State().Secrets[0].Revision, "1")
 }
+
+func TestFailedSecretChangedIsRetriedOnce(t *testing.T) {
+	s, m, _ := twoApps(t, 1, 1)
+	a0, b0 := unit(t, m, "a/0"), unit(t, m, "b/0")
+	uri := addGrantedSecret(t, a0, func(c string) string { return sh(t, a0, c) })
+	sh(t, b0, "secret-get "+uri)
+	script(t, b0, `[ "$JUJU_HOOK_NAME" = secret-changed ] && [ ! -f failed ] && { touch failed; exit 1; }; true`)
+	sh(t, a0, "secret-set "+uri+" foo=v2")
+	sh(t, a0, "secret-set "+uri+" foo=v3")
+	if err := settleErr(s); err == nil {
+		t.Fatal("want secret-changed failure")
+	}
+	if err := b0.Resolve(true); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, s)
+	var n int
+	for _, h := range b0.HookNames() {
+		if h == "secret-changed" {
+			n++
+		}
+	}
+	eq(t, "one successful secret-changed", n, "1")
+}
