@@ -97,3 +97,30 @@ func TestCAParamsChangeWithSubject(t *testing.T) {
 		t.Error("a leaf validity change must not rotate the CA")
 	}
 }
+
+// FuzzParseConfig: whatever an operator sets, parsing never panics, and a config it accepts has the invariants
+// the charm relies on.
+func FuzzParseConfig(f *testing.F) {
+	f.Add("90d", "365d", "rsa-2048", "example.com", "self-signed-certificates-operator", "FR", float64(99))
+	f.Add("10", "3w", "ed25519", "", "x", "", float64(-1))
+	f.Add("0m", "-1", "dsa", "*.a, bad domain", "", "France", float64(0.5))
+	f.Fuzz(func(t *testing.T, leaf, root, algo, domains, cn, country string, limit float64) {
+		raw := defaults()
+		raw["certificate-validity"], raw["root-ca-validity"], raw["ca-key-algorithm"] = leaf, root, algo
+		raw["allowed-domains"], raw["ca-common-name"], raw["ca-country-name"] = domains, cn, country
+		raw["certificate-limit"] = limit
+		c, err := ParseConfig(raw)
+		if err != nil {
+			if ce, ok := err.(*ConfigError); !ok || len(ce.Problems) == 0 {
+				t.Fatalf("error %v is not a *ConfigError with problems", err)
+			}
+			return
+		}
+		if c.LeafValidity <= 0 || c.RootValidity < 2*c.LeafValidity || c.Subject.CommonName == "" || c.Algorithm == "" {
+			t.Fatalf("accepted config breaks an invariant: %+v", c)
+		}
+		if c.CertificateLimit == 0 || c.CertificateLimit < -1 {
+			t.Fatalf("accepted certificate-limit %d", c.CertificateLimit)
+		}
+	})
+}
