@@ -42,13 +42,6 @@ type counts struct {
 	Revoked     int `json:"revoked"`
 }
 
-// relationState is the part of the inventory and counts that one relation contributes.
-type relationState struct {
-	entries     []InventoryEntry
-	outstanding int
-	refused     int
-}
-
 // provider is the leader's signing state for one hook.
 type provider struct {
 	r       *reconciler

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/tls-authority/tls-authority/hooktool"
@@ -162,23 +161,3 @@ func readReqFixture(t testing.TB, name string) reqFixture {
 	return f
 }
 
-// metaString digs a string out of the fixture's meta by path.
-func (f reqFixture) metaString(t testing.TB, path ...string) string {
-	t.Helper()
-	var v any
-	if err := json.Unmarshal(f.Meta, &v); err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range path {
-		o, ok := v.(map[string]any)
-		if !ok {
-			t.Fatalf("meta %s: not an object at %q", strings.Join(path, "."), p)
-		}
-		v = o[p]
-	}
-	s, ok := v.(string)
-	if !ok {
-		t.Fatalf("meta %s: not a string", strings.Join(path, "."))
-	}
-	return s
-}

@@ -105,24 +105,6 @@ func (h *hookStats) report(b *testing.B, prefix string) {
 	b.Logf("%s%d hooks, median %v, tools %s", prefix, h.n, h.median(), strings.Join(parts, ","))
 }
 
-// runUpdateStatus fires update-status b.N times on a settled model and collects unit's records of it.
-func runUpdateStatus(b *testing.B, s *sim.Sim, u *sim.Unit) *hookStats {
-	stats := &hookStats{}
-	b.ResetTimer()
-	for range b.N {
-		before := len(u.Hooks())
-		s.UpdateStatus()
-		settle(b, s)
-		for _, r := range u.Hooks()[before:] {
-			if r.Name == "update-status" {
-				stats.add(r)
-			}
-		}
-	}
-	b.StopTimer()
-	return stats
-}
-
 // BenchmarkSteadyHook is a hook of tls-authority with nothing to do: update-status on a settled 3-unit model.
 // Reports the leader's and a non-leader's median wall time and hook-tool calls by tool.
 func BenchmarkSteadyHook(b *testing.B) {

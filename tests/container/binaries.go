@@ -87,11 +87,8 @@ func stale(bin, srcDir string) bool {
 
 func goBuild(root, out, pkg string) error {
 	tmp := fmt.Sprintf("%s.tmp%d", out, os.Getpid())
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if !exists(goBin) {
-		goBin = "go"
-	}
-	cmd := exec.Command(goBin, "build", "-o", tmp, pkg)
+	// The go on PATH: the toolchain that runs the tests builds their helpers.
+	cmd := exec.Command("go", "build", "-o", tmp, pkg)
 	cmd.Dir = root
 	if output, err := cmd.CombinedOutput(); err != nil {
 		os.Remove(tmp)
