@@ -7,7 +7,7 @@ GOFLAGS_B := -trimpath -ldflags=-s
 TEST_TIMEOUT ?= 40m
 BENCH_TIME   ?= 30x
 
-.PHONY: all deps charm image tools demo test test-short bench fuzz lint clean
+.PHONY: all deps charm image requirer tools demo test test-short bench fuzz lint clean
 
 all: charm image tools
 
@@ -35,8 +35,16 @@ image:
 tools:
 	$(GO) build -o $(BUILD)/scenario ./tests/cmd/scenario
 
-demo: deps charm image tools
+# The reference requirer charm (tests/requirer) and its server image, for the TLS demo.
+requirer: FORCE
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_B) -o $(BUILD)/requirer/dispatch ./tests/requirer/hooks
+	$(GO) run ./cmd/pack-charm -charm-dir tests/requirer -dispatch $(BUILD)/requirer/dispatch -o $(BUILD)/tls-requirer_amd64.charm
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_B) -o $(BUILD)/requirer-image/bin/requirer-server ./tests/requirer/server
+
+demo: deps charm image requirer tools
+	rm -rf $(BUILD)/demo $(BUILD)/demo-tls
 	$(BUILD)/scenario run tests/scenarios/demo.yaml --dir $(BUILD)/demo --out $(BUILD)/demo-state.json
+	$(BUILD)/scenario run tests/scenarios/demo-tls.yaml --dir $(BUILD)/demo-tls --out $(BUILD)/demo-tls-state.json
 
 test: deps
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
