@@ -53,6 +53,7 @@ type run struct {
 	cmd     *exec.Cmd
 	logFile *os.File
 	done    chan struct{} // closed when cmd has been waited for
+	nsFile  *os.File      // the mount namespace, held open so its number is not reused before Stop ends
 	err     error         // cmd.Wait's result, set before done is closed
 }
 
@@ -191,8 +192,12 @@ func (c *Container) start() error {
 		r.err = cmd.Wait()
 		close(r.done)
 	}()
-	// The clone already put the child in its new namespace: remember it.
-	mntNS, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", cmd.Process.Pid))
+	// The clone already put the child in its new namespace: remember it, and hold it open. Linux reuses a
+	// namespace's number as soon as its last reference goes; the open file is a reference, so until Stop closes
+	// it, "mnt:[N]" names this container's namespace and no other (killNamespace must never hit a stranger).
+	nsPath := fmt.Sprintf("/proc/%d/ns/mnt", cmd.Process.Pid)
+	mntNS, _ := os.Readlink(nsPath)
+	r.nsFile, _ = os.Open(nsPath)
 	c.mu.Lock()
 	c.run, c.mntNS = r, mntNS
 	c.mu.Unlock()
@@ -258,6 +263,9 @@ func (c *Container) Stop() error {
 	syscall.Kill(-pid, syscall.SIGKILL)
 	<-r.done
 	err := killNamespace(mntNS)
+	if r.nsFile != nil {
+		r.nsFile.Close()
+	}
 	r.logFile.Close()
 	if err != nil {
 		return fmt.Errorf("cannot stop container %q: %w", c.opts.Name, err)
