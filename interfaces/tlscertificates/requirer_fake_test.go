@@ -160,4 +160,3 @@ func readReqFixture(t testing.TB, name string) reqFixture {
 	}
 	return f
 }
-
