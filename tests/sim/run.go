@@ -30,7 +30,6 @@ type hookContext struct {
 	logs    []string
 	killAt  int
 	killed  bool
-	started time.Time
 
 	relUnit   map[*Relation]map[string]*string
 	relApp    map[*Relation]map[string]*string
