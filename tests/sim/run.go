@@ -19,17 +19,17 @@ const JujuVersion = "3.6.11"
 // hookContext is the server-side state of one running hook or action: what the tools see and
 // the writes buffered until the process exits 0.
 type hookContext struct {
-	id      string
-	unit    *Unit
-	hook    *pendingHook
-	name    string
-	cmd     *exec.Cmd
-	pid     int // set under s.mu once started: the tool server kills -pid
-	calls   map[string]int
-	ncalls  int
-	logs    []string
-	killAt  int
-	killed  bool
+	id     string
+	unit   *Unit
+	hook   *pendingHook
+	name   string
+	cmd    *exec.Cmd
+	pid    int // set under s.mu once started: the tool server kills -pid
+	calls  map[string]int
+	ncalls int
+	logs   []string
+	killAt int
+	killed bool
 
 	relUnit   map[*Relation]map[string]*string
 	relApp    map[*Relation]map[string]*string
