@@ -272,7 +272,7 @@ func TestRequirerAgainstAuthority(t *testing.T) {
 	// From inside every ingress server container, with the system trust store.
 	trusted := action(t, ingress.Units()[0], "get-trusted-ca-certificates", nil)
 	if trusted["count"] == "0" {
-		t.Skip("tls-authority does not publish on send-ca-cert yet: in-container handshakes not checked")
+		t.Fatal("ingress trusts no CA received from tls-authority on send-ca-cert")
 	}
 	for _, iu := range ingress.Units() {
 		c := iu.Container("server")
@@ -628,11 +628,12 @@ func TestRequirerThroughRotation(t *testing.T) {
 	for _, f := range p.fails {
 		t.Error(f)
 	}
-	// Only the authority's own CA says whether it rotated: when it has not
-	// (rotation not implemented yet), nothing below can be checked.
 	current := action(t, auth.Units()[0], "get-ca-certificate", nil)["ca-certificate"]
 	if c, err := ca.ParseCertificate(current); err != nil || c.Subject.CommonName != "rotated-ca" {
-		t.Skipf("tls-authority did not rotate its CA (ca-certificate %v, %v): requirers not checked", subjectOf(current), err)
+		t.Fatalf("tls-authority did not rotate its CA (ca-certificate %v, %v)", subjectOf(current), err)
+	}
+	if len(p.issuer) != 2 {
+		t.Errorf("the client loop saw issuers %v: it did not run across the rotation", p.issuer)
 	}
 	for _, u := range appA.Units() {
 		leaf, err := handshake(u, bundle())
