@@ -13,8 +13,6 @@ import (
 	"fmt"
 	"math/big"
 	"time"
-
-	"go.step.sm/crypto/x509util"
 )
 
 // clockSkew is how far before "now" every certificate and CRL starts, so a
@@ -119,7 +117,7 @@ func NewRoot(key crypto.Signer, subj Subject, validity time.Duration, now time.T
 	if err != nil {
 		return nil, fmt.Errorf("cannot create root certificate: %w", err)
 	}
-	skid, err := x509util.GenerateSubjectKeyID(key.Public())
+	skid, err := subjectKeyID(key.Public())
 	if err != nil {
 		return nil, fmt.Errorf("cannot create root certificate: %w", err)
 	}
@@ -133,7 +131,7 @@ func NewRoot(key crypto.Signer, subj Subject, validity time.Duration, now time.T
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 		SubjectKeyId:          skid,
 	}
-	cert, err := x509util.CreateCertificate(tmpl, tmpl, key.Public(), key)
+	cert, err := createCertificate(tmpl, tmpl, key.Public(), key)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create root certificate: %w", err)
 	}

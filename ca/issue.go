@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"go.step.sm/crypto/x509util"
 )
 
 // IssueOptions are the parts of a certificate that come from the authority,
@@ -85,10 +83,10 @@ func (a *Authority) Issue(csr *x509.CertificateRequest, o IssueOptions) (*x509.C
 	if o.CRLDistributionPoint != "" {
 		tmpl.CRLDistributionPoints = []string{o.CRLDistributionPoint}
 	}
-	if tmpl.SubjectKeyId, err = x509util.GenerateSubjectKeyID(csr.PublicKey); err != nil {
+	if tmpl.SubjectKeyId, err = subjectKeyID(csr.PublicKey); err != nil {
 		return nil, fmt.Errorf("cannot issue certificate: %w", err)
 	}
-	cert, err := x509util.CreateCertificate(tmpl, a.Certificate, csr.PublicKey, a.Key)
+	cert, err := createCertificate(tmpl, a.Certificate, csr.PublicKey, a.Key)
 	if err != nil {
 		return nil, fmt.Errorf("cannot issue certificate: %w", err)
 	}

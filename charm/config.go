@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tls-authority/tls-authority/ca"
@@ -43,9 +44,12 @@ func (e *ConfigError) Error() string {
 	return "invalid config: " + strings.Join(parts, "; ")
 }
 
+// Compiled on first use: most hooks never validate a country or a domain, and every hook pays package init.
 var (
-	countryRE = regexp.MustCompile(`^[A-Za-z]{2}$`)
-	domainRE  = regexp.MustCompile(`^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.?$`)
+	countryRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z]{2}$`) })
+	domainRE  = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.?$`)
+	})
 )
 
 // ParseConfig reads config-get's map. Every bad option is reported in one *ConfigError; the Config returned
@@ -94,7 +98,7 @@ func ParseConfig(raw map[string]any) (*Config, error) {
 	} else if len(c.Subject.CommonName) > 64 {
 		problems["ca-common-name"] = "must be at most 64 characters"
 	}
-	if c.Subject.Country != "" && !countryRE.MatchString(c.Subject.Country) {
+	if c.Subject.Country != "" && !countryRE().MatchString(c.Subject.Country) {
 		problems["ca-country-name"] = "must be a two-letter country code"
 	}
 	if e := c.Subject.EmailAddress; e != "" && (!strings.Contains(e, "@") || strings.ContainsAny(e, " \t")) {
@@ -146,7 +150,7 @@ func ParseConfig(raw map[string]any) (*Config, error) {
 		if d == "" {
 			continue
 		}
-		if !domainRE.MatchString(d) || strings.HasPrefix(d, "*") {
+		if !domainRE().MatchString(d) || strings.HasPrefix(d, "*") {
 			problems["allowed-domains"] = fmt.Sprintf("%q is not a DNS suffix", d)
 			continue
 		}
