@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -111,19 +113,39 @@ func (r *reconciler) load() error {
 		return err
 	}
 	r.cfg, r.cfgErr = ParseConfig(raw)
+	r.peer = map[string]string{}
+	// The peer relation lives as long as the application, so its id is cached in the charm directory; if Juju no
+	// longer knows it, it is looked up again.
+	cache := filepath.Join(r.hc.Env.CharmDir, peerIDCacheFile)
+	if b, err := os.ReadFile(cache); err == nil && r.hc.Env.CharmDir != "" {
+		id := strings.TrimSpace(string(b))
+		peer, err := r.hc.AppData(id, r.hc.Env.AppName())
+		switch {
+		case err == nil:
+			r.peerID, r.peer = id, peer
+			return nil
+		case !errors.Is(err, hooktool.ErrRelationNotFound):
+			return err
+		}
+	}
 	ids, err := r.hc.RelationIDs(PeerEndpoint)
 	if err != nil {
 		return err
 	}
-	r.peer = map[string]string{}
 	if len(ids) > 0 {
 		r.peerID = ids[0]
 		if r.peer, err = r.hc.AppData(r.peerID, r.hc.Env.AppName()); err != nil {
 			return err
 		}
+		if r.hc.Env.CharmDir != "" {
+			_ = os.WriteFile(cache, []byte(r.peerID), 0o644) // best effort: a cache
+		}
 	}
 	return nil
 }
+
+// peerIDCacheFile keeps the peer relation's id between hooks.
+const peerIDCacheFile = ".tls-authority-peer-id"
 
 func (r *reconciler) published() (*published, error) {
 	p := &published{CA: r.peer[peerCA], Params: r.peer[peerCAParams]}
