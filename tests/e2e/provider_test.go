@@ -3,6 +3,7 @@ package e2e
 import (
 	"crypto"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -273,4 +274,42 @@ func TestProviderCertificateLimit(t *testing.T) {
 		sentReqs = append(sentReqs, sent{rel: rel, csr: r.CSR})
 	}
 	checkAll(t, authority, []*sim.Relation{rel}, sentReqs)
+}
+
+// TestProviderRequestsWhileBlocked: requests that arrive while the config is invalid are signed once the config is
+// fixed (back to what it was before), without the requirer writing again.
+func TestProviderRequestsWhileBlocked(t *testing.T) {
+	if os.Getenv("TLS_AUTHORITY_KNOWN_BUGS") == "" {
+		// Fails on charm 9c72d40: after invalid -> valid with the policy of the last valid scan, fullScan() is
+		// false (same policyDigest), the blocked hooks recorded nothing as pending, so the CSR is never signed
+		// ("0 certificates, want 1") until the requirer writes again. Remove this skip with the fix.
+		t.Skip("known charm bug: requests received while blocked are not signed after the config is fixed; TLS_AUTHORITY_KNOWN_BUGS=1 runs it")
+	}
+	s := newSim(t)
+	m, err := s.AddModel("pki")
+	if err != nil {
+		t.Fatal(err)
+	}
+	authority := deployAuthority(t, m, "tls-authority", 1, nil)
+	deployRequirer(t, m, "late", 1)
+	rel := integrate(t, m, "late:certificates", "tls-authority:certificates")
+	settle(t, s)
+	if err := authority.SetConfig(map[string]any{"certificate-validity": "x"}); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, s)
+	csr := newCSR(t, ecKey(t), "late.example.com", "late.example.com")
+	publishCSRs(t, m.Unit("late/0"), false, req(csr, false))
+	settle(t, s)
+	if st := authority.Leader().Status(); st.Status != "blocked" {
+		t.Fatalf("invalid config: status %v", st)
+	}
+	if certs, _, _ := issuedBag(t, rel, authority.Name()); len(certs) != 0 {
+		t.Fatalf("%d certificates issued under an invalid config", len(certs))
+	}
+	if err := authority.SetConfig(map[string]any{"certificate-validity": ""}); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, s)
+	checkAll(t, authority, []*sim.Relation{rel}, []sent{{rel: rel, csr: csr}})
 }
