@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/canonical/pebble/client"
 
@@ -56,6 +57,19 @@ func TestFoundation(t *testing.T) {
 		bundle := readContainerFile(t, u, "/etc/ssl/certs/ca-certificates.crt")
 		if !strings.Contains(bundle, strings.Split(caPEM, "\n")[1]) {
 			t.Errorf("%s trust store lacks the CA", u.Name())
+		}
+	}
+
+	// A steady round of hooks runs update-ca-certificates nowhere: the bundle it writes keeps its modification time.
+	before := map[string]time.Time{}
+	for _, u := range units {
+		before[u.Name()] = containerMTime(t, u, "/etc/ssl/certs/ca-certificates.crt")
+	}
+	s.UpdateStatus()
+	settle(t, s)
+	for _, u := range units {
+		if after := containerMTime(t, u, "/etc/ssl/certs/ca-certificates.crt"); !after.Equal(before[u.Name()]) {
+			t.Errorf("%s: update-ca-certificates ran in a hook where the CA set did not change", u.Name())
 		}
 	}
 
@@ -122,4 +136,18 @@ func readContainerFile(t testing.TB, u *sim.Unit, path string) string {
 		t.Fatalf("pull %s from %s: %v", path, u.Name(), err)
 	}
 	return b.String()
+}
+
+// containerMTime is a container file's modification time, through Pebble.
+func containerMTime(t testing.TB, u *sim.Unit, path string) time.Time {
+	t.Helper()
+	cl, err := u.Container("authority").Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	infos, err := cl.ListFiles(&client.ListFilesOptions{Path: path, Itself: true})
+	if err != nil || len(infos) != 1 {
+		t.Fatalf("stat %s on %s: %v", path, u.Name(), err)
+	}
+	return infos[0].ModTime()
 }
