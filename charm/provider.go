@@ -84,8 +84,9 @@ func capabilities(c *Config) *tlscertificates.Capabilities {
 	return caps
 }
 
-// fullScanHooks look at every relation: leadership moved, the charm changed, or the unit (re)started.
-var fullScanHooks = map[string]bool{"leader-elected": true, "upgrade-charm": true, "start": true}
+// fullScanHooks look at every relation: leadership moved, the charm changed, the unit (re)started, or the config
+// changed (requests that came while it was invalid were read by no one).
+var fullScanHooks = map[string]bool{"leader-elected": true, "upgrade-charm": true, "start": true, "config-changed": true}
 
 // serveCertificates signs outstanding requests on the relations this hook concerns and keeps every relation's
 // provider databag, the inventory and the counts in step. Leader only, with a CA and valid config.
