@@ -6,7 +6,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/canonical/pebble/client"
@@ -30,6 +33,7 @@ type containerRuntime struct {
 	once           sync.Once
 	dir            string
 	pebble, nsexec string
+	nsenter        string // found on first use
 	err            error
 }
 
@@ -60,24 +64,96 @@ func (u *Unit) namespaceLocked(root, image string) container.Namespace {
 	return container.Namespace{Root: root, Hostname: u.Hostname(), Hosts: u.app.model.hostsLocked(), Image: image}
 }
 
-// commandFor returns the hook command: dispatch run inside the unit's charm-container namespace
-// (private trust store, hosts and hostname), or directly when containers are disabled.
-// Called with s.mu held.
+// commandFor returns the hook command: dispatch run inside the unit's charm container (private trust store,
+// hosts and hostname), or directly when containers are disabled. Called with s.mu held.
 func (s *Sim) commandFor(u *Unit, dispatch string) *exec.Cmd {
 	if s.runtime == nil {
 		return exec.Command(dispatch)
 	}
+	pid, err := s.charmContainerLocked(u)
+	if err != nil {
+		s.logf("    charm container unavailable, running %s on the host: %v", u.name, err)
+		return exec.Command(dispatch)
+	}
+	// nsenter (util-linux, C) joins the namespace at a fraction of a Go helper's start-up; --wd keeps the charm
+	// dir as the working directory, which entering a mount namespace would otherwise reset to /.
+	return exec.Command(s.runtime.nsenter, "--target", strconv.Itoa(pid), "--mount", "--uts", "--wd="+u.charmDir, "--", dispatch)
+}
+
+// charmContainer is a unit's charm container: one private mount+UTS namespace for the unit's life, as a pod's
+// charm container is, held by a sleeping process that every hook joins.
+type charmContainer struct {
+	holder *exec.Cmd
+	done   chan struct{} // closed when the holder has exited
+	hosts  string        // the hosts the namespace's /etc/hosts was last written with
+}
+
+func (c *charmContainer) alive() bool {
+	select {
+	case <-c.done:
+		return false
+	default:
+		return true
+	}
+}
+
+func (c *charmContainer) stop() {
+	if c == nil || c.holder.Process == nil {
+		return
+	}
+	syscall.Kill(c.holder.Process.Pid, syscall.SIGKILL)
+	<-c.done
+}
+
+// charmContainerLocked returns the pid holding u's charm container, creating it on first use and rewriting its
+// /etc/hosts (a bind-mounted file, written in place) when the model's units changed.
+func (s *Sim) charmContainerLocked(u *Unit) (int, error) {
 	_, nsexec, err := s.runtime.binaries()
 	if err != nil {
-		s.logf("    containers unavailable, running %s on the host: %v", u.name, err)
-		return exec.Command(dispatch)
+		return 0, err
+	}
+	if s.runtime.nsenter == "" {
+		if s.runtime.nsenter, err = exec.LookPath("nsenter"); err != nil {
+			return 0, fmt.Errorf("cannot find nsenter (util-linux): %w", err)
+		}
 	}
 	ns := u.namespaceLocked(filepath.Join(u.dir, "charm-container"), "")
-	if err := ns.Prepare(); err != nil {
-		s.logf("    cannot prepare charm container of %s: %v", u.name, err)
-		return exec.Command(dispatch)
+	hosts := fmt.Sprint(ns.Hosts)
+	if c := u.charmCtr; c != nil && c.alive() {
+		if c.hosts != hosts {
+			if err := ns.Prepare(); err != nil {
+				return 0, err
+			}
+			c.hosts = hosts
+		}
+		return c.holder.Process.Pid, nil
 	}
-	return ns.Command(nsexec, dispatch)
+	if err := ns.Prepare(); err != nil {
+		return 0, err
+	}
+	cmd := ns.Command(nsexec, "/bin/sleep", "infinity")
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL // never outlive the simulator
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("cannot start the charm container of %s: %w", u.name, err)
+	}
+	c := &charmContainer{holder: cmd, done: make(chan struct{}), hosts: hosts}
+	go func() {
+		cmd.Wait()
+		close(c.done)
+	}()
+	// nsexec mounts, then execs sleep: only then is the namespace complete, ready to be joined.
+	comm := fmt.Sprintf("/proc/%d/comm", cmd.Process.Pid)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		if b, err := os.ReadFile(comm); err == nil && strings.TrimSpace(string(b)) == "sleep" {
+			break
+		}
+		if !c.alive() || time.Now().After(deadline) {
+			c.stop()
+			return 0, fmt.Errorf("cannot start the charm container of %s: its holder did not come up", u.name)
+		}
+	}
+	u.charmCtr = c
+	return cmd.Process.Pid, nil
 }
 
 // pollContainers starts a new unit's Pebbles, keeps every container's /etc/hosts in line with
@@ -195,6 +271,11 @@ func (u *Unit) RestartContainer(name string) error {
 
 func (u *Unit) stopContainers() error {
 	s := u.app.model.sim
+	s.mu.Lock()
+	charm := u.charmCtr
+	u.charmCtr = nil
+	s.mu.Unlock()
+	charm.stop()
 	s.mu.Lock()
 	var cs []*unitContainer
 	for _, n := range sortedKeys(u.containers) {

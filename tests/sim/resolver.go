@@ -53,6 +53,9 @@ func (s *Sim) nextHook(u *Unit) *pendingHook {
 			u.started = false
 			u.churn = false
 			u.restartContainers = true
+			// The new pod has a new charm container too.
+			u.charmCtr.stop()
+			u.charmCtr = nil
 		}}
 	}
 	if u.upgradePending {

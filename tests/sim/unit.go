@@ -55,7 +55,9 @@ type Unit struct {
 	charmDir string
 	// containersDir is $SIM_CONTAINERS_DIR: one dir per workload container, with pebble.socket.
 	containersDir string
-	addr          string
+	// charmCtr is the unit's charm container, where its hooks run (see charmContainerLocked).
+	charmCtr *charmContainer
+	addr     string
 
 	workload    Status
 	workloadSet bool
