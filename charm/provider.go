@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tls-authority/tls-authority/ca"
@@ -127,10 +129,22 @@ func (r *reconciler) serveCertificates(pub *published) error {
 		}
 	}
 	scope := r.scope(ids, p)
+	if err := p.prefetch(scope); err != nil {
+		return err
+	}
+	plans := make([]*relationPlan, 0, len(scope))
 	for _, id := range scope {
-		if err := p.processRelation(id); err != nil {
+		pl, err := p.plan(id)
+		if err != nil {
 			return err
 		}
+		plans = append(plans, pl)
+	}
+	if err := p.signAll(plans); err != nil {
+		return err
+	}
+	if err := p.writeAll(plans); err != nil {
+		return err
 	}
 	return p.savePeerState(r.cfg.policyDigest())
 }
@@ -297,22 +311,98 @@ func (p *provider) readRequests(id string) ([]request, error) {
 	return reqs, nil
 }
 
-// processRelation brings one relation's provider databag up to date.
-func (p *provider) processRelation(id string) error {
+// relationPlan is what one relation's provider databag will hold: every request in order, each kept, refused,
+// skipped, waiting (certificate-limit) or to be signed.
+type relationPlan struct {
+	id       string
+	own      map[string]string
+	items    []*planItem
+	refusals []tlscertificates.RequestError
+	waiting  int
+	prevInv  map[string]InventoryEntry
+}
+
+type planItem struct {
+	req   request
+	csr   *x509.CertificateRequest // to sign, when entry is not set yet
+	entry *tlscertificates.ProviderCertificate
+	inv   InventoryEntry
+}
+
+// prefetch reads every databag the relations in scope need, several at a time: a hook serving a hundred relations
+// makes over a thousand hook-tool calls, and each is a process start; overlapping them is what keeps such a hook
+// close to the time its signing takes. Results land in the hook context's cache, so planning reads them for free.
+func (p *provider) prefetch(scope []string) error {
+	hc := p.r.hc
+	var tasks []func() error
+	for _, id := range scope {
+		tasks = append(tasks, func() error { _, err := hc.RelationUnits(id); return err },
+			func() error { _, err := hc.RemoteApp(id); return err },
+			func() error { _, err := hc.AppData(id, hc.Env.AppName()); return err })
+	}
+	if err := parallel(hookToolConcurrency, tasks); err != nil {
+		return err
+	}
+	tasks = tasks[:0]
+	for _, id := range scope {
+		units, _ := hc.RelationUnits(id)
+		app, _ := hc.RemoteApp(id)
+		for _, u := range units {
+			tasks = append(tasks, func() error { _, err := hc.UnitData(id, u); return err })
+		}
+		if app != "" {
+			tasks = append(tasks, func() error { _, err := hc.AppData(id, app); return err })
+		}
+	}
+	return parallel(hookToolConcurrency, tasks)
+}
+
+// hookToolConcurrency bounds the hook-tool calls in flight: enough to overlap process starts, few enough not to
+// swamp the machine or the controller.
+const hookToolConcurrency = 8
+
+// parallel runs tasks with at most n at a time and returns the first error.
+func parallel(n int, tasks []func() error) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		sem   = make(chan struct{}, n)
+	)
+	for _, task := range tasks {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := task(); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+// plan decides, for one relation, what each request gets. It signs nothing.
+func (p *provider) plan(id string) (*relationPlan, error) {
 	hc := p.r.hc
 	reqs, err := p.readRequests(id)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	own, err := hc.AppData(id, hc.Env.AppName())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	existing, _, _, problems := tlscertificates.ReadProviderBag(own)
 	for _, pr := range problems {
 		// Only this charm writes here; a problem means an older writer (e.g. the Python charm before a switch).
 		if err := hc.Log(hooktool.LevelWarning, "%s: own databag: %s", id, pr); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	byCSR := make(map[string]tlscertificates.ProviderCertificate, len(existing))
@@ -321,23 +411,17 @@ func (p *provider) processRelation(id string) error {
 			byCSR[e.CSR] = e
 		}
 	}
-	prevInv := map[string]InventoryEntry{}
+	pl := &relationPlan{id: id, own: own, prevInv: map[string]InventoryEntry{}}
 	for _, e := range p.invByID[id] {
-		prevInv[e.CSRHash+e.Serial] = e
+		pl.prevInv[e.CSRHash+e.Serial] = e
 	}
 	limit := p.r.cfg.CertificateLimit
-	var (
-		certs    []tlscertificates.ProviderCertificate
-		refusals []tlscertificates.RequestError
-		inv      []InventoryEntry
-		seen     = map[string]string{}
-		signed   int
-		waiting  int
-	)
+	seen := map[string]string{}
+	signing := 0
 	for _, req := range reqs {
 		if first, dup := seen[req.CSR]; dup {
 			if err := hc.Log(hooktool.LevelWarning, "%s: %s: same CSR as %s; served once", id, req.From, first); err != nil {
-				return err
+				return nil, err
 			}
 			continue
 		}
@@ -345,68 +429,103 @@ func (p *provider) processRelation(id string) error {
 		if e, ok := byCSR[req.CSR]; ok && (e.Revoked || e.CA == p.pub.CA) {
 			// Ours, under the current CA: kept as is. A revoked entry stays revoked: signing the same key again
 			// would undo the revocation; the requirer must send a new CSR.
-			ent, err := p.inventoryEntry(id, req, e, prevInv)
-			if err != nil {
-				if lerr := hc.Log(hooktool.LevelWarning, "%s: %s: re-issuing unreadable certificate: %v", id, req.From, err); lerr != nil {
-					return lerr
-				}
-			} else {
-				certs = append(certs, e)
-				inv = append(inv, ent)
+			ent, err := p.inventoryEntry(id, req, e, pl.prevInv)
+			if err == nil {
+				pl.items = append(pl.items, &planItem{req: req, entry: &e, inv: ent})
 				continue
+			}
+			if err := hc.Log(hooktool.LevelWarning, "%s: %s: re-issuing unreadable certificate: %v", id, req.From, err); err != nil {
+				return nil, err
 			}
 		}
 		csr, err := ca.ParseCSR(req.CSR)
 		if err != nil {
 			if err := hc.Log(hooktool.LevelWarning, "%s: %s: skipping certificate request: %v", id, req.From, err); err != nil {
-				return err
+				return nil, err
 			}
 			continue
 		}
 		if refusal := p.r.cfg.Policy.Check(csr, req.CA); refusal != nil {
-			refusals = append(refusals, tlscertificates.RequestError{CSR: req.CSR, Error: tlscertificates.ErrorDetail{
+			pl.refusals = append(pl.refusals, tlscertificates.RequestError{CSR: req.CSR, Error: tlscertificates.ErrorDetail{
 				Code: refusal.Code, Name: refusal.Name, Message: refusal.Message}})
 			continue
 		}
-		_, reissue := byCSR[req.CSR]
-		if !reissue && limit >= 0 && signed >= limit {
-			waiting++
+		// Re-issuing under a new CA is not held back by certificate-limit: the overlap must end with every
+		// certificate under the new CA.
+		if _, reissue := byCSR[req.CSR]; !reissue && limit >= 0 && signing >= limit {
+			pl.waiting++
 			continue
 		}
-		entry, ent, err := p.issue(id, req, csr)
-		if err != nil {
-			return err
-		}
-		signed++
-		certs = append(certs, entry)
-		inv = append(inv, ent)
+		signing++
+		pl.items = append(pl.items, &planItem{req: req, csr: csr})
 	}
-	if len(refusals) > 0 {
-		if err := hc.Log(hooktool.LevelInfo, "%s: refused %d request(s) by policy", id, len(refusals)); err != nil {
-			return err
+	if len(pl.refusals) > 0 {
+		if err := hc.Log(hooktool.LevelInfo, "%s: refused %d request(s) by policy", id, len(pl.refusals)); err != nil {
+			return nil, err
 		}
 	}
-	want := tlscertificates.WriteProviderBag(certs, refusals, p.caps)
-	update := map[string]string{}
-	for _, k := range tlscertificates.ProviderKeys {
-		if want[k] != own[k] {
-			update[k] = want[k]
+	return pl, nil
+}
+
+// signAll signs every planned request, on every core: RSA signing is the one CPU-heavy step of a hook.
+func (p *provider) signAll(plans []*relationPlan) error {
+	var tasks []func() error
+	for _, pl := range plans {
+		for _, it := range pl.items {
+			if it.entry != nil {
+				continue
+			}
+			tasks = append(tasks, func() error {
+				entry, ent, err := p.issue(pl.id, it.req, it.csr)
+				if err != nil {
+					return err
+				}
+				it.entry, it.inv = &entry, ent
+				return nil
+			})
 		}
 	}
-	if err := hc.SetAppData(id, update); err != nil {
+	if len(tasks) == 0 {
+		return nil
+	}
+	if _, err := p.r.authority(); err != nil { // load the key once, before the workers need it
 		return err
 	}
-	if !slices.EqualFunc(inv, p.invByID[id], inventoryEqual) {
-		p.changed = true
+	return parallel(runtime.GOMAXPROCS(0), tasks)
+}
+
+// writeAll writes each relation's provider databag where it changed, and records the relations' inventory.
+func (p *provider) writeAll(plans []*relationPlan) error {
+	var tasks []func() error
+	for _, pl := range plans {
+		certs := make([]tlscertificates.ProviderCertificate, 0, len(pl.items))
+		inv := make([]InventoryEntry, 0, len(pl.items))
+		for _, it := range pl.items {
+			certs = append(certs, *it.entry)
+			inv = append(inv, it.inv)
+		}
+		want := tlscertificates.WriteProviderBag(certs, pl.refusals, p.caps)
+		update := map[string]string{}
+		for _, k := range tlscertificates.ProviderKeys {
+			if want[k] != pl.own[k] {
+				update[k] = want[k]
+			}
+		}
+		if len(update) > 0 {
+			tasks = append(tasks, func() error { return p.r.hc.SetAppData(pl.id, update) })
+		}
+		if !slices.EqualFunc(inv, p.invByID[pl.id], inventoryEqual) {
+			p.changed = true
+		}
+		if len(inv) == 0 {
+			delete(p.invByID, pl.id)
+		} else {
+			p.invByID[pl.id] = inv
+		}
+		p.pending[pl.id] = pl.waiting
+		p.refused[pl.id] = len(pl.refusals)
 	}
-	if len(inv) == 0 {
-		delete(p.invByID, id)
-	} else {
-		p.invByID[id] = inv
-	}
-	p.pending[id] = waiting
-	p.refused[id] = len(refusals)
-	return nil
+	return parallel(hookToolConcurrency, tasks)
 }
 
 func inventoryEqual(a, b InventoryEntry) bool {

@@ -10,21 +10,25 @@ import (
 	"sync"
 )
 
-// Context is one hook's view of Juju. It is not safe for use after the hook ends: its cache is only valid while
+// Context is one hook's view of Juju. Its methods may be called concurrently (Juju serves concurrent hook-tool
+// calls; a charm reading many databags overlaps them). It is not safe for use after the hook ends: its cache is only valid while
 // nothing but this hook writes, which Juju guarantees for the hook's duration (others' writes land after it).
 type Context struct {
 	Env    Env
 	runner Runner
 	ctx    context.Context
 
-	mu     sync.Mutex
-	calls  map[string]int
-	leader *bool
-	config map[string]any
-	relIDs map[string][]string          // endpoint -> ids
-	units  map[string][]string          // relation id -> remote units
-	apps   map[string]string            // relation id -> remote app
-	bags   map[string]map[string]string // relation id + "\x00" + unit-or-app -> databag
+	mu    sync.Mutex // guards calls
+	calls map[string]int
+	// cacheMu guards the caches below, so a charm may read several databags at once. It is never held while a
+	// tool runs.
+	cacheMu sync.Mutex
+	leader  *bool
+	config  map[string]any
+	relIDs  map[string][]string          // endpoint -> ids
+	units   map[string][]string          // relation id -> remote units
+	apps    map[string]string            // relation id -> remote app
+	bags    map[string]map[string]string // relation id + "\x00" + unit-or-app -> databag
 }
 
 // New returns a Context that runs tools through r.
@@ -77,41 +81,55 @@ func truncate(b []byte) string {
 
 // IsLeader tells whether this unit holds the application's leadership.
 func (c *Context) IsLeader() (bool, error) {
-	if c.leader != nil {
-		return *c.leader, nil
+	c.cacheMu.Lock()
+	cached := c.leader
+	c.cacheMu.Unlock()
+	if cached != nil {
+		return *cached, nil
 	}
 	var v bool
 	if err := c.runJSON("is-leader", &v); err != nil {
 		return false, fmt.Errorf("cannot read leadership: %w", err)
 	}
+	c.cacheMu.Lock()
 	c.leader = &v
+	c.cacheMu.Unlock()
 	return v, nil
 }
 
 // Config returns the charm's config: set keys and keys with defaults.
 func (c *Context) Config() (map[string]any, error) {
-	if c.config != nil {
-		return c.config, nil
+	c.cacheMu.Lock()
+	cachedCfg := c.config
+	c.cacheMu.Unlock()
+	if cachedCfg != nil {
+		return cachedCfg, nil
 	}
 	cfg := map[string]any{}
 	if err := c.runJSON("config-get", &cfg); err != nil {
 		return nil, fmt.Errorf("cannot read config: %w", err)
 	}
+	c.cacheMu.Lock()
 	c.config = cfg
+	c.cacheMu.Unlock()
 	return cfg, nil
 }
 
 // RelationIDs lists the ids ("ep:N") of the endpoint's live relations.
 func (c *Context) RelationIDs(endpoint string) ([]string, error) {
-	if ids, ok := c.relIDs[endpoint]; ok {
+	c.cacheMu.Lock()
+	ids, ok := c.relIDs[endpoint]
+	c.cacheMu.Unlock()
+	if ok {
 		return ids, nil
 	}
-	var ids []string
 	if err := c.runJSON("relation-ids", &ids, endpoint); err != nil {
 		return nil, fmt.Errorf("cannot list %s relations: %w", endpoint, err)
 	}
 	sort.Slice(ids, func(i, j int) bool { return RelationNumber(ids[i]) < RelationNumber(ids[j]) })
+	c.cacheMu.Lock()
 	c.relIDs[endpoint] = ids
+	c.cacheMu.Unlock()
 	return ids, nil
 }
 
@@ -129,32 +147,44 @@ func RelationNumber(id string) int {
 
 // RelationUnits lists the remote units in the relation, sorted.
 func (c *Context) RelationUnits(relID string) ([]string, error) {
-	if u, ok := c.units[relID]; ok {
+	c.cacheMu.Lock()
+	u, ok := c.units[relID]
+	c.cacheMu.Unlock()
+	if ok {
 		return u, nil
 	}
 	var units []string
 	if err := c.runJSON("relation-list", &units, "-r", relID); err != nil {
 		return nil, fmt.Errorf("cannot list units of relation %s: %w", relID, err)
 	}
+	c.cacheMu.Lock()
 	c.units[relID] = units
+	c.cacheMu.Unlock()
 	return units, nil
 }
 
 // RemoteApp is the name of the application at the other end of the relation.
 func (c *Context) RemoteApp(relID string) (string, error) {
-	if a, ok := c.apps[relID]; ok {
+	c.cacheMu.Lock()
+	a, ok := c.apps[relID]
+	c.cacheMu.Unlock()
+	if ok {
 		return a, nil
 	}
 	// The hook's own relation names its remote app in the environment: no call needed.
 	if relID == c.Env.RelationID && c.Env.RemoteApp != "" {
+		c.cacheMu.Lock()
 		c.apps[relID] = c.Env.RemoteApp
+		c.cacheMu.Unlock()
 		return c.Env.RemoteApp, nil
 	}
 	var app string
 	if err := c.runJSON("relation-list", &app, "-r", relID, "--app"); err != nil {
 		return "", fmt.Errorf("cannot read remote application of relation %s: %w", relID, err)
 	}
+	c.cacheMu.Lock()
 	c.apps[relID] = app
+	c.cacheMu.Unlock()
 	return app, nil
 }
 
@@ -171,7 +201,10 @@ func (c *Context) AppData(relID, app string) (map[string]string, error) {
 
 func (c *Context) relationGet(relID, name string, app bool) (map[string]string, error) {
 	key := relID + "\x00" + name
-	if bag, ok := c.bags[key]; ok {
+	c.cacheMu.Lock()
+	bag, ok := c.bags[key]
+	c.cacheMu.Unlock()
+	if ok {
 		return bag, nil
 	}
 	args := []string{"-r", relID}
@@ -179,11 +212,13 @@ func (c *Context) relationGet(relID, name string, app bool) (map[string]string, 
 		args = append(args, "--app")
 	}
 	args = append(args, "-", name)
-	bag := map[string]string{}
+	bag = map[string]string{}
 	if err := c.runJSON("relation-get", &bag, args...); err != nil {
 		return nil, fmt.Errorf("cannot read %s databag in relation %s: %w", name, relID, err)
 	}
+	c.cacheMu.Lock()
 	c.bags[key] = bag
+	c.cacheMu.Unlock()
 	return bag, nil
 }
 
@@ -216,6 +251,8 @@ func (c *Context) relationSet(relID, name string, app bool, data map[string]stri
 	}
 	// Reads later in this hook see the write, as Juju's do.
 	key := relID + "\x00" + name
+	c.cacheMu.Lock()
+	defer c.cacheMu.Unlock()
 	if bag, ok := c.bags[key]; ok {
 		nb := make(map[string]string, len(bag)+len(data))
 		for k, v := range bag {
