@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"crypto"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -50,6 +51,24 @@ func checkAll(t *testing.T, authority *sim.App, rels []*sim.Relation, reqs []sen
 			out[s.csr] = checkIssued(t, certs, s.csr, s.isCA, caPEM, caFile)
 		}
 		total += len(want)
+	}
+	// The inventory the get-issued-certificates action reports is the same set.
+	var listed []struct {
+		CSR         string `json:"csr"`
+		Certificate string `json:"certificate"`
+		Revoked     bool   `json:"revoked"`
+	}
+	raw := action(t, authority.Leader(), "get-issued-certificates", nil).Results["certificates"].(string)
+	if err := json.Unmarshal([]byte(raw), &listed); err != nil {
+		t.Fatalf("get-issued-certificates: %v", err)
+	}
+	if len(listed) != total {
+		t.Fatalf("get-issued-certificates lists %d certificates, want %d", len(listed), total)
+	}
+	for _, l := range listed {
+		if e, ok := out[l.CSR]; !ok || e.Certificate != l.Certificate || l.Revoked {
+			t.Fatalf("get-issued-certificates lists a certificate that is not in the databags (known CSR %v)", ok)
+		}
 	}
 	if n := issuedCount(t, authority.Leader()); n != total {
 		t.Fatalf("status counts %d issued, want %d (%s)", n, total, authority.Leader().Status().Message)
