@@ -4,7 +4,6 @@ import (
 	"crypto"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 
@@ -298,12 +297,6 @@ func TestProviderCertificateLimit(t *testing.T) {
 // TestProviderRequestsWhileBlocked: requests that arrive while the config is invalid are signed once the config is
 // fixed (back to what it was before), without the requirer writing again.
 func TestProviderRequestsWhileBlocked(t *testing.T) {
-	if os.Getenv("TLS_AUTHORITY_KNOWN_BUGS") == "" {
-		// Fails on charm 9c72d40: after invalid -> valid with the policy of the last valid scan, fullScan() is
-		// false (same policyDigest), the blocked hooks recorded nothing as pending, so the CSR is never signed
-		// ("0 certificates, want 1") until the requirer writes again. Remove this skip with the fix.
-		t.Skip("known charm bug: requests received while blocked are not signed after the config is fixed; TLS_AUTHORITY_KNOWN_BUGS=1 runs it")
-	}
 	s := newSim(t)
 	m, err := s.AddModel("pki")
 	if err != nil {
