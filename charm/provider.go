@@ -337,7 +337,6 @@ func (p *provider) prefetch(scope []string) error {
 	var tasks []func() error
 	for _, id := range scope {
 		tasks = append(tasks, func() error { _, err := hc.RelationUnits(id); return err },
-			func() error { _, err := hc.RemoteApp(id); return err },
 			func() error { _, err := hc.AppData(id, hc.Env.AppName()); return err })
 	}
 	if err := parallel(hookToolConcurrency, tasks); err != nil {
@@ -346,7 +345,10 @@ func (p *provider) prefetch(scope []string) error {
 	tasks = tasks[:0]
 	for _, id := range scope {
 		units, _ := hc.RelationUnits(id)
-		app, _ := hc.RemoteApp(id)
+		app, err := hc.RemoteApp(id) // from the unit names when there are units: no call
+		if err != nil {
+			return err
+		}
 		for _, u := range units {
 			tasks = append(tasks, func() error { _, err := hc.UnitData(id, u); return err })
 		}

@@ -171,6 +171,18 @@ func (c *Context) RemoteApp(relID string) (string, error) {
 	if ok {
 		return a, nil
 	}
+	// A remote unit's name says its application ("app/3"): once the units were listed, no call is needed.
+	c.cacheMu.Lock()
+	units := c.units[relID]
+	c.cacheMu.Unlock()
+	if len(units) > 0 {
+		if app, _, ok := strings.Cut(units[0], "/"); ok && app != "" {
+			c.cacheMu.Lock()
+			c.apps[relID] = app
+			c.cacheMu.Unlock()
+			return app, nil
+		}
+	}
 	// The hook's own relation names its remote app in the environment: no call needed.
 	if relID == c.Env.RelationID && c.Env.RemoteApp != "" {
 		c.cacheMu.Lock()

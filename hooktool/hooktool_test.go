@@ -153,3 +153,17 @@ func TestEnv(t *testing.T) {
 		t.Fatal("RelationNumber")
 	}
 }
+
+func TestRemoteAppFromUnitNames(t *testing.T) {
+	r := &scripted{out: map[string]string{"relation-list -r certificates:4 --format=json": `["req-7/0","req-7/12"]`}}
+	hc := New(Env{}, r)
+	if _, err := hc.RelationUnits("certificates:4"); err != nil {
+		t.Fatal(err)
+	}
+	if app, err := hc.RemoteApp("certificates:4"); err != nil || app != "req-7" {
+		t.Fatalf("RemoteApp = %q, %v", app, err)
+	}
+	if len(r.calls) != 1 {
+		t.Fatalf("calls = %v: the app name comes from the unit names", r.calls)
+	}
+}
