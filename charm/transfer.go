@@ -84,7 +84,10 @@ func digest(set []string) string {
 func (r *reconciler) sendCAs(bundle []string) error {
 	d := digest(bundle)
 	hook := r.hc.Env.HookName
-	if r.hc.Env.RelationName != SendEndpoint && !fullScanHooks[hook] && hook != "config-changed" &&
+	// Look at send-ca-cert when anything the bundle is made of may have moved: its own hooks, received CAs
+	// (receive-ca-cert hooks), the leader's published CAs (peer hooks), config, full scans. The digest of what the
+	// leader last sent covers the rest; it says nothing of a non-leader's own v0 databag, hence the hook list.
+	if r.hc.Env.RelationName != SendEndpoint && r.hc.Env.RelationName != ReceiveEndpoint && !fullScanHooks[hook] &&
 		!strings.HasPrefix(hook, PeerEndpoint+"-relation-") && r.peer[peerSentBundle] == d {
 		return nil
 	}
