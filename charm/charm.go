@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 	"github.com/tls-authority/tls-authority/ca"
 	"github.com/tls-authority/tls-authority/hooktool"
 	"github.com/tls-authority/tls-authority/interfaces/certtransfer"
+	"github.com/tls-authority/tls-authority/pebbleconn"
 )
 
 // Names shared with operators and other charms.
@@ -57,17 +57,7 @@ func Run(hc *hooktool.Context, o *Options) error {
 	}
 	if o.Pebble == nil {
 		dir := hc.Env.ContainersDir
-		o.Pebble = func(container string) (*client.Client, error) {
-			sock := PebbleSocket(dir, container)
-			// The Pebble client retries a refused connection for 5 s; a container that is not up yet must cost a
-			// hook milliseconds, not seconds, so probe the socket first.
-			conn, err := net.DialTimeout("unix", sock, 500*time.Millisecond)
-			if err != nil {
-				return nil, fmt.Errorf("cannot reach Pebble at %s: %w", sock, err)
-			}
-			conn.Close()
-			return client.New(&client.Config{Socket: sock})
-		}
+		o.Pebble = func(container string) (*client.Client, error) { return pebbleconn.Connect(dir, container) }
 	}
 	r := &reconciler{hc: hc, o: o}
 	if hc.Env.IsAction() {

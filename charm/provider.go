@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -54,7 +53,6 @@ type provider struct {
 	invByID map[string][]InventoryEntry // relation id -> entries (from the peer databag, then updated)
 	pending map[string]int              // relation id -> outstanding after this hook
 	refused map[string]int
-	changed bool // inventory changed
 }
 
 func csrHash(csr string) string {
@@ -119,13 +117,11 @@ func (r *reconciler) serveCertificates(pub *published) error {
 	for id := range p.invByID {
 		if !live[id] {
 			delete(p.invByID, id)
-			p.changed = true
 		}
 	}
 	for id := range p.pending {
 		if !live[id] {
 			delete(p.pending, id)
-			p.changed = true
 		}
 	}
 	scope := r.scope(ids, p)
@@ -516,9 +512,6 @@ func (p *provider) writeAll(plans []*relationPlan) error {
 		if len(update) > 0 {
 			tasks = append(tasks, func() error { return p.r.hc.SetAppData(pl.id, update) })
 		}
-		if !slices.EqualFunc(inv, p.invByID[pl.id], inventoryEqual) {
-			p.changed = true
-		}
 		if len(inv) == 0 {
 			delete(p.invByID, pl.id)
 		} else {
@@ -528,10 +521,6 @@ func (p *provider) writeAll(plans []*relationPlan) error {
 		p.refused[pl.id] = len(pl.refusals)
 	}
 	return parallel(hookToolConcurrency, tasks)
-}
-
-func inventoryEqual(a, b InventoryEntry) bool {
-	return a.Serial == b.Serial && a.Revoked == b.Revoked && a.Unit == b.Unit && a.CSRHash == b.CSRHash
 }
 
 // inventoryEntry describes a kept entry, from the previous inventory when it is there (no parsing).

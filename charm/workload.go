@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"path/filepath"
 	"sort"
 	"strings"
 
@@ -94,11 +93,6 @@ type SyncResult struct {
 
 // ErrContainerNotReady is returned when the container's Pebble cannot be reached yet.
 var ErrContainerNotReady = errors.New("workload container not ready")
-
-// PebbleSocket is where Juju (or the simulator) exposes a container's Pebble to the charm.
-func PebbleSocket(containersDir, container string) string {
-	return filepath.Join(containersDir, container, "pebble.socket")
-}
 
 // SyncWorkload makes the container hold w: files, trust store and the agent's layer, touching only what differs.
 func SyncWorkload(c *client.Client, w *Workload) (*SyncResult, error) {

@@ -28,37 +28,54 @@ func moduleRoot() (string, error) {
 // exclusive lock on dir/.build.lock and rename into place, so test binaries of
 // several packages can share one dir.
 func Binaries(dir string) (pebble, nsexec string, err error) {
+	err = withBuildLock(dir, func(root string) error {
+		pebble = filepath.Join(dir, "pebble")
+		if !exists(pebble) {
+			if err := goBuild(root, pebble, "github.com/canonical/pebble/cmd/pebble"); err != nil {
+				return err
+			}
+		}
+		nsexec = filepath.Join(dir, "nsexec")
+		return buildIfStale(root, nsexec, "./tests/cmd/nsexec")
+	})
+	return pebble, nsexec, err
+}
+
+// BuildTool builds the module's package pkg ("./tests/cmd/jujuc") into dir/name when the binary is missing or
+// older than the package's files, under the same lock as Binaries, and returns its path.
+func BuildTool(dir, name, pkg string) (string, error) {
+	out := filepath.Join(dir, name)
+	err := withBuildLock(dir, func(root string) error { return buildIfStale(root, out, pkg) })
+	return out, err
+}
+
+// withBuildLock runs build with the module root while holding dir/.build.lock, so test binaries of several
+// packages share one dir without building the same file at once.
+func withBuildLock(dir string, build func(root string) error) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", "", fmt.Errorf("cannot create %s: %w", dir, err)
+		return fmt.Errorf("cannot create %s: %w", dir, err)
 	}
 	root, err := moduleRoot()
 	if err != nil {
-		return "", "", err
+		return err
 	}
 	lock, err := os.OpenFile(filepath.Join(dir, ".build.lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
-		return "", "", fmt.Errorf("cannot open build lock: %w", err)
+		return fmt.Errorf("cannot open build lock: %w", err)
 	}
 	defer lock.Close()
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return "", "", fmt.Errorf("cannot lock %s: %w", lock.Name(), err)
+		return fmt.Errorf("cannot lock %s: %w", lock.Name(), err)
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	return build(root)
+}
 
-	pebble = filepath.Join(dir, "pebble")
-	if !exists(pebble) {
-		if err := goBuild(root, pebble, "github.com/canonical/pebble/cmd/pebble"); err != nil {
-			return "", "", err
-		}
+func buildIfStale(root, out, pkg string) error {
+	if !stale(out, filepath.Join(root, pkg)) {
+		return nil
 	}
-	nsexec = filepath.Join(dir, "nsexec")
-	srcDir := filepath.Join(root, "tests", "cmd", "nsexec")
-	if stale(nsexec, srcDir) {
-		if err := goBuild(root, nsexec, "./tests/cmd/nsexec"); err != nil {
-			return "", "", err
-		}
-	}
-	return pebble, nsexec, nil
+	return goBuild(root, out, pkg)
 }
 
 func exists(path string) bool {
@@ -90,6 +107,8 @@ func goBuild(root, out, pkg string) error {
 	// The go on PATH: the toolchain that runs the tests builds their helpers.
 	cmd := exec.Command("go", "build", "-o", tmp, pkg)
 	cmd.Dir = root
+	// Static: a dynamically linked tool pays the loader at every start, and hook tools start on every call.
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if output, err := cmd.CombinedOutput(); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("cannot build %s: %w\n%s", pkg, err, output)

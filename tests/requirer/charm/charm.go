@@ -22,6 +22,7 @@ import (
 	"github.com/tls-authority/tls-authority/hooktool"
 	"github.com/tls-authority/tls-authority/interfaces/certtransfer"
 	"github.com/tls-authority/tls-authority/interfaces/tlscertificates"
+	"github.com/tls-authority/tls-authority/pebbleconn"
 	"github.com/tls-authority/tls-authority/trust"
 )
 
@@ -60,9 +61,7 @@ func Run(hc *hooktool.Context, o *Options) error {
 	}
 	if o.Pebble == nil {
 		dir := hc.Env.ContainersDir
-		o.Pebble = func(container string) (*client.Client, error) {
-			return client.New(&client.Config{Socket: dir + "/" + container + "/pebble.socket"})
-		}
+		o.Pebble = func(container string) (*client.Client, error) { return pebbleconn.Connect(dir, container) }
 	}
 	r := &reconciler{hc: hc, o: o}
 	switch hc.Env.ActionName {
