@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"runtime"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -315,7 +314,7 @@ type relationPlan struct {
 	items    []*planItem
 	refusals []tlscertificates.RequestError
 	waiting  int
-	prevInv  map[string]InventoryEntry
+	prevInv  map[string]InventoryEntry // by CSR hash
 }
 
 type planItem struct {
@@ -411,7 +410,7 @@ func (p *provider) plan(id string) (*relationPlan, error) {
 	}
 	pl := &relationPlan{id: id, own: own, prevInv: map[string]InventoryEntry{}}
 	for _, e := range p.invByID[id] {
-		pl.prevInv[e.CSRHash+e.Serial] = e
+		pl.prevInv[e.CSRHash] = e // one entry per CSR in a relation
 	}
 	limit := p.r.cfg.CertificateLimit
 	seen := map[string]string{}
@@ -526,11 +525,9 @@ func (p *provider) writeAll(plans []*relationPlan) error {
 // inventoryEntry describes a kept entry, from the previous inventory when it is there (no parsing).
 func (p *provider) inventoryEntry(id string, req request, e tlscertificates.ProviderCertificate, prev map[string]InventoryEntry) (InventoryEntry, error) {
 	h := csrHash(req.CSR)
-	for k, ent := range prev {
-		if strings.HasPrefix(k, h) && ent.Revoked == e.Revoked {
-			ent.Unit = req.From
-			return ent, nil
-		}
+	if ent, ok := prev[h]; ok && ent.Revoked == e.Revoked {
+		ent.Unit = req.From
+		return ent, nil
 	}
 	cert, err := ca.ParseCertificate(e.Certificate)
 	if err != nil {
