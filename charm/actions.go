@@ -132,7 +132,7 @@ func (r *reconciler) revokeCertificate() error {
 	if pub.CA == "" || r.peerID == "" {
 		return r.hc.FailAction("the CA is not created yet")
 	}
-	p := &provider{r: r, pub: pub, now: r.o.Now(), invByID: map[string][]InventoryEntry{}, pending: map[string]int{}, refused: map[string]int{}}
+	p := newProvider(r, pub)
 	if err := p.loadPeerState(); err != nil {
 		return err
 	}
@@ -173,6 +173,7 @@ func (r *reconciler) revokeCertificate() error {
 			if err := r.hc.SetAppData(id, map[string]string{tlscertificates.KeyCertificates: value}); err != nil {
 				return err
 			}
+			delete(p.written, id) // the next scan reads the databag again
 		}
 	}
 	revoked, err := r.revocations()

@@ -38,6 +38,7 @@ const (
 	peerRefused   = "refused"   // JSON {relation id: requests refused by policy}
 	peerPolicy    = "policy"    // digest of the signing policy the relations were last served under
 	peerSignedBy  = "signed-by" // the CA the relations were last served under
+	peerWritten   = "written"   // JSON {relation id: digest of the provider databag as last written}
 )
 
 // Options are what a hook needs besides Juju.
@@ -78,6 +79,7 @@ type reconciler struct {
 	// peerUpdate holds the staged writes (see setPeer).
 	peerUpdate map[string]string
 	auth       *ca.Authority          // the CA with its key, loaded on first need (authority)
+	requests   *requestCache          // the certificates relations' remote databags (requests.go)
 	got        *certtransfer.Received // CAs received on receive-ca-cert
 }
 
@@ -103,6 +105,9 @@ func (r *reconciler) load() error {
 		return err
 	}
 	r.cfg, r.cfgErr = ParseConfig(raw)
+	if r.requests, err = openRequestCache(r.hc.Env, r.leader); err != nil {
+		return err
+	}
 	r.peer = map[string]string{}
 	// The peer relation lives as long as the application, so its id is cached in the charm directory; if Juju no
 	// longer knows it, it is looked up again.
@@ -173,6 +178,9 @@ func (r *reconciler) reconcile() error {
 		return err
 	}
 	if r.leader {
+		if err := r.observeRequests(); err != nil {
+			return err
+		}
 		if pub, err = r.ensureCA(pub); err != nil {
 			return err
 		}

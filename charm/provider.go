@@ -52,6 +52,22 @@ type provider struct {
 	invByID map[string][]InventoryEntry // relation id -> entries (from the peer databag, then updated)
 	pending map[string]int              // relation id -> outstanding after this hook
 	refused map[string]int
+	// written is the digest of each relation's provider databag as this charm last wrote it. It is committed with
+	// the databags (one hook, one transaction), so a relation whose inventory is empty need not be read to know
+	// what its databag holds, nor written when what it should hold has the same digest.
+	written map[string]string
+}
+
+func newProvider(r *reconciler, pub *published) *provider {
+	return &provider{
+		r: r, pub: pub, now: r.o.Now(),
+		crlURL:  fmt.Sprintf("http://%s.%s.svc.cluster.local:%d/crl", r.hc.Env.AppName(), r.hc.Env.ModelName, AgentPort),
+		caps:    capabilities(r.cfg),
+		invByID: map[string][]InventoryEntry{},
+		pending: map[string]int{},
+		refused: map[string]int{},
+		written: map[string]string{},
+	}
 }
 
 func csrHash(csr string) string {
@@ -90,14 +106,7 @@ var fullScanHooks = map[string]bool{"leader-elected": true, "upgrade-charm": tru
 // serveCertificates signs outstanding requests on the relations this hook concerns and keeps every relation's
 // provider databag, the inventory and the counts in step. Leader only, with a CA and valid config.
 func (r *reconciler) serveCertificates(pub *published) error {
-	p := &provider{
-		r: r, pub: pub, now: r.o.Now(),
-		crlURL:  fmt.Sprintf("http://%s.%s.svc.cluster.local:%d/crl", r.hc.Env.AppName(), r.hc.Env.ModelName, AgentPort),
-		caps:    capabilities(r.cfg),
-		invByID: map[string][]InventoryEntry{},
-		pending: map[string]int{},
-		refused: map[string]int{},
-	}
+	p := newProvider(r, pub)
 	if err := p.loadPeerState(); err != nil {
 		return err
 	}
@@ -121,6 +130,11 @@ func (r *reconciler) serveCertificates(pub *published) error {
 	for id := range p.pending {
 		if !live[id] {
 			delete(p.pending, id)
+		}
+	}
+	for id := range p.written {
+		if !live[id] {
+			delete(p.written, id)
 		}
 	}
 	scope := r.scope(ids, p)
@@ -192,7 +206,29 @@ func (p *provider) loadPeerState() error {
 			return fmt.Errorf("cannot parse refusals in the peer databag: %w", err)
 		}
 	}
+	if s := peer[peerWritten]; s != "" {
+		// A digest only saves a read: an unreadable value costs reads, not correctness.
+		if json.Unmarshal([]byte(s), &p.written) != nil {
+			p.written = map[string]string{}
+		}
+	}
 	return nil
+}
+
+// needOwn tells whether planning a relation needs its provider databag as it is: for the certificates to keep
+// (the inventory has entries there), or because no digest says what it holds (never written by this version).
+func (p *provider) needOwn(id string) bool {
+	_, known := p.written[id]
+	return !known || len(p.invByID[id]) > 0
+}
+
+// bagDigest identifies a provider databag's content.
+func bagDigest(bag map[string]string) string {
+	h := sha256.New()
+	for _, k := range tlscertificates.ProviderKeys {
+		fmt.Fprintf(h, "%d:%s=%d:%s;", len(k), k, len(bag[k]), bag[k])
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8])
 }
 
 func (p *provider) savePeerState(policy string) error {
@@ -232,6 +268,7 @@ func (p *provider) savePeerState(policy string) error {
 		peerCounts:    mustJSON(c),
 		peerPolicy:    policy,
 		peerSignedBy:  p.pub.CA,
+		peerWritten:   jsonOrEmpty(p.written),
 	}
 	return p.r.setPeer(want)
 }
@@ -261,11 +298,7 @@ type request struct {
 
 func (p *provider) readRequests(id string) ([]request, error) {
 	hc := p.r.hc
-	units, err := hc.RelationUnits(id)
-	if err != nil {
-		return nil, err
-	}
-	app, err := hc.RemoteApp(id)
+	b, err := p.r.relationBags(id)
 	if err != nil {
 		return nil, err
 	}
@@ -285,21 +318,13 @@ func (p *provider) readRequests(id string) ([]request, error) {
 		}
 		return nil
 	}
-	for _, u := range units {
-		bag, err := hc.UnitData(id, u)
-		if err != nil {
-			return nil, err
-		}
-		if err := read(u, bag); err != nil {
+	for _, u := range b.unitNames() {
+		if err := read(u, b.Units[u]); err != nil {
 			return nil, err
 		}
 	}
-	if app != "" {
-		bag, err := hc.AppData(id, app)
-		if err != nil {
-			return nil, err
-		}
-		if err := read(app, bag); err != nil {
+	if b.App != "" {
+		if err := read(b.App, b.AppBag); err != nil {
 			return nil, err
 		}
 	}
@@ -310,7 +335,7 @@ func (p *provider) readRequests(id string) ([]request, error) {
 // skipped, waiting (certificate-limit) or to be signed.
 type relationPlan struct {
 	id       string
-	own      map[string]string
+	own      map[string]string // nil when not read (see needOwn)
 	items    []*planItem
 	refusals []tlscertificates.RequestError
 	waiting  int
@@ -324,21 +349,28 @@ type planItem struct {
 	inv   InventoryEntry
 }
 
-// prefetch reads every databag the relations in scope need, several at a time: a hook serving a hundred relations
-// makes over a thousand hook-tool calls, and each is a process start; overlapping them is what keeps such a hook
-// close to the time its signing takes. Results land in the hook context's cache, so planning reads them for free.
+// prefetch reads every databag the relations in scope need that the request cache does not hold, several at a
+// time: a hook serving a hundred relations cold (a new leader) makes over a thousand hook-tool calls, and each is a
+// process start; overlapping them is what keeps such a hook close to the time its signing takes. Results land in
+// the hook context's cache, so planning reads them for free.
 func (p *provider) prefetch(scope []string) error {
 	hc := p.r.hc
 	var tasks []func() error
+	var cold []string
 	for _, id := range scope {
-		tasks = append(tasks, func() error { _, err := hc.RelationUnits(id); return err },
-			func() error { _, err := hc.AppData(id, hc.Env.AppName()); return err })
+		if p.r.requests.load(id) == nil {
+			cold = append(cold, id)
+			tasks = append(tasks, func() error { _, err := hc.RelationUnits(id); return err })
+		}
+		if p.needOwn(id) {
+			tasks = append(tasks, func() error { _, err := hc.AppData(id, hc.Env.AppName()); return err })
+		}
 	}
 	if err := parallel(hookToolConcurrency, tasks); err != nil {
 		return err
 	}
 	tasks = tasks[:0]
-	for _, id := range scope {
+	for _, id := range cold {
 		units, _ := hc.RelationUnits(id)
 		app, err := hc.RemoteApp(id) // from the unit names when there are units: no call
 		if err != nil {
@@ -391,9 +423,11 @@ func (p *provider) plan(id string) (*relationPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	own, err := hc.AppData(id, hc.Env.AppName())
-	if err != nil {
-		return nil, err
+	var own map[string]string
+	if p.needOwn(id) {
+		if own, err = hc.AppData(id, hc.Env.AppName()); err != nil {
+			return nil, err
+		}
 	}
 	existing, _, _, problems := tlscertificates.ReadProviderBag(own)
 	for _, pr := range problems {
@@ -502,12 +536,15 @@ func (p *provider) writeAll(plans []*relationPlan) error {
 			inv = append(inv, it.inv)
 		}
 		want := tlscertificates.WriteProviderBag(certs, pl.refusals, p.caps)
+		digest := bagDigest(want)
 		update := map[string]string{}
 		for _, k := range tlscertificates.ProviderKeys {
-			if want[k] != pl.own[k] {
+			// Not read: the digest says whether it holds what it should; if not, every key is written.
+			if (pl.own == nil && p.written[pl.id] != digest) || (pl.own != nil && want[k] != pl.own[k]) {
 				update[k] = want[k]
 			}
 		}
+		p.written[pl.id] = digest
 		if len(update) > 0 {
 			tasks = append(tasks, func() error { return p.r.hc.SetAppData(pl.id, update) })
 		}

@@ -252,3 +252,21 @@ func (u *Unit) knownRelations() []*Relation {
 	sort.Slice(out, func(i, j int) bool { return out[i].idFor(u.app) < out[j].idFor(u.app) })
 	return out
 }
+
+// RelationMembers lists the remote units u's agent knows in r, named as u sees them and sorted: what relation-list
+// prints in a hook of u that is not about r, once the settle is done.
+func (u *Unit) RelationMembers(r *Relation) []string {
+	s := u.app.model.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	names := []string{}
+	st := u.rels[r]
+	if st == nil || st.broken {
+		return names
+	}
+	for m := range st.members {
+		names = append(names, r.unitName(u.app, m))
+	}
+	sort.Strings(names)
+	return names
+}
