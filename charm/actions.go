@@ -173,7 +173,7 @@ func (r *reconciler) revokeCertificate() error {
 			if err := r.hc.SetAppData(id, map[string]string{tlscertificates.KeyCertificates: value}); err != nil {
 				return err
 			}
-			delete(p.written, id) // the next scan reads the databag again
+			p.written[id] = "" // unknown: the next scan reads the databag again
 		}
 	}
 	revoked, err := r.revocations()

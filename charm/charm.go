@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/canonical/pebble/client"
@@ -78,6 +79,7 @@ type reconciler struct {
 	peer   map[string]string // peer app databag, with this hook's staged writes
 	// peerUpdate holds the staged writes (see setPeer).
 	peerUpdate map[string]string
+	authMu     sync.Mutex
 	auth       *ca.Authority          // the CA with its key, loaded on first need (authority)
 	requests   *requestCache          // the certificates relations' remote databags (requests.go)
 	got        *certtransfer.Received // CAs received on receive-ca-cert

@@ -52,10 +52,14 @@ type provider struct {
 	invByID map[string][]InventoryEntry // relation id -> entries (from the peer databag, then updated)
 	pending map[string]int              // relation id -> outstanding after this hook
 	refused map[string]int
-	// written is the digest of each relation's provider databag as this charm last wrote it. It is committed with
-	// the databags (one hook, one transaction), so a relation whose inventory is empty need not be read to know
-	// what its databag holds, nor written when what it should hold has the same digest.
-	written map[string]string
+	// written is the digest of each relation's provider databag as this charm last wrote it ("" when unknown: an
+	// action changed it). It is committed with the databags (one hook, one transaction), so a relation whose
+	// inventory is empty need not be read to know what its databag holds, nor written when what it should hold
+	// has the same digest. A relation missing from it was never written, once writtenKnown says the record is
+	// there at all (an older charm kept none).
+	written      map[string]string
+	writtenKnown bool
+	cpu          chan struct{} // a token per core: signing in flight
 }
 
 func newProvider(r *reconciler, pub *published) *provider {
@@ -67,6 +71,7 @@ func newProvider(r *reconciler, pub *published) *provider {
 		pending: map[string]int{},
 		refused: map[string]int{},
 		written: map[string]string{},
+		cpu:     make(chan struct{}, runtime.GOMAXPROCS(0)),
 	}
 }
 
@@ -138,23 +143,28 @@ func (r *reconciler) serveCertificates(pub *published) error {
 		}
 	}
 	scope := r.scope(ids, p)
-	if err := p.prefetch(scope); err != nil {
-		return err
-	}
-	plans := make([]*relationPlan, 0, len(scope))
-	for _, id := range scope {
-		pl, err := p.plan(id)
-		if err != nil {
-			return err
+	// Each relation goes through read, plan, sign and write on its own, several at once: one relation's writes and
+	// another's reads overlap the signing, which is what keeps a hook serving a hundred relations close to the time
+	// its signing takes. Hook-tool calls are bounded by the hook context, signing by the cores.
+	plans := make([]*relationPlan, len(scope))
+	tasks := make([]func() error, len(scope))
+	for i, id := range scope {
+		tasks[i] = func() error {
+			pl, err := p.plan(id)
+			if err != nil {
+				return err
+			}
+			if err := p.sign(pl); err != nil {
+				return err
+			}
+			plans[i] = pl
+			return p.write(pl)
 		}
-		plans = append(plans, pl)
 	}
-	if err := p.signAll(plans); err != nil {
+	if err := parallel(relationConcurrency, tasks); err != nil {
 		return err
 	}
-	if err := p.writeAll(plans); err != nil {
-		return err
-	}
+	p.record(plans)
 	return p.savePeerState(r.cfg.policyDigest())
 }
 
@@ -207,8 +217,9 @@ func (p *provider) loadPeerState() error {
 		}
 	}
 	if s := peer[peerWritten]; s != "" {
-		// A digest only saves a read: an unreadable value costs reads, not correctness.
-		if json.Unmarshal([]byte(s), &p.written) != nil {
+		// A digest only saves a read: an unreadable record costs reads, not correctness.
+		p.writtenKnown = json.Unmarshal([]byte(s), &p.written) == nil
+		if !p.writtenKnown {
 			p.written = map[string]string{}
 		}
 	}
@@ -216,10 +227,16 @@ func (p *provider) loadPeerState() error {
 }
 
 // needOwn tells whether planning a relation needs its provider databag as it is: for the certificates to keep
-// (the inventory has entries there), or because no digest says what it holds (never written by this version).
+// (the inventory has entries there), or because no digest says what it holds.
 func (p *provider) needOwn(id string) bool {
-	_, known := p.written[id]
-	return !known || len(p.invByID[id]) > 0
+	if len(p.invByID[id]) > 0 {
+		return true
+	}
+	digest, ok := p.written[id]
+	if !ok {
+		return !p.writtenKnown // never written by this charm, or no record of what was
+	}
+	return digest == ""
 }
 
 // bagDigest identifies a provider databag's content.
@@ -268,7 +285,7 @@ func (p *provider) savePeerState(policy string) error {
 		peerCounts:    mustJSON(c),
 		peerPolicy:    policy,
 		peerSignedBy:  p.pub.CA,
-		peerWritten:   jsonOrEmpty(p.written),
+		peerWritten:   mustJSON(p.written), // "{}" too: it says the record is kept
 	}
 	return p.r.setPeer(want)
 }
@@ -340,6 +357,7 @@ type relationPlan struct {
 	refusals []tlscertificates.RequestError
 	waiting  int
 	prevInv  map[string]InventoryEntry // by CSR hash
+	digest   string                    // of the databag as written (write)
 }
 
 type planItem struct {
@@ -349,46 +367,9 @@ type planItem struct {
 	inv   InventoryEntry
 }
 
-// prefetch reads every databag the relations in scope need that the request cache does not hold, several at a
-// time: a hook serving a hundred relations cold (a new leader) makes over a thousand hook-tool calls, and each is a
-// process start; overlapping them is what keeps such a hook close to the time its signing takes. Results land in
-// the hook context's cache, so planning reads them for free.
-func (p *provider) prefetch(scope []string) error {
-	hc := p.r.hc
-	var tasks []func() error
-	var cold []string
-	for _, id := range scope {
-		if p.r.requests.load(id) == nil {
-			cold = append(cold, id)
-			tasks = append(tasks, func() error { _, err := hc.RelationUnits(id); return err })
-		}
-		if p.needOwn(id) {
-			tasks = append(tasks, func() error { _, err := hc.AppData(id, hc.Env.AppName()); return err })
-		}
-	}
-	if err := parallel(hookToolConcurrency, tasks); err != nil {
-		return err
-	}
-	tasks = tasks[:0]
-	for _, id := range cold {
-		units, _ := hc.RelationUnits(id)
-		app, err := hc.RemoteApp(id) // from the unit names when there are units: no call
-		if err != nil {
-			return err
-		}
-		for _, u := range units {
-			tasks = append(tasks, func() error { _, err := hc.UnitData(id, u); return err })
-		}
-		if app != "" {
-			tasks = append(tasks, func() error { _, err := hc.AppData(id, app); return err })
-		}
-	}
-	return parallel(hookToolConcurrency, tasks)
-}
-
-// hookToolConcurrency bounds the hook-tool calls in flight: enough to overlap process starts, few enough not to
-// swamp the machine or the controller.
-const hookToolConcurrency = 8
+// relationConcurrency is how many relations a hook serves at once: enough for reads, signing and writes of
+// different relations to overlap; hook-tool calls in flight are bounded by the hook context anyway.
+const relationConcurrency = 8
 
 // parallel runs tasks with at most n at a time and returns the first error.
 func parallel(n int, tasks []func() error) error {
@@ -498,55 +479,55 @@ func (p *provider) plan(id string) (*relationPlan, error) {
 	return pl, nil
 }
 
-// signAll signs every planned request, on every core: RSA signing is the one CPU-heavy step of a hook.
-func (p *provider) signAll(plans []*relationPlan) error {
+// sign signs the relation's planned requests, several at once but never more than there are cores across the
+// hook: RSA signing is the one CPU-heavy step of a hook.
+func (p *provider) sign(pl *relationPlan) error {
 	var tasks []func() error
-	for _, pl := range plans {
-		for _, it := range pl.items {
-			if it.entry != nil {
-				continue
-			}
-			tasks = append(tasks, func() error {
-				entry, ent, err := p.issue(pl.id, it.req, it.csr)
-				if err != nil {
-					return err
-				}
-				it.entry, it.inv = &entry, ent
-				return nil
-			})
+	for _, it := range pl.items {
+		if it.entry != nil {
+			continue
 		}
+		tasks = append(tasks, func() error {
+			p.cpu <- struct{}{}
+			defer func() { <-p.cpu }()
+			entry, ent, err := p.issue(pl.id, it.req, it.csr)
+			if err != nil {
+				return err
+			}
+			it.entry, it.inv = &entry, ent
+			return nil
+		})
 	}
-	if len(tasks) == 0 {
-		return nil
-	}
-	if _, err := p.r.authority(); err != nil { // load the key once, before the workers need it
-		return err
-	}
-	return parallel(runtime.GOMAXPROCS(0), tasks)
+	return parallel(len(tasks), tasks)
 }
 
-// writeAll writes each relation's provider databag where it changed, and records the relations' inventory.
-func (p *provider) writeAll(plans []*relationPlan) error {
-	var tasks []func() error
+// write writes the relation's provider databag where it changed.
+func (p *provider) write(pl *relationPlan) error {
+	certs := make([]tlscertificates.ProviderCertificate, 0, len(pl.items))
+	for _, it := range pl.items {
+		certs = append(certs, *it.entry)
+	}
+	want := tlscertificates.WriteProviderBag(certs, pl.refusals, p.caps)
+	pl.digest = bagDigest(want)
+	update := map[string]string{}
+	for _, k := range tlscertificates.ProviderKeys {
+		// Not read: the digest says whether it holds what it should; if not, every key is written.
+		if (pl.own == nil && p.written[pl.id] != pl.digest) || (pl.own != nil && want[k] != pl.own[k]) {
+			update[k] = want[k]
+		}
+	}
+	if len(update) == 0 {
+		return nil
+	}
+	return p.r.hc.SetAppData(pl.id, update)
+}
+
+// record keeps what the relations now hold: their inventory, outstanding and refused counts, databag digests.
+func (p *provider) record(plans []*relationPlan) {
 	for _, pl := range plans {
-		certs := make([]tlscertificates.ProviderCertificate, 0, len(pl.items))
 		inv := make([]InventoryEntry, 0, len(pl.items))
 		for _, it := range pl.items {
-			certs = append(certs, *it.entry)
 			inv = append(inv, it.inv)
-		}
-		want := tlscertificates.WriteProviderBag(certs, pl.refusals, p.caps)
-		digest := bagDigest(want)
-		update := map[string]string{}
-		for _, k := range tlscertificates.ProviderKeys {
-			// Not read: the digest says whether it holds what it should; if not, every key is written.
-			if (pl.own == nil && p.written[pl.id] != digest) || (pl.own != nil && want[k] != pl.own[k]) {
-				update[k] = want[k]
-			}
-		}
-		p.written[pl.id] = digest
-		if len(update) > 0 {
-			tasks = append(tasks, func() error { return p.r.hc.SetAppData(pl.id, update) })
 		}
 		if len(inv) == 0 {
 			delete(p.invByID, pl.id)
@@ -555,8 +536,8 @@ func (p *provider) writeAll(plans []*relationPlan) error {
 		}
 		p.pending[pl.id] = pl.waiting
 		p.refused[pl.id] = len(pl.refusals)
+		p.written[pl.id] = pl.digest
 	}
-	return parallel(hookToolConcurrency, tasks)
 }
 
 // inventoryEntry describes a kept entry, from the previous inventory when it is there (no parsing).
@@ -608,16 +589,17 @@ func (p *provider) issue(id string, req request, csr *x509.CertificateRequest) (
 	for _, c := range a.Chain {
 		chain = append(chain, ca.EncodeCertificate(c))
 	}
+	// No Validate here: every part is known good (the CSR parsed, the CA parsed when loaded, the leaf just
+	// encoded), and decoding five PEM blocks again per certificate is a tenth of a signing hook's own CPU.
 	entry := tlscertificates.ProviderCertificate{CA: p.pub.CA, CSR: req.CSR, Certificate: leaf, Chain: chain}
-	if err := entry.Validate(); err != nil {
-		return entry, InventoryEntry{}, fmt.Errorf("cannot publish the certificate of %s on %s: %w", req.From, id, err)
-	}
 	return entry, describe(cert, id, req.From, csrHash(req.CSR)), nil
 }
 
 // authority loads the CA key from the secret, once per hook and only when something is to be signed: most hooks
 // sign nothing and never read the key.
 func (r *reconciler) authority() (*ca.Authority, error) {
+	r.authMu.Lock() // relations are signed concurrently
+	defer r.authMu.Unlock()
 	if r.auth != nil {
 		return r.auth, nil
 	}

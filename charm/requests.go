@@ -233,16 +233,21 @@ func (r *reconciler) relationBags(id string) (*relationBags, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &relationBags{Relation: id, App: app, Units: make(map[string]map[string]string, len(units))}
-	for _, u := range units {
-		if b.Units[u], err = hc.UnitData(id, u); err != nil {
-			return nil, err
-		}
+	// Every databag at once: the hook context bounds the calls in flight.
+	bags := make([]map[string]string, len(units)+1)
+	tasks := make([]func() error, 0, len(units)+1)
+	for i, u := range units {
+		tasks = append(tasks, func() (err error) { bags[i], err = hc.UnitData(id, u); return err })
 	}
 	if app != "" {
-		if b.AppBag, err = hc.AppData(id, app); err != nil {
-			return nil, err
-		}
+		tasks = append(tasks, func() (err error) { bags[len(units)], err = hc.AppData(id, app); return err })
+	}
+	if err := parallel(len(tasks), tasks); err != nil {
+		return nil, err
+	}
+	b := &relationBags{Relation: id, App: app, Units: make(map[string]map[string]string, len(units)), AppBag: bags[len(units)]}
+	for i, u := range units {
+		b.Units[u] = bags[i]
 	}
 	return b, r.requests.store(b)
 }

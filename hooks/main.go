@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/tls-authority/tls-authority/charm"
@@ -12,6 +13,9 @@ import (
 )
 
 func main() {
+	// A hook lives for milliseconds to seconds and holds little: collecting garbage four times less often saves a
+	// signing hook several percent of its CPU for a few megabytes more.
+	debug.SetGCPercent(400)
 	hc := hooktool.New(hooktool.EnvFromOS(), hooktool.ExecRunner{Timeout: time.Minute})
 	if err := charm.Run(hc, nil); err != nil {
 		// Juju logs stderr at WARNING and puts the unit in error; the hook is retried.

@@ -20,6 +20,8 @@ type Context struct {
 
 	mu    sync.Mutex // guards calls
 	calls map[string]int
+	// slots bounds the tools running at once: a charm may start many goroutines that read or write databags.
+	slots chan struct{}
 	// cacheMu guards the caches below, so a charm may read several databags at once. It is never held while a
 	// tool runs.
 	cacheMu sync.Mutex
@@ -36,6 +38,7 @@ func New(env Env, r Runner) *Context {
 	return &Context{
 		Env: env, runner: r, ctx: context.Background(),
 		calls:  map[string]int{},
+		slots:  make(chan struct{}, MaxConcurrentCalls),
 		relIDs: map[string][]string{},
 		units:  map[string][]string{},
 		apps:   map[string]string{},
@@ -54,10 +57,16 @@ func (c *Context) Calls() map[string]int {
 	return out
 }
 
+// MaxConcurrentCalls is how many hook tools one hook runs at once: enough to overlap process starts, few enough
+// not to swamp the unit's machine or the controller.
+const MaxConcurrentCalls = 8
+
 func (c *Context) run(tool string, stdin []byte, args ...string) ([]byte, error) {
 	c.mu.Lock()
 	c.calls[tool]++
 	c.mu.Unlock()
+	c.slots <- struct{}{}
+	defer func() { <-c.slots }()
 	return c.runner.Run(c.ctx, tool, args, stdin)
 }
 
@@ -248,17 +257,24 @@ func (c *Context) relationSet(relID, name string, app bool, data map[string]stri
 	if len(data) == 0 {
 		return nil
 	}
-	// JSON is YAML: relation-set --file - reads it from stdin, so values of any size or content pass untouched.
-	body, err := json.Marshal(data)
-	if err != nil {
-		return fmt.Errorf("cannot encode relation data: %w", err)
-	}
 	args := []string{"-r", relID}
 	if app {
 		args = append(args, "--app")
 	}
-	args = append(args, "--file", "-")
-	if _, err := c.run("relation-set", body, args...); err != nil {
+	var stdin []byte
+	if kv, ok := settingArgs(data); ok {
+		// key=value arguments: Juju splits them at the first "=", no YAML to parse on its side.
+		args = append(args, kv...)
+	} else {
+		// JSON is YAML: relation-set --file - reads it from stdin, so values of any size or content pass untouched.
+		body, err := json.Marshal(data)
+		if err != nil {
+			return fmt.Errorf("cannot encode relation data: %w", err)
+		}
+		stdin = body
+		args = append(args, "--file", "-")
+	}
+	if _, err := c.run("relation-set", stdin, args...); err != nil {
 		return fmt.Errorf("cannot write %s databag in relation %s: %w", name, relID, err)
 	}
 	// Reads later in this hook see the write, as Juju's do.
@@ -280,6 +296,33 @@ func (c *Context) relationSet(relID, name string, app bool, data map[string]stri
 		c.bags[key] = nb
 	}
 	return nil
+}
+
+// maxSettingArgs bounds what relation-set takes as arguments: Linux refuses an argument over 128 KiB, and the whole
+// command line must fit beside the environment.
+const maxSettingArgs = 96 << 10
+
+// settingArgs gives data as relation-set's key=value arguments, sorted by key, when they fit on a command line:
+// no NUL byte, no "=" in a key, within maxSettingArgs.
+func settingArgs(data map[string]string) ([]string, bool) {
+	keys := make([]string, 0, len(data))
+	size := 0
+	for k, v := range data {
+		if k == "" || strings.ContainsAny(k, "=\x00") || strings.HasPrefix(k, "-") || strings.ContainsRune(v, 0) {
+			return nil, false
+		}
+		size += len(k) + 1 + len(v) + 1
+		keys = append(keys, k)
+	}
+	if size > maxSettingArgs {
+		return nil, false
+	}
+	sort.Strings(keys)
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k + "=" + data[k]
+	}
+	return out, true
 }
 
 // Status is a workload status.
@@ -342,4 +385,29 @@ func (c *Context) OpenPort(port string) error {
 		return fmt.Errorf("cannot open port %s: %w", port, err)
 	}
 	return nil
+}
+
+// RelationSetData decodes what a relation-set call was given, in either form this package uses (key=value
+// arguments, or JSON settings on stdin with --file -): for fakes of Juju in tests. "" values mean delete.
+func RelationSetData(args []string, stdin []byte) (map[string]string, error) {
+	data := map[string]string{}
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "-r" || a == "--file":
+			i++
+		case a == "--app":
+		default:
+			k, v, ok := strings.Cut(a, "=")
+			if !ok {
+				return nil, fmt.Errorf("relation-set: unexpected argument %q", a)
+			}
+			data[k] = v
+		}
+	}
+	if len(stdin) > 0 {
+		if err := json.Unmarshal(stdin, &data); err != nil {
+			return nil, fmt.Errorf("relation-set: cannot parse settings: %w", err)
+		}
+	}
+	return data, nil
 }

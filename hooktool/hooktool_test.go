@@ -70,8 +70,8 @@ func TestReadsAreCachedPerHook(t *testing.T) {
 	if _, ok := bag["mine"]; ok || bag["new"] != "x" {
 		t.Fatalf("after write, bag = %v", bag)
 	}
-	if r.stdin[len(r.stdin)-1] != `{"mine":"","new":"x"}` {
-		t.Fatalf("relation-set stdin = %q", r.stdin[len(r.stdin)-1])
+	if got := r.calls[len(r.calls)-1]; got != "relation-set -r certificates:2 --app mine= new=x" || r.stdin[len(r.stdin)-1] != "" {
+		t.Fatalf("relation-set ran as %q with stdin %q", got, r.stdin[len(r.stdin)-1])
 	}
 	if c := hc.Calls(); c["relation-get"] != 2 || c["relation-set"] != 1 || c["is-leader"] != 1 {
 		t.Fatalf("Calls = %v", c)
@@ -165,5 +165,35 @@ func TestRemoteAppFromUnitNames(t *testing.T) {
 	}
 	if len(r.calls) != 1 {
 		t.Fatalf("calls = %v: the app name comes from the unit names", r.calls)
+	}
+}
+
+// TestRelationSetForms checks when relation-set gets key=value arguments and when the settings go through
+// --file - on stdin: values of any size or content must arrive untouched.
+func TestRelationSetForms(t *testing.T) {
+	big := strings.Repeat("x", maxSettingArgs)
+	tests := []struct {
+		name      string
+		data      map[string]string
+		wantCall  string
+		wantStdin string
+	}{
+		{"small", map[string]string{"b": "2\n-----BEGIN X-----", "a": ""}, "relation-set -r r:1 a= b=2\n-----BEGIN X-----", ""},
+		{"equals in value", map[string]string{"a": "x=y"}, "relation-set -r r:1 a=x=y", ""},
+		{"too big", map[string]string{"a": big}, "relation-set -r r:1 --file -", `{"a":"` + big + `"}`},
+		{"NUL in value", map[string]string{"a": "x\x00y"}, "relation-set -r r:1 --file -", `{"a":"x\u0000y"}`},
+		{"equals in key", map[string]string{"a=b": "c"}, "relation-set -r r:1 --file -", `{"a=b":"c"}`},
+		{"dash key", map[string]string{"-a": "c"}, "relation-set -r r:1 --file -", `{"-a":"c"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &scripted{}
+			if err := New(Env{UnitName: "me/0"}, r).SetUnitData("r:1", tt.data); err != nil {
+				t.Fatal(err)
+			}
+			if len(r.calls) != 1 || r.calls[0] != tt.wantCall || r.stdin[0] != tt.wantStdin {
+				t.Fatalf("ran %q with stdin %.80q, want %q with %.80q", r.calls, r.stdin, tt.wantCall, tt.wantStdin)
+			}
+		})
 	}
 }

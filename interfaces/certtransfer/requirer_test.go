@@ -140,8 +140,8 @@ func (r *fakeCTRunner) Run(_ context.Context, tool string, args []string, stdin 
 		if r.unit != m.leader {
 			return nil, &hooktool.ToolError{Tool: tool, ExitCode: 1, Stderr: "ERROR cannot write relation settings"}
 		}
-		var data map[string]string
-		if err := json.Unmarshal(stdin, &data); err != nil {
+		data, err := hooktool.RelationSetData(args, stdin)
+		if err != nil {
 			return nil, err
 		}
 		for k, v := range data {

@@ -21,6 +21,17 @@ func (w *pyWriter) raw(s string) { w.b.WriteString(s) }
 func (w *pyWriter) str(s string) {
 	w.b.WriteByte('"')
 	for i := 0; i < len(s); {
+		// Runs of printable ASCII other than the quote and the backslash go out as they are: PEM is mostly that,
+		// and a hook writes megabytes of it.
+		j := i
+		for j < len(s) && s[j] >= 0x20 && s[j] <= 0x7e && s[j] != '"' && s[j] != '\\' {
+			j++
+		}
+		if j > i {
+			w.b.WriteString(s[i:j])
+			i = j
+			continue
+		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		i += size
 		switch r {

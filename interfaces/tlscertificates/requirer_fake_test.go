@@ -94,8 +94,8 @@ func (r *fakeRunner) Run(_ context.Context, tool string, args []string, stdin []
 			}
 			name = "myapp"
 		}
-		var data map[string]string
-		if err := json.Unmarshal(stdin, &data); err != nil {
+		data, err := hooktool.RelationSetData(args, stdin)
+		if err != nil {
 			return nil, err
 		}
 		for k, v := range data {

@@ -196,6 +196,11 @@ func (s *Sim) runHook(ctx context.Context, u *Unit, h *pendingHook) *HookRecord 
 		})
 	}
 	dur := time.Since(start)
+	var cpu time.Duration
+	if ps := cmd.ProcessState; ps != nil {
+		// What wait4 reports: the hook process and every hook tool it waited for.
+		cpu = ps.UserTime() + ps.SystemTime()
+	}
 
 	// Registered before the unlock so that it runs after it: stopping Pebble takes time.
 	defer func() {
@@ -206,7 +211,7 @@ func (s *Sim) runHook(ctx context.Context, u *Unit, h *pendingHook) *HookRecord 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.contexts, c.id)
-	rec := HookRecord{Unit: u.name, Model: u.app.model.name, Seq: s.nextRecordSeq(), Name: c.name, Kind: "hook", Duration: dur, ExitCode: exitCode, Killed: c.killed, ToolCalls: c.calls,
+	rec := HookRecord{Unit: u.name, Model: u.app.model.name, Seq: s.nextRecordSeq(), Name: c.name, Kind: "hook", Duration: dur, CPU: cpu, ExitCode: exitCode, Killed: c.killed, ToolCalls: c.calls,
 		Stdout: stdout.String(), Stderr: stderr.String(), Logs: c.logs}
 	if h.action != nil {
 		rec.Kind = "action"

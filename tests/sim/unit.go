@@ -29,6 +29,7 @@ type HookRecord struct {
 	Relation  string         `json:"relation,omitempty"`
 	Remote    string         `json:"remote-unit,omitempty"`
 	Duration  time.Duration  `json:"duration"`
+	CPU       time.Duration  `json:"cpu,omitempty"` // user and system time of the hook process and the tools it ran
 	ExitCode  int            `json:"exit-code"`
 	Killed    bool           `json:"killed,omitempty"`
 	ToolCalls map[string]int `json:"tool-calls,omitempty"`
