@@ -126,6 +126,40 @@ func TestProviderRequestCache(t *testing.T) {
 	}
 	checkRequestCache(t, "after a killed hook", leader, rels)
 
+	// The signing hook killed half way, after its first relation-set: its writes are dropped, the rerun signs
+	// again from the same cache and the digests in the peer databag match what the databags hold.
+	if err := authority.SetConfig(map[string]any{"certificate-validity": "x"}); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, s)
+	csrs["a/0"] = newCSR(t, ecKey(t), "a-0-third.example.com")
+	publishCSRs(t, m.Unit("a/0"), false, req(csrs["a/0"], false))
+	csrs["b"] = newCSR(t, ecKey(t), "b-renewed.example.com")
+	publishCSRs(t, m.Unit("b/0"), true, req(csrs["b"], false))
+	settle(t, s)
+	before = len(leader.Hooks())
+	s.InjectFailure(leader.Name(), "config-changed", 8)
+	if err := authority.SetConfig(map[string]any{"certificate-validity": ""}); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, s)
+	var runs []sim.HookRecord
+	for _, h := range leader.Hooks()[before:] {
+		if h.Name == "config-changed" {
+			runs = append(runs, h)
+		}
+	}
+	if len(runs) != 2 || !runs[0].Killed || runs[0].ToolCalls["relation-set"] == 0 || runs[1].ExitCode != 0 {
+		t.Fatalf("want a config-changed killed after a relation-set, then one that succeeds; got %+v", runs)
+	}
+	caPEM = caOf(t, authority)
+	for _, s := range sentOf(ra, rb, csrs) {
+		certs, _, _ := issuedBag(t, s.rel, authority.Name())
+		checkIssued(t, certs, s.csr, false, caPEM, caFile)
+	}
+	checkWrittenDigests(t, s, m, authority, rels)
+	checkRequestCache(t, "after a killed signing hook", leader, rels)
+
 	// A relation removed: its file goes.
 	if err := m.RemoveRelation(rb); err != nil {
 		t.Fatal(err)
@@ -197,5 +231,38 @@ func checkRequestCache(t *testing.T, step string, leader *sim.Unit, rels []*sim.
 		if bag := r.AppData(remote); !maps.Equal(got.AppBag, bag) && len(bag)+len(got.AppBag) > 0 {
 			t.Errorf("%s: %v: cached app bag %v, relation has %v", step, r.Endpoints(), got.AppBag, bag)
 		}
+	}
+}
+
+// checkWrittenDigests checks that the provider's record of each relation's databag digest (peer key "written")
+// names every relation, and that a full scan then finds nothing to write: the killed hook left no trace.
+func checkWrittenDigests(t *testing.T, s *sim.Sim, m *sim.Model, authority *sim.App, rels []*sim.Relation) {
+	t.Helper()
+	var peer *sim.Relation
+	for _, r := range m.Relations() {
+		if e := r.Endpoints(); len(e) == 1 && e[0] == authority.Name()+":authority" {
+			peer = r
+		}
+	}
+	if peer == nil {
+		t.Fatal("no peer relation")
+	}
+	var written map[string]string
+	if err := json.Unmarshal([]byte(peer.AppData(authority.Name())["written"]), &written); err != nil {
+		t.Fatalf("peer key written: %v", err)
+	}
+	for _, r := range rels {
+		if written[fmt.Sprintf("certificates:%d", r.ID())] == "" {
+			t.Errorf("no digest for %v in %v", r.Endpoints(), written)
+		}
+	}
+	leader := authority.Leader()
+	before := len(leader.Hooks())
+	if err := authority.SetConfig(map[string]any{"certificate-limit": 50}); err != nil { // a full scan
+		t.Fatal(err)
+	}
+	settle(t, s)
+	if h := findHook(t, leader, before, "config-changed"); h.ToolCalls["relation-set"] > 1 {
+		t.Errorf("a full scan after the rerun wrote %d databags: %v", h.ToolCalls["relation-set"], h.ToolCalls)
 	}
 }

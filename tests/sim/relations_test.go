@@ -193,6 +193,25 @@ func TestAppBagChangeFiresAppLevelChanged(t *testing.T) {
 	eq(t, "data", m.Relations()[2].AppData("a")["k"], "v")
 }
 
+// TestAppBagChangeAfterOwnWrites: a leader that wrote its own app databag several times still gets app-level
+// relation-changed when the remote app then writes its databag once (each side's version is its own).
+func TestAppBagChangeAfterOwnWrites(t *testing.T) {
+	s, m, _ := twoApps(t, 1, 1)
+	a0, b0 := unit(t, m, "a/0"), unit(t, m, "b/0")
+	for _, v := range []string{"1", "2", "3"} {
+		if res, err := a0.RunAction("set", map[string]any{"relation": "db", "data": "k=" + v, "app": true}); err != nil || res.Status != "completed" {
+			t.Fatalf("%v %v", res, err)
+		}
+		settle(t, s)
+	}
+	na := len(a0.HookNames())
+	if res, err := b0.RunAction("set", map[string]any{"relation": "backend", "data": "x=y", "app": true}); err != nil || res.Status != "completed" {
+		t.Fatalf("%v %v", res, err)
+	}
+	settle(t, s)
+	eq(t, "a/0 hears of b's app databag", hooksSince(a0, na), []string{"db-relation-changed"})
+}
+
 func TestRelationGetDefaultsAndErrors(t *testing.T) {
 	s, m, _ := twoApps(t, 1, 1)
 	a0 := unit(t, m, "a/0")

@@ -382,8 +382,9 @@ func (c *hookContext) commitLocked(s *Sim) error {
 		applyInto(r.appData[u.app], c.relApp[r])
 		if !mapsEqual(before, r.appData[u.app]) {
 			r.appVer[u.app]++
-			// Own writes never trigger relation-changed on the writer (peer app bag included).
-			if st := u.rels[r]; st != nil {
+			// Own writes never trigger relation-changed on the writer. Only a peer relation's appSeen tracks the
+			// writer's own app bag; elsewhere it tracks the remote app's, which this write did not touch.
+			if st := u.rels[r]; st != nil && r.peer() {
 				st.appSeen = r.appVer[u.app]
 			}
 		}
