@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,7 +61,7 @@ func TestDemoScenarios(t *testing.T) {
 				t.Fatal(err)
 			}
 			if res.Failed > 0 || res.Passed == 0 {
-				t.Fatalf("%s: %d expectations passed, %d failed", name, res.Passed, res.Failed)
+				t.Fatalf("%s: %d expectations passed, %d failed:\n%s", name, res.Passed, res.Failed, strings.Join(res.Failures, "\n"))
 			}
 			t.Logf("%s: %d expectations passed in %v", name, res.Passed, res.Duration.Round(time.Millisecond))
 		})

@@ -274,6 +274,7 @@ type Options struct {
 // Result is the outcome of a run.
 type Result struct {
 	Passed, Failed int
+	Failures       []string // what each failed expectation or step said
 	State          *sim.State
 	Duration       time.Duration
 }
@@ -309,6 +310,7 @@ func Run(ctx context.Context, sc *Scenario, o *Options) (*Result, error) {
 			runErr = fmt.Errorf("cannot run step %d: %w", i+1, err)
 			fmt.Fprintf(out, "✗ step %d: %v\n", i+1, err)
 			r.res.Failed++
+			r.res.Failures = append(r.res.Failures, fmt.Sprintf("step %d: %v", i+1, err))
 			break
 		}
 	}
@@ -325,6 +327,7 @@ func (r *runner) check(ok bool, format string, args ...any) {
 	} else {
 		mark = "✗"
 		r.res.Failed++
+		r.res.Failures = append(r.res.Failures, fmt.Sprintf(format, args...))
 	}
 	fmt.Fprintf(r.out, "%s %s\n", mark, fmt.Sprintf(format, args...))
 }
