@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -92,6 +93,7 @@ func resolve(host string) (string, error) {
 type watcher struct {
 	certFile, keyFile string
 	pair              atomic.Pointer[tls.Certificate]
+	mu                sync.Mutex // guards the last contents read
 	certPEM, keyPEM   []byte
 }
 
@@ -99,6 +101,8 @@ type watcher struct {
 // together. A half-written update (new key, old certificate) does not load,
 // so the previous pair stays until the other file arrives.
 func (w *watcher) load() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	certPEM, err1 := os.ReadFile(w.certFile)
 	keyPEM, err2 := os.ReadFile(w.keyFile)
 	if err1 != nil || err2 != nil {
@@ -116,7 +120,10 @@ func (w *watcher) load() {
 	log.Printf("serving a new certificate (%d bytes)", len(certPEM))
 }
 
+// get serves the newest complete pair on disk: each handshake looks at the files (two small reads), so a client
+// that connects right after the charm pushed a certificate gets it, whatever the poll interval and the load.
 func (w *watcher) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	w.load()
 	if p := w.pair.Load(); p != nil {
 		return p, nil
 	}
