@@ -105,7 +105,8 @@ func capabilities(c *Config) *tlscertificates.Capabilities {
 }
 
 // fullScanHooks look at every relation: leadership moved, the charm changed, the unit (re)started, or the config
-// changed (requests that came while it was invalid were read by no one).
+// changed (a request refused or left waiting may pass now, and requests that came while it was invalid were not
+// served).
 var fullScanHooks = map[string]bool{"leader-elected": true, "upgrade-charm": true, "start": true, "config-changed": true}
 
 // serveCertificates signs outstanding requests on the relations this hook concerns and keeps every relation's
@@ -135,6 +136,11 @@ func (r *reconciler) serveCertificates(pub *published) error {
 	for id := range p.pending {
 		if !live[id] {
 			delete(p.pending, id)
+		}
+	}
+	for id := range p.refused {
+		if !live[id] {
+			delete(p.refused, id)
 		}
 	}
 	for id := range p.written {

@@ -160,11 +160,22 @@ func TestProviderRequestCache(t *testing.T) {
 	checkWrittenDigests(t, s, m, authority, rels)
 	checkRequestCache(t, "after a killed signing hook", leader, rels)
 
-	// A relation removed: its file goes.
+	// A relation removed: its file goes, and so do its refusals from the counts.
+	if err := authority.SetConfig(map[string]any{"allow-wildcards": false}); err != nil {
+		t.Fatal(err)
+	}
+	publishCSRs(t, m.Unit("b/0"), true, req(csrs["b"], false), req(newCSR(t, ecKey(t), "*.b.example.com", "*.b.example.com"), false))
+	settle(t, s)
+	if msg := leader.Status().Message; !strings.Contains(msg, "refused 1") {
+		t.Fatalf("a wildcard request with allow-wildcards false: status %q, want refused 1", msg)
+	}
 	if err := m.RemoveRelation(rb); err != nil {
 		t.Fatal(err)
 	}
 	settle(t, s)
+	if msg := leader.Status().Message; strings.Contains(msg, "refused") {
+		t.Errorf("after the relation went: status %q still counts its refusals", msg)
+	}
 	if _, err := os.Stat(requestCacheFile(leader, rb)); !os.IsNotExist(err) {
 		t.Errorf("the removed relation's cache file is still there (stat: %v)", err)
 	}
