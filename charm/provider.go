@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -123,31 +125,7 @@ func (r *reconciler) serveCertificates(pub *published) error {
 	if err != nil {
 		return err
 	}
-	live := map[string]bool{}
-	for _, id := range ids {
-		live[id] = true
-	}
-	// Relations that are gone (broken) leave the inventory; their databags went with them.
-	for id := range p.invByID {
-		if !live[id] {
-			delete(p.invByID, id)
-		}
-	}
-	for id := range p.pending {
-		if !live[id] {
-			delete(p.pending, id)
-		}
-	}
-	for id := range p.refused {
-		if !live[id] {
-			delete(p.refused, id)
-		}
-	}
-	for id := range p.written {
-		if !live[id] {
-			delete(p.written, id)
-		}
-	}
+	p.forgetGone(ids)
 	scope := r.scope(ids, p)
 	// Each relation goes through read, plan, sign and write on its own, several at once: one relation's writes and
 	// another's reads overlap the signing, which is what keeps a hook serving a hundred relations close to the time
@@ -172,6 +150,15 @@ func (r *reconciler) serveCertificates(pub *published) error {
 	}
 	p.record(plans)
 	return p.savePeerState(r.cfg.policyDigest())
+}
+
+// forgetGone drops what the provider keeps about relations that are gone (broken): their databags went with them.
+func (p *provider) forgetGone(live []string) {
+	gone := func(id string) bool { return !slices.Contains(live, id) }
+	maps.DeleteFunc(p.invByID, func(id string, _ []InventoryEntry) bool { return gone(id) })
+	maps.DeleteFunc(p.pending, func(id string, _ int) bool { return gone(id) })
+	maps.DeleteFunc(p.refused, func(id string, _ int) bool { return gone(id) })
+	maps.DeleteFunc(p.written, func(id string, _ string) bool { return gone(id) })
 }
 
 // needsScan tells whether this hook must look at the certificates relations at all: a hook of that endpoint, a

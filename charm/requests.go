@@ -4,9 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 
@@ -45,14 +46,7 @@ type relationBags struct {
 }
 
 // unitNames is the remote units in relation-list's order (string-sorted), whatever the source.
-func (b *relationBags) unitNames() []string {
-	names := make([]string, 0, len(b.Units))
-	for u := range b.Units {
-		names = append(names, u)
-	}
-	sort.Strings(names)
-	return names
-}
+func (b *relationBags) unitNames() []string { return slices.Sorted(maps.Keys(b.Units)) }
 
 // requestCache is the per-hook view of the cache directory; safe for concurrent use (relations are read in
 // parallel).
@@ -209,12 +203,10 @@ func (r *reconciler) observeRequests() error {
 	return r.requests.store(b)
 }
 
+// clone copies b for an update; the databags themselves are never modified, so they are shared.
 func (b *relationBags) clone() *relationBags {
 	c := *b
-	c.Units = make(map[string]map[string]string, len(b.Units))
-	for u, bag := range b.Units {
-		c.Units[u] = bag
-	}
+	c.Units = maps.Clone(b.Units)
 	return &c
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tls-authority/tls-authority/ca"
 	"github.com/tls-authority/tls-authority/hooktool"
+	"github.com/tls-authority/tls-authority/hooktool/hooktooltest"
 	ct "github.com/tls-authority/tls-authority/interfaces/certtransfer"
 )
 
@@ -140,7 +141,7 @@ func (r *fakeCTRunner) Run(_ context.Context, tool string, args []string, stdin 
 		if r.unit != m.leader {
 			return nil, &hooktool.ToolError{Tool: tool, ExitCode: 1, Stderr: "ERROR cannot write relation settings"}
 		}
-		data, err := hooktool.RelationSetData(args, stdin)
+		data, err := hooktooltest.RelationSetData(args, stdin)
 		if err != nil {
 			return nil, err
 		}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/tls-authority/tls-authority/hooktool"
+	"github.com/tls-authority/tls-authority/hooktool/hooktooltest"
 )
 
 // fakeModel is the little of Juju a requirer hook touches: one relation
@@ -94,7 +95,7 @@ func (r *fakeRunner) Run(_ context.Context, tool string, args []string, stdin []
 			}
 			name = "myapp"
 		}
-		data, err := hooktool.RelationSetData(args, stdin)
+		data, err := hooktooltest.RelationSetData(args, stdin)
 		if err != nil {
 			return nil, err
 		}

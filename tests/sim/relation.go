@@ -259,14 +259,5 @@ func (u *Unit) RelationMembers(r *Relation) []string {
 	s := u.app.model.sim
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	names := []string{}
-	st := u.rels[r]
-	if st == nil || st.broken {
-		return names
-	}
-	for m := range st.members {
-		names = append(names, r.unitName(u.app, m))
-	}
-	sort.Strings(names)
-	return names
+	return u.memberNamesLocked(r, nil, nil)
 }

@@ -418,21 +418,34 @@ func (s *Sim) toolRelationIDs(c *hookContext, req *toolRequest) (string, error) 
 // its joined hook and the departing one excluded in its departed hook.
 func (s *Sim) listMembers(c *hookContext, r *Relation) []string {
 	u := c.unit
+	if r == c.hook.rel && strings.HasSuffix(c.hook.name, "-relation-broken") {
+		return []string{}
+	}
+	var departing, joining *Unit
+	if r == c.hook.rel && strings.HasSuffix(c.hook.name, "-relation-departed") {
+		departing = c.hook.remote
+	}
+	if r == c.hook.rel && strings.HasSuffix(c.hook.name, "-relation-joined") {
+		joining = c.hook.remote
+	}
+	return u.memberNamesLocked(r, departing, joining)
+}
+
+// memberNamesLocked lists the remote units u's agent knows in r, as u names them, sorted; without departing and
+// with joining (the units of a departed or joined hook in progress), either of which may be nil.
+func (u *Unit) memberNamesLocked(r *Relation, departing, joining *Unit) []string {
 	names := []string{}
 	st := u.rels[r]
-	if st == nil || st.broken || (r == c.hook.rel && strings.HasSuffix(c.hook.name, "-relation-broken")) {
+	if st == nil || st.broken {
 		return names
 	}
 	for m := range st.members {
-		if r == c.hook.rel && m == c.hook.remote && strings.HasSuffix(c.hook.name, "-relation-departed") {
-			continue
+		if m != departing {
+			names = append(names, r.unitName(u.app, m))
 		}
-		names = append(names, r.unitName(u.app, m))
 	}
-	if r == c.hook.rel && strings.HasSuffix(c.hook.name, "-relation-joined") {
-		if _, ok := st.members[c.hook.remote]; !ok {
-			names = append(names, r.unitName(u.app, c.hook.remote))
-		}
+	if _, ok := st.members[joining]; joining != nil && !ok {
+		names = append(names, r.unitName(u.app, joining))
 	}
 	sort.Strings(names)
 	return names
