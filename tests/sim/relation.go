@@ -152,12 +152,21 @@ func (r *Relation) members(u *Unit) map[*Unit]bool {
 	return out
 }
 
-// enterScope pre-fills the unit's bag as the uniter facade's EnterScope does.
+// enterScope puts u in the relation's scope, creating its settings first (createSettings).
 func (r *Relation) enterScope(u *Unit) {
 	if r.scope[u] {
 		return
 	}
 	r.scope[u] = true
+	r.createSettings(u)
+}
+
+// createSettings creates the unit's bag with its addresses, as the uniter facade's EnterScope
+// (apiserver/facades/agent/uniter/uniter.go) passes them to state RelationUnit.EnterScope:
+// private-address and ingress-address (the first ingress address), egress-subnets. The uniter
+// enters scope before relation-created runs, so a bag that already exists is the unit's own (left
+// as it is).
+func (r *Relation) createSettings(u *Unit) {
 	if r.unitData[u] == nil {
 		r.unitData[u] = map[string]string{
 			"private-address": u.addr,

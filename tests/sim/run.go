@@ -57,10 +57,19 @@ func (s *Sim) newContextLocked(u *Unit, h *pendingHook) *hookContext {
 			break
 		}
 	}
+	if r := h.rel; r != nil && strings.HasSuffix(h.name, "-relation-created") {
+		// The uniter enters the relation's scope before it runs relation-created (relation
+		// statetracker.go SynchronizeScopes -> joinRelation -> Relationer.Join -> EnterScope), so
+		// the unit's bag already holds its addresses when the hook reads or writes it, and its
+		// writes land on top of them.
+		r.createSettings(u)
+	}
 	s.contexts[c.id] = c
 	return c
 }
 
+// hookEnv is the hook's whole environment, built from scratch as runner/context context.go HookVars,
+// env.go OSDependentEnvVars and runner.go (JUJU_DISPATCH_PATH) build it for a K8s sidecar unit.
 func (s *Sim) hookEnv(c *hookContext) []string {
 	u, h := c.unit, c.hook
 	m := u.app.model
@@ -92,9 +101,13 @@ func (s *Sim) hookEnv(c *hookContext) []string {
 		"JUJU_CHARM_HTTPS_PROXY":    "",
 		"JUJU_CHARM_FTP_PROXY":      "",
 		"JUJU_CHARM_NO_PROXY":       "",
-		"PATH":                      s.toolDir + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-		"LANG":                      "C.UTF-8",
-		"SIM_CONTAINERS_DIR":        u.containersDir,
+		// runner/context/env.go ubuntuEnv (the charm container runs an Ubuntu base).
+		"APT_LISTCHANGES_FRONTEND": "none",
+		"DEBIAN_FRONTEND":          "noninteractive",
+		"LANG":                     "C.UTF-8",
+		"PATH":                     s.toolDir + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"TERM":                     "tmux-256color",
+		"SIM_CONTAINERS_DIR":       u.containersDir,
 	}
 	if r := h.rel; r != nil {
 		env["JUJU_RELATION"] = r.endFor(u.app).ep.Name

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 
-	"gopkg.in/yaml.v3"
+	yamlv2 "gopkg.in/yaml.v2"
 )
 
 // toolRequest is what tests/cmd/jujuc sends for one hook-tool call.
@@ -21,6 +23,9 @@ type toolRequest struct {
 	Dir     string            `json:"dir,omitempty"`
 	Stdin   []byte            `json:"stdin,omitempty"`
 	Files   map[string][]byte `json:"files,omitempty"`
+
+	// stderr collects what a tool prints on stderr besides its error (deprecation warnings).
+	stderr string
 }
 
 type toolResponse struct {
@@ -100,14 +105,19 @@ func (s *Sim) handle(req *toolRequest) (resp *toolResponse, kill int) {
 	c.calls[req.Tool]++
 	c.ncalls++
 	out, err := s.runTool(c, req)
-	resp = &toolResponse{Stdout: []byte(out)}
+	if errors.Is(err, errHelp) {
+		// juju/cmd Main: --help prints the usage on stdout and exits 0.
+		out, err = "Usage: "+req.Tool+" [options]\n", nil
+	}
+	resp = &toolResponse{Stdout: []byte(out), Stderr: []byte(req.stderr)}
 	if err != nil {
 		var te *toolError
 		code := 1
 		if errors.As(err, &te) {
 			code = te.code
 		}
-		resp.Stderr = []byte("ERROR " + err.Error() + "\n")
+		// juju/cmd Main and WriteError: "ERROR <msg>"; exit 2 for option and Init errors, 1 for Run errors.
+		resp.Stderr = append(resp.Stderr, "ERROR "+err.Error()+"\n"...)
 		resp.Code = code
 	}
 	if c.killAt > 0 && c.ncalls >= c.killAt && !c.killed && c.pid != 0 {
@@ -117,64 +127,145 @@ func (s *Sim) handle(req *toolRequest) (resp *toolResponse, kill int) {
 	return resp, kill
 }
 
-// flagSet is a tiny getopt: which flags take a value, and what was given.
+// flagSet is a hook tool's command line as juju/gnuflag parses it for juju/cmd's Main (FlagKnownAs
+// "option", as juju/juju cmd.Info sets it): "--name[=value]" long options, "-abc" single-rune options,
+// "-rVALUE" or "-r VALUE", positional arguments interspersed with options, "--" ends the options. A name
+// with aliases is written "r|relation"; its value is stored under the first name.
 type flagSet struct {
 	tool   string
-	valued map[string]bool // flag name (without dashes) -> takes a value
+	valued map[string]bool   // option name (without dashes) -> takes a value
+	canon  map[string]string // option name -> first name of its alias group
 	vals   map[string]string
 	set    map[string]bool
+	given  map[string]string // canonical name -> the option as written ("-r", "--relation")
 	pos    []string
+	help   bool
 }
 
+// errHelp is --help or -h on a tool that does not define them: juju/cmd prints the usage and exits 0.
+var errHelp = errors.New("help requested")
+
 func parseFlags(tool string, args []string, valued []string, bools []string) (*flagSet, error) {
-	f := &flagSet{tool: tool, valued: map[string]bool{}, vals: map[string]string{}, set: map[string]bool{}}
+	f := &flagSet{tool: tool, valued: map[string]bool{}, canon: map[string]string{}, vals: map[string]string{}, set: map[string]bool{}, given: map[string]string{}}
+	add := func(spec string, takes bool) {
+		names := strings.Split(spec, "|")
+		for _, n := range names {
+			f.valued[n] = takes
+			f.canon[n] = names[0]
+		}
+	}
 	for _, v := range valued {
-		f.valued[v] = true
+		add(v, true)
 	}
 	for _, b := range bools {
-		f.valued[b] = false
+		add(b, false)
 	}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
+		if a == "" || a == "-" || a[0] != '-' {
+			f.pos = append(f.pos, a)
+			continue
+		}
 		if a == "--" {
 			f.pos = append(f.pos, args[i+1:]...)
 			break
 		}
-		if !strings.HasPrefix(a, "-") || a == "-" {
-			f.pos = append(f.pos, a)
+		if a[1] == '-' {
+			name, val, hasVal := a[2:], "", false
+			if k, v, ok := strings.Cut(name, "="); ok {
+				if k == "" {
+					return nil, usagef("empty option in argument %q", a)
+				}
+				name, val, hasVal = k, v, true
+			}
+			if !hasVal && f.valued[name] && i+1 < len(args) {
+				i++
+				val, hasVal = args[i], true
+			}
+			if err := f.setOne(name, val, hasVal); err != nil {
+				return nil, err
+			}
 			continue
 		}
-		name := strings.TrimLeft(a, "-")
-		val, hasVal := "", false
-		if k, v, ok := strings.Cut(name, "="); ok {
-			name, val, hasVal = k, v, true
-		}
-		takes, known := f.valued[name]
-		if !known {
-			return nil, usagef("option provided but not defined: %s", a)
-		}
-		if takes && !hasVal {
-			if i+1 >= len(args) {
-				return nil, usagef("option needs an argument: %s", a)
+		// Single-rune options: each rune is one; a valued one takes the rest of the argument or the next.
+		rest := a[1:]
+		for rest != "" {
+			_, n := utf8.DecodeRuneInString(rest)
+			name := rest[:n]
+			rest = rest[n:]
+			if takes, known := f.valued[name]; known && takes {
+				val, hasVal := rest, rest != ""
+				if !hasVal && i+1 < len(args) {
+					i++
+					val, hasVal = args[i], true
+				}
+				if err := f.setOne(name, val, hasVal); err != nil {
+					return nil, err
+				}
+				break
 			}
-			i++
-			val = args[i]
-		}
-		if !takes && hasVal {
-			if b, err := strconv.ParseBool(val); err == nil && !b {
-				continue
+			if err := f.setOne(name, "", false); err != nil {
+				return nil, err
 			}
 		}
-		f.set[name] = true
-		f.vals[name] = val
+	}
+	if f.help {
+		return f, errHelp
 	}
 	return f, nil
 }
 
+func optionName(name string) string {
+	if len(name) > 1 {
+		return "--" + name
+	}
+	return "-" + name
+}
+
+// setOne is gnuflag's parseFlagArg: a bool option without "=value" is true; every value goes through the
+// option's Set (bools: strconv.ParseBool; --format: one of the formatters).
+func (f *flagSet) setOne(name, val string, hasVal bool) error {
+	takes, known := f.valued[name]
+	if !known {
+		if name == "help" || name == "h" {
+			f.help = true
+			return nil
+		}
+		return usagef("option provided but not defined: %s", optionName(name))
+	}
+	c := f.canon[name]
+	if !takes {
+		if !hasVal {
+			val = "true"
+		}
+		b, err := strconv.ParseBool(val)
+		if err != nil {
+			return usagef("invalid value %q for option %s: %v", val, optionName(name), err)
+		}
+		if !b {
+			delete(f.set, c)
+			return nil
+		}
+		f.set[c], f.vals[c], f.given[c] = true, val, optionName(name)
+		return nil
+	}
+	if !hasVal {
+		return usagef("option needs an argument: %s", optionName(name))
+	}
+	if c == "format" && formatters[f.tool] {
+		if _, ok := formatNames[val]; !ok {
+			return usagef("invalid value %q for option %s: unknown format %q", val, optionName(name), val)
+		}
+	}
+	f.set[c], f.vals[c], f.given[c] = true, val, optionName(name)
+	return nil
+}
+
+// str is the value of the first of names that was given (names may be aliases of one option).
 func (f *flagSet) str(names ...string) string {
 	for _, n := range names {
-		if f.set[n] {
-			return f.vals[n]
+		if c := f.canonical(n); f.set[c] {
+			return f.vals[c]
 		}
 	}
 	return ""
@@ -182,14 +273,49 @@ func (f *flagSet) str(names ...string) string {
 
 func (f *flagSet) has(names ...string) bool {
 	for _, n := range names {
-		if f.set[n] {
+		if f.set[f.canonical(n)] {
 			return true
 		}
 	}
 	return false
 }
 
-// format renders v in the requested --format (json, yaml, or smart: Juju's usual default).
+func (f *flagSet) canonical(n string) string {
+	if c, ok := f.canon[n]; ok {
+		return c
+	}
+	return n
+}
+
+// checkEmpty is juju/cmd CheckEmpty, the Init of every tool that takes no (more) arguments.
+func checkEmpty(args []string) error {
+	if len(args) != 0 {
+		return usagef("unrecognized args: %q", args)
+	}
+	return nil
+}
+
+// formatters lists the tools whose --format is juju/cmd's output formatter; relation-set, juju-log and
+// open/close-port keep a deprecated free-form --format that only prints a warning.
+var formatters = map[string]bool{
+	"relation-ids": true, "relation-list": true, "relation-get": true, "relation-model-get": true, "is-leader": true,
+	"config-get": true, "status-get": true, "opened-ports": true, "network-get": true, "state-get": true,
+	"secret-get": true, "secret-info-get": true, "secret-ids": true, "action-get": true, "leader-get": true,
+	"goal-state": true, "credential-get": true,
+}
+
+var formatNames = map[string]bool{"smart": true, "yaml": true, "json": true}
+
+// deprecatedFormat is what relation-set, juju-log and open/close-port print for --format (jujuc
+// relation-set.go, juju-log.go, ports.go Run): a warning on stderr without a newline.
+func deprecatedFormat(req *toolRequest, f *flagSet) {
+	if f.set["format"] && f.vals["format"] != "" {
+		req.stderr += fmt.Sprintf("--format flag deprecated for command %q", f.tool)
+	}
+}
+
+// format renders v in the requested --format as juju/cmd output.go does: json (json.Marshal, nil is null),
+// yaml (gopkg.in/yaml.v2, nil prints nothing, one trailing newline) or smart (FormatSmart).
 func format(f *flagSet, v any, def string) (string, error) {
 	fm := def
 	if f.set["format"] {
@@ -199,53 +325,56 @@ func format(f *flagSet, v any, def string) (string, error) {
 	case "json":
 		b, err := json.Marshal(v)
 		if err != nil {
-			return "", failf("cannot format: %v", err)
+			return "", failf("%v", err)
 		}
 		return string(b) + "\n", nil
 	case "yaml":
-		if v == nil {
-			return "", nil
-		}
-		b, err := yaml.Marshal(v)
-		if err != nil {
-			return "", failf("cannot format: %v", err)
-		}
-		return string(b), nil
-	case "smart":
-		return smart(v), nil
+		return formatYAML(v)
 	}
-	return "", usagef("invalid value %q for option --format: unknown format %q", fm, fm)
+	return smart(v)
 }
 
-// smart mirrors juju/cmd FormatSmart: strings raw, lists one per line, bools True/False,
-// nil and "" print nothing, maps as YAML.
-func smart(v any) string {
+func formatYAML(v any) (string, error) {
+	if v == nil {
+		return "", nil
+	}
+	b, err := yamlv2.Marshal(v)
+	if err != nil {
+		return "", failf("%v", err)
+	}
+	out := strings.TrimRight(string(b), "\n")
+	if out == "" {
+		return "", nil
+	}
+	return out + "\n", nil
+}
+
+// smart is juju/cmd FormatSmart: strings raw, string lists one per line, bools True/False, nil and ""
+// print nothing, anything else (maps, numbers) as YAML.
+func smart(v any) (string, error) {
+	s := ""
 	switch x := v.(type) {
 	case nil:
-		return ""
+		return "", nil
 	case string:
-		if x == "" {
-			return ""
-		}
-		return x + "\n"
-	case bool:
-		if x {
-			return "True\n"
-		}
-		return "False\n"
+		s = x
 	case []string:
-		if len(x) == 0 {
-			return ""
+		s = strings.Join(x, "\n")
+	case bool:
+		s = "False"
+		if x {
+			s = "True"
 		}
-		return strings.Join(x, "\n") + "\n"
-	case int, int64, float64:
-		return fmt.Sprint(x) + "\n"
+	default:
+		return formatYAML(v)
 	}
-	b, _ := yaml.Marshal(v)
-	return string(b)
+	if s == "" {
+		return "", nil
+	}
+	return s + "\n", nil
 }
 
-var formatFlag = []string{"format"}
+const formatFlag = "format"
 
 func withFormat(v ...string) []string { return append(v, "format") }
 
@@ -262,8 +391,12 @@ func (s *Sim) runTool(c *hookContext, req *toolRequest) (string, error) {
 	case "relation-model-get":
 		return s.toolRelationModelGet(c, req)
 	case "is-leader":
-		f, err := parseFlags(req.Tool, req.Args, formatFlag, nil)
+		// jujuc is-leader.go: no arguments (CommandBase.Init is CheckEmpty).
+		f, err := parseFlags(req.Tool, req.Args, []string{formatFlag}, nil)
 		if err != nil {
+			return "", err
+		}
+		if err := checkEmpty(f.pos); err != nil {
 			return "", err
 		}
 		return format(f, c.unit.app.leader == c.unit, "smart")
@@ -274,10 +407,18 @@ func (s *Sim) runTool(c *hookContext, req *toolRequest) (string, error) {
 	case "status-get":
 		return s.toolStatusGet(c, req)
 	case "application-version-set":
-		if len(req.Args) != 1 {
+		// jujuc application-version-set.go Init: one version, nothing more.
+		f, err := parseFlags(req.Tool, req.Args, nil, nil)
+		if err != nil {
+			return "", err
+		}
+		if len(f.pos) < 1 {
 			return "", usagef("no version specified")
 		}
-		c.unit.app.version = req.Args[0]
+		if err := checkEmpty(f.pos[1:]); err != nil {
+			return "", err
+		}
+		c.unit.app.version = f.pos[0]
 		return "", nil
 	case "juju-log":
 		return s.toolJujuLog(c, req)
@@ -304,7 +445,7 @@ func (s *Sim) runTool(c *hookContext, req *toolRequest) (string, error) {
 	case "secret-ids":
 		return s.toolSecretIDs(c, req)
 	case "leader-get":
-		f, err := parseFlags(req.Tool, req.Args, formatFlag, nil)
+		f, err := parseFlags(req.Tool, req.Args, []string{formatFlag}, nil)
 		if err != nil {
 			return "", err
 		}
@@ -345,26 +486,33 @@ func (s *Sim) runTool(c *hookContext, req *toolRequest) (string, error) {
 	return "", failf("%s is not supported by the simulator", req.Tool)
 }
 
-// relation resolves -r (N or ep:N) or the hook's relation.
+// relation resolves -r (N or ep:N) or the hook's relation, as jujuc's relationIdValue does: the option is
+// checked while the command line is parsed, so a bad one is a usage error (exit 2): "invalid relation id"
+// for a non-number, "relation not found" (HookContext.Relation) for an id not in the hook's context; and
+// no -r outside a relation hook is Init's "no relation id specified", also exit 2.
 func (s *Sim) relation(c *hookContext, f *flagSet) (*Relation, error) {
 	u := c.unit
-	if !f.set["r"] && !f.set["relation"] {
+	if !f.has("r", "relation") {
 		if c.hook.rel == nil {
-			return nil, failf("no relation id specified")
+			return nil, usagef("no relation id specified")
 		}
 		return c.hook.rel, nil
 	}
 	raw := f.str("r", "relation")
+	opt := f.given[f.canonical("r")]
+	if opt == "" {
+		opt = f.given[f.canonical("relation")]
+	}
 	id, ok := parseRelationID(raw)
 	if !ok {
-		return nil, usagef("invalid value %q for option -r: invalid relation id", raw)
+		return nil, usagef("invalid value %q for option %s: invalid relation id", raw, opt)
 	}
 	for _, r := range s.visibleRelations(c, true) {
 		if r.idFor(u.app) == id {
 			return r, nil
 		}
 	}
-	return nil, failf("relation not found")
+	return nil, usagef("invalid value %q for option %s: relation not found", raw, opt)
 }
 
 // visibleRelations are the relations in the unit's context: those it ran relation-created for,
@@ -391,14 +539,19 @@ func (s *Sim) visibleRelations(c *hookContext, withBroken bool) []*Relation {
 	return out
 }
 
+// toolRelationIDs is jujuc relation-ids.go: the endpoint defaults to the hook's relation, one argument at
+// most, ids of the live relations sorted as strings.
 func (s *Sim) toolRelationIDs(c *hookContext, req *toolRequest) (string, error) {
-	f, err := parseFlags(req.Tool, req.Args, formatFlag, nil)
+	f, err := parseFlags(req.Tool, req.Args, []string{formatFlag}, nil)
 	if err != nil {
 		return "", err
 	}
 	ep := ""
 	if len(f.pos) > 0 {
 		ep = f.pos[0]
+		if err := checkEmpty(f.pos[1:]); err != nil {
+			return "", err
+		}
 	} else if c.hook.rel != nil {
 		ep = c.hook.rel.endFor(c.unit.app).ep.Name
 	} else {
@@ -451,13 +604,17 @@ func (u *Unit) memberNamesLocked(r *Relation, departing, joining *Unit) []string
 	return names
 }
 
+// toolRelationList is jujuc relation-list.go: no arguments; --app prints the remote application.
 func (s *Sim) toolRelationList(c *hookContext, req *toolRequest) (string, error) {
-	f, err := parseFlags(req.Tool, req.Args, withFormat("r", "relation"), []string{"app"})
+	f, err := parseFlags(req.Tool, req.Args, withFormat("r|relation"), []string{"app"})
 	if err != nil {
 		return "", err
 	}
 	r, err := s.relation(c, f)
 	if err != nil {
+		return "", err
+	}
+	if err := checkEmpty(f.pos); err != nil {
 		return "", err
 	}
 	if f.has("app") {
@@ -466,8 +623,31 @@ func (s *Sim) toolRelationList(c *hookContext, req *toolRequest) (string, error)
 	return format(f, s.listMembers(c, r), "smart")
 }
 
+// Names as juju/names validates them: an application is lowercase words joined by single dashes, each word
+// after the first holding a letter; a unit is <application>/<number without leading zeros>.
+var (
+	validAppName  = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]*[a-z][a-z0-9]*)*$`)
+	validUnitName = regexp.MustCompile(`^([a-z][a-z0-9]*(-[a-z0-9]*[a-z][a-z0-9]*)*)/(0|[1-9][0-9]*)$`)
+)
+
+// toolRelationGet is jujuc relation-get.go with the uniter facade's ReadRemoteSettings behind it.
+//
+// Init (exit 2 on error): the first argument is the key ("-" or none: all); the second names the unit or
+// application. With --app a unit name is turned into its application; without --app the name is kept as
+// given, application or unit. With no name the default is the hook's JUJU_REMOTE_UNIT (whatever -r says),
+// else with or without --app its JUJU_REMOTE_APP (which implies --app); else "no unit or application
+// specified". More arguments: "unrecognized args".
+//
+// Run (exit 1 on error), mustReadSettingsFromController: the unit's own name, or its own application's
+// name on the leader, read the hook's local view (pending relation-set writes included): the own app bag
+// with --app, the own UNIT bag without it (a quirk of Juju: `relation-get - <own-app>` on the leader prints
+// the unit's bag). Any other name is read from the controller, committed data only: api/agent/uniter
+// RelationUnit.ReadSettings sends a unit tag for a unit name and an application tag for an application
+// name (so an application name works without --app), else `"x" is not a valid unit or application`;
+// ReadRemoteSettings answers "permission denied" unless the unit's or application's endpoint is related
+// to ours (getRemoteRelationAppSettings, checkRemoteUnit: our own application only on a peer relation).
 func (s *Sim) toolRelationGet(c *hookContext, req *toolRequest) (string, error) {
-	f, err := parseFlags(req.Tool, req.Args, withFormat("r", "relation"), []string{"app"})
+	f, err := parseFlags(req.Tool, req.Args, withFormat("r|relation"), []string{"app"})
 	if err != nil {
 		return "", err
 	}
@@ -476,64 +656,59 @@ func (s *Sim) toolRelationGet(c *hookContext, req *toolRequest) (string, error) 
 		return "", err
 	}
 	u := c.unit
-	key, target := "", ""
-	if len(f.pos) > 0 {
-		key = f.pos[0]
-	}
-	if key == "-" {
-		key = ""
-	}
-	if len(f.pos) > 1 {
-		target = f.pos[1]
-	}
-	if len(f.pos) > 2 {
-		return "", usagef("unrecognized args: %q", f.pos[2:])
+	args := f.pos
+	key := ""
+	if len(args) > 0 {
+		if key = args[0]; key == "-" {
+			key = ""
+		}
+		args = args[1:]
 	}
 	isApp := f.has("app")
-	if target == "" && r == c.hook.rel {
-		if isApp && c.hook.remoteApp != nil {
-			target = r.appName(u.app, c.hook.remoteApp)
-		} else if !isApp && c.hook.remote != nil {
-			target = r.unitName(u.app, c.hook.remote)
+	remoteUnit := c.hook.rel.unitName(u.app, c.hook.remote)
+	remoteApp := ""
+	if c.hook.rel != nil && c.hook.remoteApp != nil {
+		remoteApp = c.hook.rel.appName(u.app, c.hook.remoteApp)
+	}
+	name := ""
+	switch {
+	case len(args) > 0:
+		name = args[0]
+		args = args[1:]
+		if isApp && !validAppName.MatchString(name) {
+			if m := validUnitName.FindStringSubmatch(name); m != nil {
+				name = m[1]
+			} else {
+				name = ""
+			}
 		}
+	case isApp:
+		if remoteApp == "" {
+			return "", usagef("no unit or application specified")
+		}
+		name = remoteApp
+	case remoteUnit != "":
+		name = remoteUnit
+	case remoteApp != "":
+		name, isApp = remoteApp, true
+	default:
+		return "", usagef("no unit or application specified")
 	}
-	if target == "" {
-		return "", failf("no unit or application specified")
-	}
-	if !strings.Contains(target, "/") {
-		isApp = true
+	if err := checkEmpty(args); err != nil {
+		return "", err
 	}
 	var data map[string]string
-	if isApp {
-		app := r.lookupApp(u.app, target)
-		if app == nil {
-			return "", failf("cannot read settings for application %q in relation %q: application not found", target, r.key(u.app))
-		}
-		if app == u.app {
-			if u.app.leader != u && !r.peer() {
-				return "", failf("permission denied")
-			}
-			data = view(r.appData[app], c.relApp[r])
+	switch leader := u.app.leader == u; {
+	case name == r.unitName(u.app, u), name == r.appName(u.app, u.app) && leader:
+		if isApp {
+			data = view(r.appData[u.app], c.relApp[r])
 		} else {
-			data = copyMap(r.appData[app])
-		}
-	} else {
-		tu := r.lookupUnit(u.app, target)
-		if tu == nil {
-			return "", failf("cannot read settings for unit %q in relation %q: unit %q: settings not found", target, r.key(u.app), target)
-		}
-		if tu == u {
 			data = view(r.unitData[u], c.relUnit[r])
-		} else {
-			d, ok := r.unitData[tu]
-			if !ok {
-				return "", failf("cannot read settings for unit %q in relation %q: unit %q: settings not found", target, r.key(u.app), target)
-			}
-			data = copyMap(d)
 		}
-	}
-	if data == nil {
-		data = map[string]string{}
+	default:
+		if data, err = s.readRemoteSettings(c, r, name); err != nil {
+			return "", err
+		}
 	}
 	if key != "" {
 		v, ok := data[key]
@@ -545,45 +720,116 @@ func (s *Sim) toolRelationGet(c *hookContext, req *toolRequest) (string, error) 
 	return format(f, data, "smart")
 }
 
-// parseSettings reads relation-set/state-set input: --file YAML then key=value args (args win).
+// readRemoteSettings is the controller side of relation-get for any name but the unit's own (and its own
+// application's on the leader): uniter facade ReadRemoteSettings, committed data only.
+func (s *Sim) readRemoteSettings(c *hookContext, r *Relation, name string) (map[string]string, error) {
+	u := c.unit
+	related := r.other(u.app).app
+	switch {
+	case validUnitName.MatchString(name):
+		// checkRemoteUnit: never our own unit, and only units of the related endpoint's application.
+		app, _, _ := strings.Cut(name, "/")
+		if name == r.unitName(u.app, u) || r.lookupApp(u.app, app) != related {
+			return nil, failf("permission denied")
+		}
+		tu := r.lookupUnit(u.app, name)
+		d, ok := r.unitData[tu]
+		if tu == nil || !ok {
+			// state RelationUnit.ReadSettings: the settings doc is created at scope entry.
+			return nil, failf("cannot read settings for unit %q in relation %q: unit %q: settings not found", name, r.stateKey(), name)
+		}
+		return nonNil(copyMap(d)), nil
+	case validAppName.MatchString(name):
+		// getRemoteRelationAppSettings: only the related endpoint's application.
+		if r.lookupApp(u.app, name) != related {
+			return nil, failf("permission denied")
+		}
+		return nonNil(copyMap(r.appData[related])), nil
+	}
+	return nil, failf("%q is not a valid unit or application", name)
+}
+
+func nonNil(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+// stateKey is the relation's key as state prints it in errors (state relationKey, epSlice order):
+// requirer, then provider, then peer endpoints as "app:endpoint", joined by a space.
+func (r *Relation) stateKey() string {
+	order := map[string]int{"requirer": 0, "provider": 1, "peer": 2}
+	eps := append([]*relEnd(nil), r.ends...)
+	sort.Slice(eps, func(i, j int) bool {
+		if oi, oj := order[eps[i].ep.Role], order[eps[j].ep.Role]; oi != oj {
+			return oi < oj
+		}
+		return eps[i].app.name+":"+eps[i].ep.Name < eps[j].app.name+":"+eps[j].ep.Name
+	})
+	names := make([]string, len(eps))
+	for i, e := range eps {
+		names[i] = e.app.name + ":" + e.ep.Name
+	}
+	return strings.Join(names, " ")
+}
+
+// parseSettings reads relation-set (and state-set, leader-set) input as jujuc relation-set.go does. Init
+// (exit 2 on error) parses the key=value arguments with juju/utils keyvalues.Parse(args, true): empty
+// arguments are skipped, each is split at its first "=", key and value are trimmed (strings.TrimSpace), an
+// empty key or a key given twice is refused. Run then reads the --file YAML map (gopkg.in/yaml.v2 into
+// map[string]string; "-" is stdin; the content is not trimmed) and lets the arguments override its keys.
+// An empty value deletes the key.
 func parseSettings(req *toolRequest, f *flagSet, args []string) (map[string]*string, error) {
-	out := map[string]*string{}
-	if f.set["file"] {
+	overrides := map[string]string{}
+	for _, a := range args {
+		if a == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(a, "=")
+		if !ok {
+			return nil, usagef(`expected "key=value", got %q`, a)
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if k == "" {
+			return nil, usagef(`expected "key=value", got "%s=%s"`, k, v)
+		}
+		if _, dup := overrides[k]; dup {
+			return nil, usagef("key %q specified more than once", k)
+		}
+		overrides[k] = v
+	}
+	settings := map[string]string{}
+	if f.has("file") {
 		var content []byte
-		if p := f.vals["file"]; p == "-" {
+		if p := f.str("file"); p == "-" {
 			content = req.Stdin
 		} else {
 			content = req.Files[p]
 		}
-		var m map[string]any
-		if err := yaml.Unmarshal(content, &m); err != nil {
-			return nil, failf("cannot parse settings file: %v", err)
-		}
-		for k, v := range m {
-			sv := ""
-			if v != nil {
-				sv = fmt.Sprint(v)
-			}
-			out[k] = &sv
+		if err := yamlv2.Unmarshal(content, settings); err != nil {
+			return nil, failf("%v", err)
 		}
 	}
-	for _, a := range args {
-		k, v, ok := strings.Cut(a, "=")
-		if !ok || k == "" {
-			return nil, usagef(`expected "key=value", got %q`, a)
-		}
-		out[k] = &v
+	for k, v := range overrides {
+		settings[k] = v
 	}
-	for k, v := range out {
-		if *v == "" {
+	out := make(map[string]*string, len(settings))
+	for k, v := range settings {
+		if v == "" {
 			out[k] = nil
+		} else {
+			out[k] = &v
 		}
 	}
 	return out, nil
 }
 
+// toolRelationSet is jujuc relation-set.go: Init checks the relation and the arguments (exit 2); Run
+// warns about a --format, reads --file, then refuses --app on a non-leader ("cannot write relation
+// settings", exit 1) and buffers the writes for the commit.
 func (s *Sim) toolRelationSet(c *hookContext, req *toolRequest) (string, error) {
-	f, err := parseFlags(req.Tool, req.Args, []string{"r", "relation", "file", "format"}, []string{"app"})
+	f, err := parseFlags(req.Tool, req.Args, []string{"r|relation", "file", "format"}, []string{"app"})
 	if err != nil {
 		return "", err
 	}
@@ -591,6 +837,10 @@ func (s *Sim) toolRelationSet(c *hookContext, req *toolRequest) (string, error) 
 	if err != nil {
 		return "", err
 	}
+	if _, err := parseSettings(req, &flagSet{}, f.pos); err != nil {
+		return "", err
+	}
+	deprecatedFormat(req, f)
 	settings, err := parseSettings(req, f, f.pos)
 	if err != nil {
 		return "", err
@@ -613,7 +863,7 @@ func (s *Sim) toolRelationSet(c *hookContext, req *toolRequest) (string, error) 
 }
 
 func (s *Sim) toolRelationModelGet(c *hookContext, req *toolRequest) (string, error) {
-	f, err := parseFlags(req.Tool, req.Args, withFormat("r", "relation"), nil)
+	f, err := parseFlags(req.Tool, req.Args, withFormat("r|relation"), nil)
 	if err != nil {
 		return "", err
 	}
@@ -621,20 +871,33 @@ func (s *Sim) toolRelationModelGet(c *hookContext, req *toolRequest) (string, er
 	if err != nil {
 		return "", err
 	}
+	if err := checkEmpty(f.pos); err != nil {
+		return "", err
+	}
 	return format(f, map[string]string{"uuid": r.other(c.unit.app).app.model.uuid}, "smart")
 }
 
+// toolConfigGet is jujuc config-get.go: at most one key, not with --all (exit 2); no key prints every
+// option that is set or has a default (--all: every option, null when unset); a key prints its value or
+// nothing (null in json) when unset.
 func (s *Sim) toolConfigGet(c *hookContext, req *toolRequest) (string, error) {
-	f, err := parseFlags(req.Tool, req.Args, formatFlag, []string{"a", "all"})
+	f, err := parseFlags(req.Tool, req.Args, []string{formatFlag}, []string{"a|all"})
 	if err != nil {
 		return "", err
 	}
 	a := c.unit.app
 	cfg := a.effectiveConfig()
 	if len(f.pos) > 0 {
-		return format(f, cfg[f.pos[0]], "smart")
+		key := f.pos[0]
+		if key != "" && f.has("a") {
+			return "", usagef("cannot use argument --all together with key %q", key)
+		}
+		if err := checkEmpty(f.pos[1:]); err != nil {
+			return "", err
+		}
+		return format(f, cfg[key], "smart")
 	}
-	if f.has("a", "all") {
+	if f.has("a") {
 		all := map[string]any{}
 		for k := range a.charm.Config {
 			all[k] = cfg[k]
@@ -646,13 +909,15 @@ func (s *Sim) toolConfigGet(c *hookContext, req *toolRequest) (string, error) {
 
 var validStatus = map[string]bool{"maintenance": true, "blocked": true, "waiting": true, "active": true}
 
+// toolStatusSet is jujuc status-set.go: Init takes <status> [message] and nothing more (exit 2); Run
+// sets the unit's status, or with --application the application's on the leader only.
 func (s *Sim) toolStatusSet(c *hookContext, req *toolRequest) (string, error) {
 	f, err := parseFlags(req.Tool, req.Args, nil, []string{"application"})
 	if err != nil {
 		return "", err
 	}
 	if len(f.pos) < 1 {
-		return "", usagef("invalid args, require <status> [message] [data]")
+		return "", usagef("invalid args, require <status> [message]")
 	}
 	st := f.pos[0]
 	if !validStatus[st] {
@@ -661,6 +926,9 @@ func (s *Sim) toolStatusSet(c *hookContext, req *toolRequest) (string, error) {
 	msg := ""
 	if len(f.pos) > 1 {
 		msg = f.pos[1]
+		if err := checkEmpty(f.pos[2:]); err != nil {
+			return "", err
+		}
 	}
 	u := c.unit
 	if f.has("application") {
@@ -680,7 +948,7 @@ func statusMap(st Status) map[string]any {
 }
 
 func (s *Sim) toolStatusGet(c *hookContext, req *toolRequest) (string, error) {
-	f, err := parseFlags(req.Tool, req.Args, formatFlag, []string{"include-data", "application"})
+	f, err := parseFlags(req.Tool, req.Args, []string{formatFlag}, []string{"include-data", "application"})
 	if err != nil {
 		return "", err
 	}
@@ -703,22 +971,26 @@ func (s *Sim) toolStatusGet(c *hookContext, req *toolRequest) (string, error) {
 	return format(f, u.workload.Status, "smart")
 }
 
-var logLevels = map[string]bool{"TRACE": true, "DEBUG": true, "INFO": true, "WARNING": true, "ERROR": true, "CRITICAL": true}
+// logLevels are the levels loggo.ParseLevel knows (WARN is WARNING).
+var logLevels = map[string]string{"TRACE": "TRACE", "DEBUG": "DEBUG", "INFO": "INFO", "WARN": "WARNING", "WARNING": "WARNING", "ERROR": "ERROR", "CRITICAL": "CRITICAL"}
 
+// toolJujuLog is jujuc juju-log.go: the arguments joined by spaces are the message (none: exit 2); an
+// unknown --log-level logs at INFO; in a relation hook the message is prefixed "<endpoint>:<id>: ".
 func (s *Sim) toolJujuLog(c *hookContext, req *toolRequest) (string, error) {
-	f, err := parseFlags(req.Tool, req.Args, []string{"l", "log-level", "format"}, []string{"debug"})
+	f, err := parseFlags(req.Tool, req.Args, []string{"l|log-level", "format"}, []string{"debug"})
 	if err != nil {
 		return "", err
 	}
-	if len(f.pos) == 0 {
+	if f.pos == nil {
 		return "", usagef("no message specified")
 	}
-	level := strings.ToUpper(f.str("l", "log-level"))
+	deprecatedFormat(req, f)
+	level := "INFO"
+	if l, ok := logLevels[strings.ToUpper(f.str("l"))]; ok {
+		level = l
+	}
 	if f.has("debug") {
 		level = "DEBUG"
-	}
-	if !logLevels[level] {
-		level = "INFO"
 	}
 	msg := strings.Join(f.pos, " ")
 	if r := c.hook.rel; r != nil {
@@ -726,10 +998,6 @@ func (s *Sim) toolJujuLog(c *hookContext, req *toolRequest) (string, error) {
 	}
 	line := level + " " + msg
 	c.logs = append(c.logs, line)
-	if c.hook.action != nil {
-		// juju-log in an action is also captured in the unit log only.
-		_ = 0
-	}
 	s.logf("    %s juju-log %s", c.unit.name, line)
 	return "", nil
 }
@@ -766,23 +1034,28 @@ func normalizePort(p string) (string, error) {
 }
 
 func (s *Sim) toolPort(c *hookContext, req *toolRequest) (string, error) {
+	// jujuc ports.go: Init takes one port or range, lowercased, and nothing more (exit 2).
 	f, err := parseFlags(req.Tool, req.Args, []string{"endpoints", "format"}, nil)
 	if err != nil {
 		return "", err
 	}
-	if len(f.pos) != 1 {
+	if f.pos == nil {
 		return "", usagef("no port or range specified")
 	}
-	p, err := normalizePort(f.pos[0])
+	p, err := normalizePort(strings.ToLower(f.pos[0]))
 	if err != nil {
 		return "", usagef("%v", err)
 	}
+	if err := checkEmpty(f.pos[1:]); err != nil {
+		return "", err
+	}
+	deprecatedFormat(req, f)
 	c.ports[p] = req.Tool == "open-port"
 	return "", nil
 }
 
 func (s *Sim) toolOpenedPorts(c *hookContext, req *toolRequest) (string, error) {
-	f, err := parseFlags(req.Tool, req.Args, formatFlag, []string{"endpoints"})
+	f, err := parseFlags(req.Tool, req.Args, []string{formatFlag}, []string{"endpoints"})
 	if err != nil {
 		return "", err
 	}
@@ -806,7 +1079,7 @@ func (s *Sim) toolOpenedPorts(c *hookContext, req *toolRequest) (string, error) 
 }
 
 func (s *Sim) toolNetworkGet(c *hookContext, req *toolRequest) (string, error) {
-	f, err := parseFlags(req.Tool, req.Args, withFormat("r", "relation"), []string{"bind-address", "ingress-address", "egress-subnets", "primary-address"})
+	f, err := parseFlags(req.Tool, req.Args, withFormat("r|relation"), []string{"bind-address", "ingress-address", "egress-subnets", "primary-address"})
 	if err != nil {
 		return "", err
 	}
@@ -841,7 +1114,7 @@ func (s *Sim) toolState(c *hookContext, req *toolRequest) (string, error) {
 	u := c.unit
 	switch req.Tool {
 	case "state-get":
-		f, err := parseFlags(req.Tool, req.Args, formatFlag, []string{"strict"})
+		f, err := parseFlags(req.Tool, req.Args, []string{formatFlag}, []string{"strict"})
 		if err != nil {
 			return "", err
 		}
