@@ -150,3 +150,32 @@ func TestOutputFormatsLikeJujuCmd(t *testing.T) {
 	}
 	eq(t, "juju-log levels", logs, []string{"WARNING careful", "INFO plain"})
 }
+
+func TestHookEnvironmentLikeJuju(t *testing.T) {
+	_, m, _ := twoApps(t, 1, 1)
+	a0 := unit(t, m, "a/0")
+	// runner/context context.go HookVars and env.go ubuntuEnv build the whole environment; the shell adds PWD.
+	got := sh(t, a0, "env | cut -d= -f1 | grep -v '^PWD$' | sort | tr '\\n' ' '")
+	eq(t, "action env", got, "APT_LISTCHANGES_FRONTEND CHARM_DIR CLOUD_API_VERSION DEBIAN_FRONTEND JUJU_ACTION_NAME JUJU_ACTION_TAG JUJU_ACTION_UUID "+
+		"JUJU_AGENT_SOCKET_ADDRESS JUJU_AGENT_SOCKET_NETWORK JUJU_API_ADDRESSES JUJU_AVAILABILITY_ZONE JUJU_CHARM_DIR JUJU_CHARM_FTP_PROXY "+
+		"JUJU_CHARM_HTTPS_PROXY JUJU_CHARM_HTTP_PROXY JUJU_CHARM_NO_PROXY JUJU_CONTEXT_ID JUJU_DISPATCH_PATH JUJU_HOOK_NAME JUJU_MACHINE_ID "+
+		"JUJU_MODEL_NAME JUJU_MODEL_UUID JUJU_PRINCIPAL_UNIT JUJU_SLA JUJU_UNIT_NAME JUJU_VERSION LANG PATH SIM_CONTAINERS_DIR TERM ")
+	eq(t, "values", sh(t, a0, `echo "$APT_LISTCHANGES_FRONTEND $DEBIAN_FRONTEND $LANG $TERM $JUJU_DISPATCH_PATH [$JUJU_HOOK_NAME]"`),
+		"none noninteractive C.UTF-8 tmux-256color actions/run []")
+}
+
+func TestHookToolArgumentLimits(t *testing.T) {
+	_, m, r := twoApps(t, 1, 1)
+	a0 := unit(t, m, "a/0")
+	// Each hook tool is a process: Linux refuses (E2BIG) one argument of 128 KiB or more (MAX_ARG_STRLEN
+	// counts the NUL), and all arguments plus the environment over ARG_MAX. The shell reports the failed
+	// exec with exit 126; the tool never runs, so nothing is written.
+	gen := `big() { head -c "$1" /dev/zero | tr '\0' x; }; `
+	eq(t, "largest argument", sh(t, a0, gen+`relation-set -r 2 "k=$(big $((131071-2)))"; echo rc=$?`), "rc=0")
+	eq(t, "one byte more", sh(t, a0, gen+`relation-set -r 2 "k=$(big $((131072-2)))" 2>/dev/null; echo rc=$?`), "rc=126")
+	eq(t, "total over ARG_MAX", sh(t, a0, gen+`v=$(big 100000); set --; n=0; while [ $n -lt $(( $(getconf ARG_MAX) / 100000 + 1 )) ]; do set -- "$@" "k$n=$v"; n=$((n+1)); done; relation-set -r 2 "$@" 2>/dev/null; echo rc=$?`), "rc=126")
+	// --file - carries what no argument can.
+	eq(t, "file", sh(t, a0, gen+`printf 'f: %s\n' "$(big 1048576)" | relation-set -r 2 --file -; echo rc=$?`), "rc=0")
+	d := r.UnitData("a/0")
+	eq(t, "sizes", []int{len(d["k"]), len(d["f"])}, []int{131071 - 2, 1048576})
+}
