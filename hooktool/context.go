@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // Context is one hook's view of Juju. Its methods may be called concurrently (Juju serves concurrent hook-tool
@@ -263,10 +264,11 @@ func (c *Context) relationSet(relID, name string, app bool, data map[string]stri
 	}
 	var stdin []byte
 	if kv, ok := settingArgs(data); ok {
-		// key=value arguments: Juju splits them at the first "=", no YAML to parse on its side.
+		// key=value arguments: Juju splits them at the first "=" and trims both sides, no YAML to parse on its side.
 		args = append(args, kv...)
 	} else {
-		// JSON is YAML: relation-set --file - reads it from stdin, so values of any size or content pass untouched.
+		// JSON is YAML: relation-set --file - reads it from stdin (yaml.v2 into strings, untrimmed), so values of
+		// any size or content pass untouched.
 		body, err := json.Marshal(data)
 		if err != nil {
 			return fmt.Errorf("cannot encode relation data: %w", err)
@@ -298,17 +300,21 @@ func (c *Context) relationSet(relID, name string, app bool, data map[string]stri
 	return nil
 }
 
-// maxSettingArgs bounds what relation-set takes as arguments: Linux refuses an argument over 128 KiB, and the whole
-// command line must fit beside the environment.
+// maxSettingArgs bounds what relation-set takes as arguments, all of them together: Linux refuses one argument of
+// 128 KiB (MAX_ARG_STRLEN) and all arguments plus the environment over ARG_MAX (about 2 MiB), so the whole command
+// line stays well within the first.
 const maxSettingArgs = 96 << 10
 
-// settingArgs gives data as relation-set's key=value arguments, sorted by key, when they fit on a command line:
-// no NUL byte, no "=" in a key, within maxSettingArgs.
+// settingArgs gives data as relation-set's key=value arguments, sorted by key, when they fit on a command line and
+// survive Juju's parsing of them (juju/utils keyvalues.Parse: split at the first "=", key and value trimmed): no NUL
+// byte, no "=" in a key, no key that reads as an option, no space at either end of a key or value (a PEM's final
+// newline would be lost), all within maxSettingArgs.
 func settingArgs(data map[string]string) ([]string, bool) {
 	keys := make([]string, 0, len(data))
 	size := 0
 	for k, v := range data {
-		if k == "" || strings.ContainsAny(k, "=\x00") || strings.HasPrefix(k, "-") || strings.ContainsRune(v, 0) {
+		if k == "" || strings.ContainsAny(k, "=\x00") || strings.HasPrefix(k, "-") || strings.ContainsRune(v, 0) ||
+			strings.TrimSpace(k) != k || strings.TrimSpace(v) != v {
 			return nil, false
 		}
 		size += len(k) + 1 + len(v) + 1
@@ -336,9 +342,29 @@ const (
 	StatusMaintenance Status = "maintenance"
 )
 
-// SetStatus sets this unit's workload status.
+// MaxMessage bounds a status or log message. status-set and juju-log take it as one argument and have no --file:
+// Linux refuses an argument of 128 KiB (MAX_ARG_STRLEN), so a longer message is cut (at a character boundary) and
+// marked rather than failing the hook.
+const MaxMessage = 32 << 10
+
+const truncatedMark = " [truncated]"
+
+// messageArg returns msg within MaxMessage bytes.
+func messageArg(msg string) string {
+	if len(msg) <= MaxMessage {
+		return msg
+	}
+	cut := MaxMessage - len(truncatedMark)
+	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+		cut--
+	}
+	return msg[:cut] + truncatedMark
+}
+
+// SetStatus sets this unit's workload status. "--" ends the options: Juju parses options anywhere on the command
+// line, so a message starting with "-" would otherwise be taken for one.
 func (c *Context) SetStatus(s Status, msg string) error {
-	if _, err := c.run("status-set", nil, string(s), msg); err != nil {
+	if _, err := c.run("status-set", nil, "--", string(s), messageArg(msg)); err != nil {
 		return fmt.Errorf("cannot set unit status: %w", err)
 	}
 	return nil
@@ -346,7 +372,7 @@ func (c *Context) SetStatus(s Status, msg string) error {
 
 // SetAppStatus sets the application's status (leader only).
 func (c *Context) SetAppStatus(s Status, msg string) error {
-	if _, err := c.run("status-set", nil, "--application=true", string(s), msg); err != nil {
+	if _, err := c.run("status-set", nil, "--application=true", "--", string(s), messageArg(msg)); err != nil {
 		return fmt.Errorf("cannot set application status: %w", err)
 	}
 	return nil
@@ -363,9 +389,9 @@ const (
 	LevelError   LogLevel = "ERROR"
 )
 
-// Log writes one line to the unit's Juju log.
+// Log writes one line to the unit's Juju log (cut to MaxMessage; "--" so that a message may start with "-").
 func (c *Context) Log(level LogLevel, format string, args ...any) error {
-	if _, err := c.run("juju-log", nil, "--log-level", string(level), fmt.Sprintf(format, args...)); err != nil {
+	if _, err := c.run("juju-log", nil, "--log-level", string(level), "--", messageArg(fmt.Sprintf(format, args...))); err != nil {
 		return fmt.Errorf("cannot log: %w", err)
 	}
 	return nil
@@ -373,7 +399,7 @@ func (c *Context) Log(level LogLevel, format string, args ...any) error {
 
 // SetApplicationVersion sets the version shown by juju status.
 func (c *Context) SetApplicationVersion(v string) error {
-	if _, err := c.run("application-version-set", nil, v); err != nil {
+	if _, err := c.run("application-version-set", nil, "--", v); err != nil {
 		return fmt.Errorf("cannot set application version: %w", err)
 	}
 	return nil

@@ -5,9 +5,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	"github.com/tls-authority/tls-authority/hooktool/hooktooltest"
 )
 
 // scripted answers each tool from a table and records every call.
@@ -15,12 +19,14 @@ type scripted struct {
 	out   map[string]string // "tool args..." -> stdout
 	err   map[string]error
 	calls []string
+	argv  [][]string
 	stdin []string
 }
 
 func (s *scripted) Run(_ context.Context, tool string, args []string, stdin []byte) ([]byte, error) {
 	key := strings.TrimSpace(tool + " " + strings.Join(args, " "))
 	s.calls = append(s.calls, key)
+	s.argv = append(s.argv, args)
 	s.stdin = append(s.stdin, string(stdin))
 	if err, ok := s.err[key]; ok {
 		return nil, err
@@ -184,6 +190,13 @@ func TestRelationSetForms(t *testing.T) {
 		{"NUL in value", map[string]string{"a": "x\x00y"}, "relation-set -r r:1 --file -", `{"a":"x\u0000y"}`},
 		{"equals in key", map[string]string{"a=b": "c"}, "relation-set -r r:1 --file -", `{"a=b":"c"}`},
 		{"dash key", map[string]string{"-a": "c"}, "relation-set -r r:1 --file -", `{"-a":"c"}`},
+		// Juju trims key=value arguments (juju/utils keyvalues.Parse): a PEM's final newline would be lost.
+		{"trailing newline", map[string]string{"a": "PEM\n"}, "relation-set -r r:1 --file -", `{"a":"PEM\n"}`},
+		{"leading space", map[string]string{"a": " x"}, "relation-set -r r:1 --file -", `{"a":" x"}`},
+		{"spaced key", map[string]string{"a ": "x"}, "relation-set -r r:1 --file -", `{"a ":"x"}`},
+		// The bound is on the whole command line, not each value.
+		{"total too big", map[string]string{"a": big[:maxSettingArgs/2], "b": big[:maxSettingArgs/2]}, "relation-set -r r:1 --file -",
+			`{"a":"` + big[:maxSettingArgs/2] + `","b":"` + big[:maxSettingArgs/2] + `"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -195,5 +208,60 @@ func TestRelationSetForms(t *testing.T) {
 				t.Fatalf("ran %q with stdin %.80q, want %q with %.80q", r.calls, r.stdin, tt.wantCall, tt.wantStdin)
 			}
 		})
+	}
+}
+
+// TestRelationSetReadsBackAsJujuReadsIt decodes every call as Juju's relation-set would (hooktooltest follows
+// jujuc relation-set.go) and checks the bag is exactly what the charm meant, for values that stress both forms.
+func TestRelationSetReadsBackAsJujuReadsIt(t *testing.T) {
+	pem := "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+	for _, data := range []map[string]string{
+		{"ca": pem, "chain": "[" + `"` + pem + `"` + "]"},
+		{"a": "  both  ", "b": "\t", "c": "x"},
+		{"html": "<a & b>", "unicode": "é\u2028ü", "ctl": "\x01\x7f", "yamlish": "- item\nkey: value", "bool": "yes", "num": "010"},
+		{"big": strings.Repeat("y", maxSettingArgs), "small": "z"},
+		{"deleted": "", "kept": "v"},
+	} {
+		r := &scripted{}
+		if err := New(Env{UnitName: "me/0"}, r).SetUnitData("r:1", data); err != nil {
+			t.Fatal(err)
+		}
+		got, err := hooktooltest.RelationSetData(r.argv[0], []byte(r.stdin[0]))
+		if err != nil {
+			t.Fatalf("%v: %v", data, err)
+		}
+		if !reflect.DeepEqual(got, data) {
+			t.Errorf("Juju would read\n%q\nfor\n%q", got, data)
+		}
+	}
+}
+
+func TestMessagesFitOneArgument(t *testing.T) {
+	r := &scripted{}
+	hc := New(Env{UnitName: "me/0"}, r)
+	long := strings.Repeat("é", MaxMessage) // two bytes each: the cut falls inside one
+	if err := hc.Log(LevelInfo, "%s", long); err != nil {
+		t.Fatal(err)
+	}
+	if err := hc.SetStatus(StatusBlocked, long); err != nil {
+		t.Fatal(err)
+	}
+	if err := hc.SetStatus(StatusActive, "-r looks like an option"); err != nil {
+		t.Fatal(err)
+	}
+	for i, prefix := range []string{"juju-log --log-level INFO -- ", "status-set -- blocked "} {
+		msg, ok := strings.CutPrefix(r.calls[i], prefix)
+		if !ok {
+			t.Fatalf("call %q, want prefix %q", r.calls[i][:40], prefix)
+		}
+		if len(msg) > MaxMessage || !strings.HasSuffix(msg, truncatedMark) || !utf8.ValidString(msg) {
+			t.Errorf("%s: %d bytes, valid UTF-8 %v, suffix %q", prefix, len(msg), utf8.ValidString(msg), msg[len(msg)-20:])
+		}
+	}
+	if r.calls[2] != "status-set -- active -r looks like an option" {
+		t.Errorf("got %q", r.calls[2])
+	}
+	if got := messageArg("short"); got != "short" {
+		t.Errorf("short message changed: %q", got)
 	}
 }

@@ -3,32 +3,47 @@
 package hooktooltest
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
+
+	"gopkg.in/yaml.v2"
 )
 
-// RelationSetData decodes what a relation-set call was given, in either form hooktool uses (key=value arguments,
-// or JSON settings on stdin with --file -). "" values mean delete.
+// RelationSetData decodes what a relation-set call was given, in either form hooktool uses, as jujuc relation-set.go
+// reads it: key=value arguments through juju/utils keyvalues.Parse(args, true) (split at the first "=", key and value
+// trimmed, empty arguments skipped, a repeated key refused), then the --file - content (stdin) as a YAML map with
+// gopkg.in/yaml.v2 into strings, not trimmed, the arguments overriding its keys. "" values mean delete.
 func RelationSetData(args []string, stdin []byte) (map[string]string, error) {
-	data := map[string]string{}
+	overrides := map[string]string{}
+	file := false
 	for i := 0; i < len(args); i++ {
 		switch a := args[i]; {
-		case a == "-r" || a == "--file":
+		case a == "-r":
 			i++
-		case a == "--app":
+		case a == "--file":
+			file = true
+			i++
+		case a == "--app", a == "":
 		default:
 			k, v, ok := strings.Cut(a, "=")
-			if !ok {
-				return nil, fmt.Errorf("relation-set: unexpected argument %q", a)
+			k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+			if !ok || k == "" {
+				return nil, fmt.Errorf("relation-set: expected \"key=value\", got %q", a)
 			}
-			data[k] = v
+			if _, dup := overrides[k]; dup {
+				return nil, fmt.Errorf("relation-set: key %q specified more than once", k)
+			}
+			overrides[k] = v
 		}
 	}
-	if len(stdin) > 0 {
-		if err := json.Unmarshal(stdin, &data); err != nil {
+	data := map[string]string{}
+	if file {
+		if err := yaml.Unmarshal(stdin, data); err != nil {
 			return nil, fmt.Errorf("relation-set: cannot parse settings: %w", err)
 		}
+	}
+	for k, v := range overrides {
+		data[k] = v
 	}
 	return data, nil
 }
