@@ -28,6 +28,5 @@ package sim
 //   - Units run one hook at a time in a fixed round-robin order, so hook interleavings between
 //     units are deterministic (Juju runs units concurrently).
 //   - When a relation is removed, JUJU_DEPARTING_UNIT in the departed hooks is the remote unit.
-//   - relation-get accepts an application name without --app (Juju requires --app).
 //   - Refusing an application grant after unit grants uses the simulator's own message.
 //   - No storage, no subordinates, no juju-exec, no secret backends.
