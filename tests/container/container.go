@@ -73,6 +73,8 @@ func Start(o *Options) (*Container, error) {
 	if c.opts.Namespace.Root == "" {
 		c.opts.Namespace.Root = c.opts.Dir
 	}
+	// Pebble's state, socket and log, and the Pebble binary itself, are host paths that are often below /tmp.
+	c.opts.Namespace.Keep = append(c.opts.Namespace.Keep[:len(c.opts.Namespace.Keep):len(c.opts.Namespace.Keep)], c.opts.Dir, filepath.Dir(c.opts.PebbleBinary))
 	if err := c.start(); err != nil {
 		return nil, err
 	}

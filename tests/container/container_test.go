@@ -408,3 +408,79 @@ func TestStartErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestScratchDirsArePrivate pins that a container's /tmp, /var/tmp, /dev/shm, HOME (/root) and /run are its own:
+// a file written there is neither on the host nor in another container, Pebble push and pull reach it, and a
+// restart starts them empty (a restarted Kubernetes container gets a fresh writable layer). The containers' own
+// dirs are below the host's /tmp (t.TempDir), so this also pins that Pebble still reaches its state and socket.
+func TestScratchDirsArePrivate(t *testing.T) {
+	a := start(t, container.Namespace{Hostname: "app-0"})
+	b := start(t, container.Namespace{Hostname: "app-1"})
+	name := fmt.Sprintf("probe-%d-%d", os.Getpid(), time.Now().UnixNano())
+	for _, dir := range []string{"/tmp", "/var/tmp", "/dev/shm", "/root", "/run"} {
+		t.Run(dir, func(t *testing.T) {
+			p := filepath.Join(dir, name)
+			exec(t, a, "/bin/sh", "-c", "echo written > "+p)
+			if out := exec(t, a, "cat", p); out != "written\n" {
+				t.Errorf("%s in the container = %q", p, out)
+			}
+			if _, err := os.Stat(p); !os.IsNotExist(err) {
+				os.Remove(p)
+				t.Errorf("host has %s (%v)", p, err)
+			}
+			if _, _, err := b.Exec(10*time.Second, "test", "!", "-e", p); err != nil {
+				t.Errorf("the other container sees %s: %v", p, err)
+			}
+		})
+	}
+	cl, err := a.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushed := "/tmp/pushed-" + name
+	if err := cl.Push(&client.PushOptions{Path: pushed, Source: strings.NewReader("pushed")}); err != nil {
+		t.Fatal(err)
+	}
+	var pulled bytes.Buffer
+	if err := cl.Pull(&client.PullOptions{Path: pushed, Target: &pulled}); err != nil || pulled.String() != "pushed" {
+		t.Errorf("pull %s = %q, %v", pushed, pulled.String(), err)
+	}
+	if _, err := os.Stat(pushed); !os.IsNotExist(err) {
+		os.Remove(pushed)
+		t.Errorf("host has the pushed %s (%v)", pushed, err)
+	}
+	if err := a.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.Exec(10*time.Second, "test", "!", "-e", pushed); err != nil {
+		t.Errorf("%s survived a restart: %v", pushed, err)
+	}
+}
+
+// TestNamespaceCommandKeep pins the charm container's case: a command in a namespace has a private /tmp, yet still
+// reaches the host paths it keeps although they are below the host's /tmp.
+func TestNamespaceCommandKeep(t *testing.T) {
+	needRoot(t)
+	kept := t.TempDir() // below /tmp
+	os.WriteFile(filepath.Join(kept, "in"), []byte("from host"), 0o644)
+	ns := container.Namespace{Root: t.TempDir(), Hostname: "cmd-0", Keep: []string{kept}}
+	if err := ns.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	scratch := fmt.Sprintf("/tmp/scratch-%d-%d", os.Getpid(), time.Now().UnixNano())
+	script := "cat " + kept + "/in && echo secret > " + scratch + " && cat " + scratch + " && echo back > " + kept + "/out"
+	out, err := ns.Command(nsexecBin, "/bin/sh", "-c", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if string(out) != "from hostsecret\n" {
+		t.Errorf("output %q", out)
+	}
+	if _, err := os.Stat(scratch); !os.IsNotExist(err) {
+		os.Remove(scratch)
+		t.Errorf("host has %s (%v)", scratch, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(kept, "out")); err != nil || string(b) != "back\n" {
+		t.Errorf("kept dir not shared with the host: %q, %v", b, err)
+	}
+}

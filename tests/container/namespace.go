@@ -23,6 +23,9 @@ type Namespace struct {
 	Hostname string      // e.g. "tls-authority-0"
 	Hosts    []HostEntry // written to Root/hosts, bind-mounted on /etc/hosts (plus 127.0.0.1 localhost)
 	Image    string      // optional host dir; Image/bin is bind-mounted read-only on /usr/local/bin
+	// Keep lists host paths the container must still reach although a scratch dir hides them (its Pebble state
+	// dir and socket, the binaries it runs, a socket it talks to): each is bind-mounted back at the same path.
+	Keep []string
 }
 
 // privateDirs are the container paths that get a private directory under
@@ -32,6 +35,18 @@ var privateDirs = []string{
 	"/usr/local/share/ca-certificates",
 	"/etc/ca-certificates/update.d", // empty: no Java keystore hook
 	"/var/lib",
+}
+
+// scratchDirs get an empty tmpfs of their own in every namespace, as a container's writable layer is its own:
+// what an exec, a service or a hook writes to /tmp (os.CreateTemp, openssl's output), HOME (/root) or /run lives
+// and dies with the namespace and never lands on the host or in another container. Unlike privateDirs they start
+// empty and are not kept across a restart, as Kubernetes gives a restarted container a fresh writable layer.
+var scratchDirs = []nsTmpfs{
+	{Target: "/tmp", Mode: "1777"},
+	{Target: "/var/tmp", Mode: "1777"},
+	{Target: "/dev/shm", Mode: "1777"},
+	{Target: "/root", Mode: "700"},
+	{Target: "/run", Mode: "755"},
 }
 
 // hostCertsDir is the host's trust store, copied once into each container.
@@ -129,8 +144,15 @@ func copyFile(src, dst string, perm os.FileMode) error {
 
 // nsConfig mirrors tests/cmd/nsexec's Config.
 type nsConfig struct {
-	Hostname string   `json:"hostname,omitempty"`
-	Binds    []nsBind `json:"binds,omitempty"`
+	Hostname string    `json:"hostname,omitempty"`
+	Binds    []nsBind  `json:"binds,omitempty"`
+	Tmpfs    []nsTmpfs `json:"tmpfs,omitempty"`
+	Keep     []string  `json:"keep,omitempty"`
+}
+
+type nsTmpfs struct {
+	Target string `json:"target"`
+	Mode   string `json:"mode"`
 }
 
 type nsBind struct {
@@ -151,6 +173,15 @@ func (ns *Namespace) binds() []nsBind {
 	return binds
 }
 
+// keep is Keep plus what the host's /etc/resolv.conf points to (systemd-resolved links it into /run).
+func (ns *Namespace) keep() []string {
+	keep := append([]string(nil), ns.Keep...)
+	if p, err := filepath.EvalSymlinks("/etc/resolv.conf"); err == nil && p != "/etc/resolv.conf" {
+		keep = append(keep, p)
+	}
+	return keep
+}
+
 // Command returns an exec.Cmd that runs argv inside a fresh mount and UTS
 // namespace with ns's mounts and hostname (call Prepare first). The child is
 // cloned into the namespaces and runs nsexec, which sets up the mounts and
@@ -160,7 +191,7 @@ func (ns *Namespace) Command(nsexecPath string, argv ...string) *exec.Cmd {
 }
 
 func (ns *Namespace) command(nsexecPath string, extra []nsBind, argv []string) *exec.Cmd {
-	cfg := nsConfig{Hostname: ns.Hostname, Binds: append(ns.binds(), extra...)}
+	cfg := nsConfig{Hostname: ns.Hostname, Binds: append(ns.binds(), extra...), Tmpfs: scratchDirs, Keep: ns.keep()}
 	data, err := json.Marshal(cfg)
 	if err != nil {
 		panic(fmt.Sprintf("cannot marshal nsexec config: %v", err)) // plain strings: cannot happen

@@ -2,8 +2,12 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +18,9 @@ import (
 )
 
 // TestDemoScenarios runs the scenarios of `make demo` (tests/scenarios/demo*.yaml), so `make test` proves what the
-// demo shows. It builds what they deploy where `make demo` puts it (build/, ignored by git).
+// demo shows. It builds what they deploy where `make demo` puts it (build/, ignored by git). Afterwards no file that
+// a container wrote is left on the host (demo-tls.yaml's execs write /tmp/k.pem and /tmp/other-ca.pem in ingress/0):
+// a pod's containers each have their own filesystem.
 func TestDemoScenarios(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Skip("the simulator needs root")
@@ -43,6 +49,16 @@ func TestDemoScenarios(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	before := snapshotScratch()
+	defer func() {
+		// Only what is still there a moment later: another process's temp file (update-ca-certificates' own, on
+		// the host) comes and goes, a leaked one stays.
+		first := snapshotScratch()
+		time.Sleep(time.Second)
+		if left := snapshotScratch().since(before).and(first.since(before)); len(left) > 0 {
+			t.Errorf("the scenarios left files on the host (a container's scratch dirs must be its own):\n%s", strings.Join(left, "\n"))
+		}
+	}()
 	for _, name := range []string{"demo.yaml", "demo-tls.yaml"} {
 		t.Run(name, func(t *testing.T) {
 			sc, err := scenario.Load(filepath.Join(root, "tests", "scenarios", name))
@@ -66,4 +82,74 @@ func TestDemoScenarios(t *testing.T) {
 			t.Logf("%s: %d expectations passed in %v", name, res.Passed, res.Duration.Round(time.Millisecond))
 		})
 	}
+}
+
+// hostScratch are the host dirs a container would write to if its /tmp, /var/tmp, /dev/shm, HOME or /run were the
+// host's, each with how deep to look: /root only at its top (a dotfile), since toolchains (Go's caches, telemetry)
+// change below it all the time.
+var hostScratch = map[string]int{"/tmp": 3, "/var/tmp": 3, "/dev/shm": 3, "/run": 3, "/root": 1}
+
+// scratchNoise are top-level names that the test processes themselves (this one and any other on the machine) and
+// the Go toolchain create and change during a run: the simulators' work and socket dirs, shared binaries and
+// address locks, Go's build dirs and t.TempDir()s, and the agent tooling's job dirs.
+var scratchNoise = []string{"jujusim", "demo-", "scenario", "tls-authority-test-bin", "tls-authority-artifacts-", "tls-requirer-artifacts-", "go-build", "Test", "bash_", ".cache", ".config", "go"}
+
+type scratchSnapshot map[string]string // path -> "dir" or size and mtime
+
+func snapshotScratch() scratchSnapshot {
+	snap := scratchSnapshot{}
+	for root, depth := range hostScratch {
+		filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || path == root {
+				return nil
+			}
+			rel, _ := filepath.Rel(root, path)
+			parts := strings.Split(rel, string(filepath.Separator))
+			for _, n := range scratchNoise {
+				if strings.HasPrefix(parts[0], n) {
+					return fs.SkipDir
+				}
+			}
+			if d.IsDir() {
+				snap[path] = "dir"
+				if len(parts) >= depth {
+					return fs.SkipDir
+				}
+				return nil
+			}
+			if info, err := d.Info(); err == nil {
+				snap[path] = fmt.Sprintf("%v %v %d", info.ModTime(), info.Mode(), info.Size())
+			}
+			return nil
+		})
+	}
+	return snap
+}
+
+// changes lists paths, each "new <path>" or "changed <path>".
+type changes []string
+
+// since lists what is new or changed in s compared with before.
+func (s scratchSnapshot) since(before scratchSnapshot) changes {
+	var out changes
+	for p, v := range s {
+		if old, ok := before[p]; !ok {
+			out = append(out, "new "+p)
+		} else if old != v {
+			out = append(out, "changed "+p)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// and keeps the entries of a that are also in b.
+func (a changes) and(b changes) changes {
+	var out changes
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }

@@ -118,6 +118,9 @@ func (s *Sim) charmContainerLocked(u *Unit) (int, error) {
 		}
 	}
 	ns := u.namespaceLocked(filepath.Join(u.dir, "charm-container"), "")
+	// The charm container's /tmp and HOME are its own (a hook's temp files stay in it); what a hook runs and talks
+	// to stays visible through them: the charm dir, the hook tools and jujuc, the agent socket, the Pebble sockets.
+	ns.Keep = []string{u.charmDir, s.toolDir, s.opts.BinDir, s.sock, u.containersDir}
 	hosts := fmt.Sprint(ns.Hosts)
 	if c := u.charmCtr; c != nil && c.alive() {
 		if c.hosts != hosts {

@@ -77,3 +77,39 @@ func TestPebbleReadyAndNamespaces(t *testing.T) {
 	}
 	eq(t, "hosts updated", strings.Fields(stdout)[0], unit(t, m, "a/2").Address())
 }
+
+// TestContainersHavePrivateTmp pins that a unit's charm container and workload containers each have their own /tmp
+// and HOME, as a pod's containers each have their own filesystem: what a hook or an exec writes there is not on the
+// host nor in the other containers, and a hook tool still reads a --file the hook wrote to its /tmp.
+func TestContainersHavePrivateTmp(t *testing.T) {
+	s := newContainerSim(t)
+	m := addModel(t, s, "m")
+	if _, err := m.Deploy("a", containerCharm(t), &sim.DeployOptions{Units: 2}); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, s)
+	a0, a1 := unit(t, m, "a/0"), unit(t, m, "a/1")
+	name := fmt.Sprintf("private-%d-%d", os.Getpid(), time.Now().UnixNano())
+	// The hook writes state-set's --file in its /tmp, and its HOME: jujuc (in the same container) reads the file.
+	out := sh(t, a0, `printf 'k: from-tmp\n' > /tmp/`+name+` && echo x > /root/`+name+` && state-set --file /tmp/`+name+` && state-get k`)
+	eq(t, "state-get", strings.TrimSpace(out), "from-tmp")
+	eq(t, "charm container keeps its /tmp", strings.TrimSpace(sh(t, a0, "cat /tmp/"+name)), "k: from-tmp")
+	eq(t, "the other unit's charm container", strings.TrimSpace(sh(t, a1, "test -e /tmp/"+name+" || test -e /root/"+name+" || echo none")), "none")
+	c := a0.Container("workload")
+	if c == nil {
+		t.Fatal("no container")
+	}
+	if _, _, err := c.Exec(10*time.Second, "test", "!", "-e", "/tmp/"+name); err != nil {
+		t.Errorf("the workload container sees the charm container's /tmp: %v", err)
+	}
+	if _, _, err := c.Exec(10*time.Second, "/bin/sh", "-c", "echo w > /tmp/w-"+name+" && echo w > /root/w-"+name); err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "the charm container sees the workload's /tmp", strings.TrimSpace(sh(t, a0, "test -e /tmp/w-"+name+" || test -e /root/w-"+name+" || echo none")), "none")
+	for _, p := range []string{"/tmp/" + name, "/root/" + name, "/tmp/w-" + name, "/root/w-" + name} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			os.Remove(p)
+			t.Errorf("host has %s (%v)", p, err)
+		}
+	}
+}

@@ -5,9 +5,13 @@
 // namespace (Go cannot run code between clone and exec, hence this helper). It
 // makes every mount private so nothing it does propagates back to the host,
 // bind-mounts the container's private directories and files over the host's,
-// sets the hostname and then replaces itself with the program:
+// mounts an empty tmpfs on each scratch dir (/tmp, /root...), brings back the
+// host paths the container must still reach below those (its Pebble state dir,
+// the binaries it runs), sets the hostname and then replaces itself with the
+// program:
 //
-//	nsexec --config '{"hostname":"app-0","binds":[{"source":"/tmp/x","target":"/var/lib"}]}' -- argv...
+//	nsexec --config '{"hostname":"app-0","binds":[{"source":"/srv/x","target":"/var/lib"}],
+//	  "tmpfs":[{"target":"/tmp","mode":"1777"}],"keep":["/tmp/sim/u1/workload"]}' -- argv...
 package main
 
 import (
@@ -16,13 +20,26 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
 	"syscall"
 )
 
 // Config is what tests/container passes in --config (JSON).
 type Config struct {
-	Hostname string `json:"hostname,omitempty"`
-	Binds    []Bind `json:"binds,omitempty"`
+	Hostname string  `json:"hostname,omitempty"`
+	Binds    []Bind  `json:"binds,omitempty"`
+	Tmpfs    []Tmpfs `json:"tmpfs,omitempty"`
+	// Keep lists host paths that stay visible at the same path although a Tmpfs target covers them.
+	Keep []string `json:"keep,omitempty"`
+}
+
+// Tmpfs is one empty, private tmpfs: it lives as long as the namespace, so what the container writes there never
+// reaches the host.
+type Tmpfs struct {
+	Target string `json:"target"`
+	Mode   string `json:"mode"` // octal, e.g. "1777"
 }
 
 // Bind is one bind mount of a host path over another.
@@ -51,7 +68,10 @@ func run(args []string) error {
 	}
 	var cfg Config
 	if *configJSON != "" {
-		if err := json.Unmarshal([]byte(*configJSON), &cfg); err != nil {
+		dec := json.NewDecoder(strings.NewReader(*configJSON))
+		// A config this binary does not understand (a stale build) must fail, not silently share the host's /tmp.
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&cfg); err != nil {
 			return fmt.Errorf("cannot parse --config: %w", err)
 		}
 	}
@@ -76,15 +96,95 @@ func enter(cfg *Config) error {
 	if err := syscall.Mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("cannot make / private: %w", err)
 	}
+	// Kept paths are opened before the tmpfs mounts hide them; the open file is then the bind source.
+	kept, err := openKept(cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, k := range kept {
+			k.file.Close()
+		}
+	}()
+	// Binds first: their sources may lie below a tmpfs target (the container dir is often under /tmp).
 	for _, b := range cfg.Binds {
 		if err := bind(b); err != nil {
 			return err
+		}
+	}
+	for _, t := range cfg.Tmpfs {
+		if err := mountTmpfs(t); err != nil {
+			return err
+		}
+	}
+	for _, k := range kept {
+		if err := bind(Bind{Source: fmt.Sprintf("/proc/self/fd/%d", k.file.Fd()), Target: k.path}); err != nil {
+			return fmt.Errorf("cannot keep %s: %w", k.path, err)
 		}
 	}
 	if cfg.Hostname != "" {
 		if err := syscall.Sethostname([]byte(cfg.Hostname)); err != nil {
 			return fmt.Errorf("cannot set hostname %q: %w", cfg.Hostname, err)
 		}
+	}
+	return nil
+}
+
+// oPath is Linux's O_PATH (asm-generic value, amd64 and arm64), which package syscall lacks: a handle on the path
+// itself, enough to bind-mount it through /proc/self/fd.
+const oPath = 0o10000000
+
+type keptPath struct {
+	path string
+	file *os.File // O_PATH
+}
+
+// openKept opens every Keep path that a tmpfs target covers, outermost first, skipping one already inside another
+// kept path (binding the outer one brings it back).
+func openKept(cfg *Config) ([]keptPath, error) {
+	paths := append([]string(nil), cfg.Keep...)
+	sort.Strings(paths) // a parent sorts before its children
+	var out []keptPath
+	for _, p := range paths {
+		p = filepath.Clean(p)
+		if !filepath.IsAbs(p) {
+			return nil, fmt.Errorf("cannot keep %q: not an absolute path", p)
+		}
+		covered := false
+		for _, t := range cfg.Tmpfs {
+			covered = covered || within(p, t.Target)
+		}
+		for _, k := range out {
+			covered = covered && !within(p, k.path)
+		}
+		if !covered {
+			continue
+		}
+		fd, err := syscall.Open(p, oPath|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("cannot keep %s: %w", p, err)
+		}
+		out = append(out, keptPath{path: p, file: os.NewFile(uintptr(fd), p)})
+	}
+	return out, nil
+}
+
+// within reports whether p is dir or below it.
+func within(p, dir string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
+func mountTmpfs(t Tmpfs) error {
+	if err := ensureMountPoint(t.Target, true); err != nil {
+		return err
+	}
+	opts := "mode=" + t.Mode
+	if t.Mode == "" {
+		opts = "mode=755"
+	}
+	if err := syscall.Mount("tmpfs", t.Target, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV, opts); err != nil {
+		return fmt.Errorf("cannot mount a tmpfs on %s: %w", t.Target, err)
 	}
 	return nil
 }
@@ -121,6 +221,9 @@ func ensureMountPoint(target string, dir bool) error {
 			return fmt.Errorf("cannot create mount point %s: %w", target, err)
 		}
 		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return fmt.Errorf("cannot create mount point %s: %w", target, err)
 	}
 	f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {

@@ -1,6 +1,7 @@
 // Package scenario runs YAML scenario files on the Juju model simulator (tests/sim): a list of
 // steps (deploy, integrate, offer/consume, config, scale, leader change, actions, settle,
-// failure injection, Pebble execs, HTTP gets) and expectations, with a readable transcript.
+// failure injection, Pebble execs, HTTP gets, secret expiry, waits) and expectations, with a
+// readable transcript.
 //
 // File format (every step is a one-key map; "model" defaults to the last `model:` step):
 //
@@ -27,6 +28,10 @@
 //	  - resolve: {unit: a/0, retry: true}
 //	  - action: {unit: a/0, name: echo, params: {message: x}, expect: {status: completed, results-contain: {message: x}}, save-as: r1}
 //	  - exec: {unit: a/0, container: workload, command: "cat /etc/hostname", expect: {exit: 0, stdout-contains: a-0}, save-as: h}
+//	  - exec: {unit: a/0, container: workload, command: "make-db", timeout: 5m}  # Pebble kills it after 5m (default 1m): exit -1
+//	  - expire-secrets: {after: 61m}   # secret-expired for every secret revision due within 61m from now (or now: {})
+//	  - wait: {for: 2s}                                       # real time passes (the workload runs meanwhile)
+//	  - wait: {timeout: 30s, interval: 1s, until: {status: {a/0: active}}}  # settle and check until they hold
 //	  - http-get: {unit: a/0, port: 8080, path: /, expect-status: 200, body-contains: x, save-as: body}
 //	  - http-get: {unit: a/0, port: 8443, scheme: https, ca: ca-pem, server-name: a-0.a-endpoints.m.svc.cluster.local}
 //	  - same: [r1, body]
@@ -40,6 +45,17 @@
 //	      hooks: {a/0: [install, start, db-relation-joined(b/0)]}  # a subsequence of the unit's hooks
 //
 // Relative charm and resource paths are relative to the scenario file.
+//
+// Time. The simulator has no timers (tests/sim/doc.go), so time-driven hooks fire only in steps: update-status, and
+// expire-secrets, which is Juju's secret expiry worker firing: every secret whose latest revision expires by now
+// plus `after` gets secret-expired on its owner unit (the leader for an application secret) with
+// JUJU_SECRET_ID, JUJU_SECRET_LABEL and JUJU_SECRET_REVISION, as real requirer charms (the Python tls-certificates
+// library) expect before renewing. It moves no clock: an expiry set later (`--expire 1h` in the secret-expired hook)
+// still counts from the wall clock, so `expire-secrets: {after: 2h}` fires the renewed revision too. `wait: {for}`
+// lets real time pass (so `expire-secrets: {}` then fires what expired meanwhile); `wait: {until}` re-evaluates
+// an expect block (settling first, which also turns new Pebble notices and check changes into hooks) every
+// interval (default 250ms) until all of it holds or the timeout (default 1m) passes; only the last evaluation
+// counts. Durations are Go's ("90s", "1h30m").
 package scenario
 
 import (
@@ -94,6 +110,35 @@ type Step struct {
 	Trust          *TrustStep    `yaml:"trust"`
 	Same           []string      `yaml:"same"`
 	Expect         *Expect       `yaml:"expect"`
+	ExpireSecrets  *ExpireStep   `yaml:"expire-secrets"`
+	Wait           *WaitStep     `yaml:"wait"`
+}
+
+// ExpireStep fires the secret expiry timers due After from now.
+type ExpireStep struct {
+	After Duration `yaml:"after"`
+}
+
+// WaitStep waits for a duration (For), or until its expectations hold (Until, polled every Interval, at most
+// Timeout).
+type WaitStep struct {
+	For      Duration `yaml:"for"`
+	Until    *Expect  `yaml:"until"`
+	Timeout  Duration `yaml:"timeout"`
+	Interval Duration `yaml:"interval"`
+}
+
+// Duration is a time.Duration written as Go writes one ("90s", "2h30m").
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || v < 0 {
+		return fmt.Errorf("cannot parse duration %q on line %d: want a positive Go duration such as 90s or 2h", n.Value, n.Line)
+	}
+	*d = Duration(v)
+	return nil
 }
 
 // DeployStep deploys a charm.
@@ -199,7 +244,9 @@ type ExecStep struct {
 	Unit      string `yaml:"unit"`
 	Container string `yaml:"container"`
 	Command   any    `yaml:"command"` // string (run by /bin/sh -c) or list
-	Expect    *struct {
+	// Timeout is how long the command may run before Pebble kills it (default 1m); a killed command's exit is -1.
+	Timeout Duration `yaml:"timeout"`
+	Expect  *struct {
 		Exit           *int   `yaml:"exit"`
 		StdoutContains string `yaml:"stdout-contains"`
 	} `yaml:"expect"`
@@ -318,6 +365,18 @@ func Run(ctx context.Context, sc *Scenario, o *Options) (*Result, error) {
 	r.res.Duration = time.Since(start)
 	fmt.Fprintf(out, "%d expectations passed, %d failed in %v\n", r.res.Passed, r.res.Failed, r.res.Duration.Round(time.Millisecond))
 	return r.res, runErr
+}
+
+// result is one evaluated expectation.
+type result struct {
+	ok  bool
+	msg string
+}
+
+func (r *runner) record(rs []result) {
+	for _, x := range rs {
+		r.check(x.ok, "%s", x.msg)
+	}
 }
 
 func (r *runner) check(ok bool, format string, args ...any) {
@@ -532,7 +591,19 @@ func (r *runner) step(n int, st *Step) error {
 		r.check(same, "same %v", st.Same)
 		return nil
 	case st.Expect != nil:
-		return r.expect(st.Expect)
+		rs, err := r.evalExpect(st.Expect)
+		r.record(rs)
+		return err
+	case st.ExpireSecrets != nil:
+		// Juju's secretexpire worker (worker/secretexpire, Worker.expire) sends each owner the revisions whose
+		// expiry time has come, and the uniter runs secret-expired with JUJU_SECRET_REVISION for each
+		// (worker/uniter/secrets); the simulator has no timers, so this step is the timer firing.
+		at := time.Now().Add(time.Duration(st.ExpireSecrets.After))
+		fmt.Fprintf(r.out, "--- expire secrets due by %s (in %v)\n", at.UTC().Format(time.RFC3339), time.Duration(st.ExpireSecrets.After))
+		r.s.ExpireSecrets(at)
+		return nil
+	case st.Wait != nil:
+		return r.wait(st.Wait)
 	case st.Model != "":
 		r.model = st.Model
 		if r.s.Model(st.Model) != nil {
@@ -649,12 +720,18 @@ func (r *runner) exec(e *ExecStep) error {
 	default:
 		return fmt.Errorf("exec: command must be a string or a list")
 	}
-	stdout, stderr, err := c.Exec(time.Minute, argv...)
+	timeout := time.Minute
+	if e.Timeout > 0 {
+		timeout = time.Duration(e.Timeout)
+	}
+	stdout, stderr, err := c.Exec(timeout, argv...)
 	code := 0
 	if err != nil {
 		code = -1
 		if ee := exitCode(err); ee >= 0 {
 			code = ee
+		} else if stderr == "" {
+			stderr = err.Error() // not run, or killed at the timeout: say why
 		}
 	}
 	fmt.Fprintf(r.out, "--- exec %s/%s %q: exit %d\n", e.Unit, e.Container, argv, code)
@@ -735,11 +812,16 @@ func (r *runner) httpGet(h *HTTPGetStep) error {
 	return nil
 }
 
-func (r *runner) expect(e *Expect) error {
+// evalExpect settles, then evaluates e's expectations without recording them.
+func (r *runner) evalExpect(e *Expect) ([]result, error) {
 	r.settleQuietly()
 	m, err := r.modelNamed(e.Model)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	var out []result
+	check := func(ok bool, format string, args ...any) {
+		out = append(out, result{ok: ok, msg: fmt.Sprintf(format, args...)})
 	}
 	for _, name := range sortedKeys(e.Status) {
 		want := e.Status[name]
@@ -747,28 +829,28 @@ func (r *runner) expect(e *Expect) error {
 		if strings.Contains(name, "/") {
 			u := m.Unit(name)
 			if u == nil {
-				r.check(false, "status %s: unit not found", name)
+				check(false, "status %s: unit not found", name)
 				continue
 			}
 			got = u.Status()
 		} else {
 			a := m.App(name)
 			if a == nil {
-				r.check(false, "status %s: application not found", name)
+				check(false, "status %s: application not found", name)
 				continue
 			}
 			got = a.Status()
 		}
-		r.check(statusMatches(got, want), "status %s = %q (want %q)", name, got.String(), want)
+		check(statusMatches(got, want), "status %s = %q (want %q)", name, got.String(), want)
 	}
 	for _, name := range sortedKeys(e.AgentStatus) {
 		u := m.Unit(name)
 		if u == nil {
-			r.check(false, "agent-status %s: unit not found", name)
+			check(false, "agent-status %s: unit not found", name)
 			continue
 		}
 		got := u.AgentStatus()
-		r.check(statusMatches(got, e.AgentStatus[name]), "agent-status %s = %q (want %q)", name, got.String(), e.AgentStatus[name])
+		check(statusMatches(got, e.AgentStatus[name]), "agent-status %s = %q (want %q)", name, got.String(), e.AgentStatus[name])
 	}
 	for _, app := range sortedKeys(e.Leader) {
 		a := m.App(app)
@@ -776,7 +858,7 @@ func (r *runner) expect(e *Expect) error {
 		if a != nil && a.Leader() != nil {
 			got = a.Leader().Name()
 		}
-		r.check(got == e.Leader[app], "leader of %s = %q (want %q)", app, got, e.Leader[app])
+		check(got == e.Leader[app], "leader of %s = %q (want %q)", app, got, e.Leader[app])
 	}
 	for _, c := range e.RelationData {
 		var rel *sim.Relation
@@ -791,7 +873,7 @@ func (r *runner) expect(e *Expect) error {
 			}
 		}
 		if rel == nil {
-			r.check(false, "relation %s not found", c.Relation)
+			check(false, "relation %s not found", c.Relation)
 			continue
 		}
 		var data map[string]string
@@ -803,23 +885,76 @@ func (r *runner) expect(e *Expect) error {
 		}
 		for _, k := range sortedKeys(c.Contains) {
 			got, ok := data[k]
-			r.check(ok && strings.Contains(got, c.Contains[k]), "relation %s %s: %s=%q contains %q", c.Relation, what, k, truncate(got), c.Contains[k])
+			check(ok && strings.Contains(got, c.Contains[k]), "relation %s %s: %s=%q contains %q", c.Relation, what, k, truncate(got), c.Contains[k])
 		}
 		for _, k := range c.Absent {
 			_, ok := data[k]
-			r.check(!ok, "relation %s %s: %s absent", c.Relation, what, k)
+			check(!ok, "relation %s %s: %s absent", c.Relation, what, k)
 		}
 	}
 	for _, name := range sortedKeys(e.Hooks) {
 		u := m.Unit(name)
 		if u == nil {
-			r.check(false, "hooks of %s: unit not found", name)
+			check(false, "hooks of %s: unit not found", name)
 			continue
 		}
 		got := u.HookNames()
-		r.check(isSubsequence(e.Hooks[name], got), "hooks of %s include %v in order", name, e.Hooks[name])
+		check(isSubsequence(e.Hooks[name], got), "hooks of %s include %v in order", name, e.Hooks[name])
 	}
-	return nil
+	return out, nil
+}
+
+// wait sleeps for w.For, or polls w.Until (settling each time, as a real model keeps running hooks) until every
+// expectation holds or w.Timeout passes; then the last evaluation is recorded.
+func (r *runner) wait(w *WaitStep) error {
+	if (w.For > 0) == (w.Until != nil) {
+		return fmt.Errorf("wait: want exactly one of for and until")
+	}
+	if w.Until == nil {
+		fmt.Fprintf(r.out, "--- wait %v\n", time.Duration(w.For))
+		select {
+		case <-time.After(time.Duration(w.For)):
+			return nil
+		case <-r.ctx.Done():
+			return fmt.Errorf("wait: %w", r.ctx.Err())
+		}
+	}
+	timeout, interval := time.Duration(w.Timeout), time.Duration(w.Interval)
+	if timeout == 0 {
+		timeout = time.Minute
+	}
+	if interval == 0 {
+		interval = 250 * time.Millisecond
+	}
+	fmt.Fprintf(r.out, "--- wait up to %v until the expectations hold\n", timeout)
+	start := time.Now()
+	deadline := start.Add(timeout)
+	for {
+		rs, err := r.evalExpect(w.Until)
+		if err != nil {
+			return err
+		}
+		failed := 0
+		for _, x := range rs {
+			if !x.ok {
+				failed++
+			}
+		}
+		if failed == 0 || time.Now().After(deadline) {
+			if failed > 0 {
+				fmt.Fprintf(r.out, "  (timed out after %v)\n", timeout)
+			} else {
+				fmt.Fprintf(r.out, "  (held after %v)\n", time.Since(start).Round(time.Millisecond))
+			}
+			r.record(rs)
+			return nil
+		}
+		select {
+		case <-time.After(interval):
+		case <-r.ctx.Done():
+			return fmt.Errorf("wait: %w", r.ctx.Err())
+		}
+	}
 }
 
 func truncate(s string) string {

@@ -118,3 +118,99 @@ steps:
 		t.Errorf("passed %d failed %d, want 4/1 (the 404 expectation fails: the server answers 200):\n%s", res.Passed, res.Failed, out.String())
 	}
 }
+
+// runYAML loads and runs a scenario written in a temp dir.
+func runYAML(t *testing.T, text string) (*scenario.Result, string, time.Duration, error) {
+	t.Helper()
+	dir := t.TempDir()
+	f := filepath.Join(dir, "s.yaml")
+	if err := os.WriteFile(f, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := scenario.Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	start := time.Now()
+	res, err := scenario.Run(context.Background(), sc, &scenario.Options{Dir: filepath.Join(dir, "w"), BinDir: binDir(), Out: &out})
+	return res, out.String(), time.Since(start), err
+}
+
+// TestExpireSecretsStep pins expire-secrets: secret-expired goes to the owner, with JUJU_SECRET_REVISION, only for
+// a secret due by then.
+func TestExpireSecretsStep(t *testing.T) {
+	charm := filepath.Join(scenariosDir(), "..", "testcharm")
+	res, out, _, err := runYAML(t, `containers: false
+steps:
+  - model: m
+  - deploy:
+      app: a
+      charm: `+charm+`
+      config:
+        script: |
+          if [ "$JUJU_HOOK_NAME" = secret-expired ]; then status-set active "expired $JUJU_SECRET_LABEL rev $JUJU_SECRET_REVISION"; fi
+  - action: {unit: a/0, name: run, params: {cmd: "secret-add --label cert --expire 1h cert=x"}, expect: {status: completed}}
+  - expire-secrets: {after: 59m}
+  - expect: {status: {a/0: unknown}}
+  - expire-secrets: {after: 61m}
+  - expect: {status: {a/0: "active: expired cert rev 1"}, hooks: {a/0: [secret-expired]}}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Failed > 0 || res.Passed != 4 {
+		t.Errorf("passed %d failed %d, want 4/0:\n%s", res.Passed, res.Failed, out)
+	}
+	if n := strings.Count(out, "secret-expired "); n != 1 {
+		t.Errorf("secret-expired ran %d times, want once (not at 59m, once at 61m):\n%s", n, out)
+	}
+}
+
+// TestWaitSteps pins wait: `for` sleeps; `until` holds at once when its expectations do, and otherwise polls until
+// its timeout and records the last evaluation's failures.
+func TestWaitSteps(t *testing.T) {
+	charm := filepath.Join(scenariosDir(), "..", "testcharm")
+	res, out, took, err := runYAML(t, `containers: false
+steps:
+  - model: m
+  - deploy: {app: a, charm: `+charm+`}
+  - wait: {for: 300ms}
+  - wait: {until: {leader: {a: a/0}}}
+  - wait: {timeout: 400ms, interval: 50ms, until: {status: {a/0: active}, leader: {a: a/0}}}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Passed != 2 || res.Failed != 1 {
+		t.Errorf("passed %d failed %d, want 2/1 (the status never becomes active):\n%s", res.Passed, res.Failed, out)
+	}
+	if took < 700*time.Millisecond {
+		t.Errorf("the run took %v, want at least the 300ms wait and the 400ms timeout", took)
+	}
+	if !strings.Contains(out, "(timed out after 400ms)") || strings.Count(out, "✗ status a/0") != 1 {
+		t.Errorf("transcript:\n%s", out)
+	}
+}
+
+func TestBadTimeStepsRejected(t *testing.T) {
+	for _, c := range []struct{ name, step string }{
+		{"not a duration", "wait: {for: soon}"},
+		{"negative", "expire-secrets: {after: -1h}"},
+		{"bad exec timeout", "exec: {unit: a/0, container: w, command: x, timeout: 5}"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := filepath.Join(t.TempDir(), "s.yaml")
+			os.WriteFile(f, []byte("steps:\n  - "+c.step+"\n"), 0o644)
+			if _, err := scenario.Load(f); err == nil || !strings.Contains(err.Error(), "cannot parse duration") {
+				t.Errorf("%s accepted (%v)", c.step, err)
+			}
+		})
+	}
+	for _, step := range []string{"wait: {}", "wait: {for: 1s, until: {leader: {a: a/0}}}"} {
+		_, _, _, err := runYAML(t, "containers: false\nsteps:\n  - model: m\n  - "+step+"\n")
+		if err == nil || !strings.Contains(err.Error(), "exactly one of for and until") {
+			t.Errorf("%s: %v", step, err)
+		}
+	}
+}
