@@ -19,15 +19,15 @@ const JujuVersion = "3.6.11"
 // hookContext is the server-side state of one running hook or action: what the tools see and
 // the writes buffered until the process exits 0.
 type hookContext struct {
-	id     string
-	unit   *Unit
-	hook   *pendingHook
-	name   string
-	cmd    *exec.Cmd
-	pid    int // set under s.mu once started: the tool server kills -pid
-	calls  map[string]int
-	ncalls int
-	logs   []string
+	id      string
+	unit    *Unit
+	hook    *pendingHook
+	name    string
+	cmd     *exec.Cmd
+	pid     int // set under s.mu once started: the tool server kills -pid
+	calls   map[string]int
+	ncalls  int
+	logs    []string
 	killAt  int
 	killed  bool
 	killPod bool // the pod dies with the hook (InjectPodKill)

@@ -70,12 +70,12 @@ type Unit struct {
 	state       map[string]string
 	ports       map[string]bool
 
-	installed         bool
-	started           bool
-	stopped           bool
-	dying             bool
-	removed           bool
-	configSeen        int
+	installed  bool
+	started    bool
+	stopped    bool
+	dying      bool
+	removed    bool
+	configSeen int
 	// addrSeen is the address config-changed last ran with: Juju keeps an addresses hash in the
 	// uniter state (operation/state.go State.AddressesHash) and runs config-changed when the
 	// unit's addresses change (uniter/resolver.go nextOp).
@@ -96,9 +96,9 @@ type Unit struct {
 	// newPod: the workload containers are to be replaced by fresh ones (pollContainers).
 	newPod        bool
 	leaderPending bool
-	updateStatus      bool
-	rels              map[*Relation]*unitRel
-	secretEvents      []*pendingHook
+	updateStatus  bool
+	rels          map[*Relation]*unitRel
+	secretEvents  []*pendingHook
 	// workloadEvents are queued Pebble notice and check hooks.
 	workloadEvents []*pendingHook
 
