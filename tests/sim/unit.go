@@ -127,7 +127,7 @@ func (u *Unit) FQDN() string {
 // Hostname returns the pod hostname "<app>-<n>".
 func (u *Unit) Hostname() string { return fmt.Sprintf("%s-%d", u.app.name, u.num) }
 
-// CharmDir returns the unit's charm directory (persists between hooks).
+// CharmDir returns the unit's charm directory: it persists between hooks, not across a new pod.
 func (u *Unit) CharmDir() string { return u.charmDir }
 
 // Dir returns the unit's directory.
