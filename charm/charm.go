@@ -112,7 +112,7 @@ func (r *reconciler) load() error {
 	}
 	r.peer = map[string]string{}
 	// The peer relation lives as long as the application, so its id is cached in the charm directory; if Juju no
-	// longer knows it, it is looked up again.
+	// longer knows it, or the file is missing (a new pod's empty charm directory), it is looked up again.
 	cache := filepath.Join(r.hc.Env.CharmDir, peerIDCacheFile)
 	if b, err := os.ReadFile(cache); err == nil && r.hc.Env.CharmDir != "" {
 		id := strings.TrimSpace(string(b))

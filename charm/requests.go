@@ -26,8 +26,12 @@ import (
 // The file holds remote state only, so a hook that fails after writing it leaves nothing wrong: Juju's rollback
 // concerns this unit's writes, not what the requirers wrote. It is trusted only while this unit has been the leader
 // through every hook since it was written: a non-leader removes the directory (it skips relation hooks' reads), and
-// leader-elected, upgrade-charm and start begin without it (a new leader, a new charm version, a new pod), so those
-// hooks read every relation in full and write the files again.
+// leader-elected, upgrade-charm and start begin without it (a new leader, a new charm version or a new pod, a
+// restarted charm container), so those hooks read every relation in full and write the files again.
+//
+// A new pod (deleted, evicted, refreshed) starts with an empty charm directory: the directory lives on the pod's
+// emptyDir. Its first hook is upgrade-charm, or, when the old pod died under a hook, that hook again or an action
+// (Juju restores the interrupted hook). Whatever it is, a relation missing from the cache is read in full.
 const requestCacheDir = ".tls-authority-requests"
 
 // requestCacheVersion changes when the file format does; a file of another version is read as missing.

@@ -10,7 +10,8 @@ import (
 // statusCacheFile remembers, in the unit's charm directory, the workload status this unit last set. status-set is
 // applied at once by Juju (not with the hook's commit), so the file is right whether the hook then succeeds or not;
 // a hook with an unchanged status then makes no status-set call. Hooks after which Juju may have set a status of
-// its own (install, start, upgrade-charm) always set it; a missing or unreadable file only costs one call.
+// its own (install, start, upgrade-charm) always set it; a missing or unreadable file only costs one call. A new
+// pod has an empty charm directory, so its first hook, whichever it is, sets the status again.
 const statusCacheFile = ".tls-authority-status"
 
 var alwaysSetStatus = map[string]bool{"install": true, "start": true, "upgrade-charm": true}

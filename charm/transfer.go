@@ -24,7 +24,7 @@ const peerSentBundle = "sent-bundle"
 
 // receivedCacheFile keeps, in the unit's charm directory, the CAs last read on receive-ca-cert. It describes
 // remote data only, so it stays true whether this hook commits or not; hooks of that endpoint refresh it, and a
-// missing file makes the hook read every relation again.
+// missing file (a new pod's empty charm directory) makes the hook read every relation again.
 const receivedCacheFile = ".tls-authority-received.json"
 
 // received returns the CAs other applications send this one: read from Juju in hooks that may have changed them,

@@ -66,7 +66,8 @@ checks:
 }
 
 // manifest is a digest of everything the charm put in the container. One Pull of it tells a steady hook that
-// nothing needs pushing, instead of pulling every file.
+// nothing needs pushing, instead of pulling every file. A new pod's container is empty (no manifest, a Pebble
+// without the layer), so its first hook that reaches the container pushes everything and adds the layer.
 func (w *Workload) manifest() string {
 	h := sha256.New()
 	add := func(kind string, m map[string]string) {

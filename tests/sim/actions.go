@@ -75,7 +75,8 @@ func (u *Unit) RunActionContext(ctx context.Context, name string, params map[str
 	s := u.app.model.sim
 	s.runMu.Lock()
 	defer s.runMu.Unlock()
-	settleErr := s.settle(ctx)
+	// Units left in error by this settle do not stop the action: see below.
+	_ = s.settle(ctx)
 	s.mu.Lock()
 	meta, ok := u.app.charm.Actions[name]
 	if !ok {
@@ -92,10 +93,8 @@ func (u *Unit) RunActionContext(ctx context.Context, name string, params map[str
 		s.mu.Unlock()
 		return res, nil
 	}
-	if u.failed != nil {
-		s.mu.Unlock()
-		return nil, fmt.Errorf("cannot run action: unit %s is in error: %w", u.name, settleErr)
-	}
+	// A unit in a hook error still runs actions (actions/resolver.go NextOp: "We can still run
+	// actions if the unit is in a hook error state"); the failed hook stays pending.
 	run.params = full
 	s.mu.Unlock()
 	s.runHook(ctx, u, &pendingHook{name: name, action: run})

@@ -170,18 +170,22 @@ func (s *Sim) pollContainers(u *Unit) {
 		s.mu.Unlock()
 		return
 	}
-	if u.restartContainers {
-		u.restartContainers = false
-		var names []string
-		for _, n := range sortedKeys(u.containers) {
-			if u.containers[n].c != nil {
-				names = append(names, n)
-			}
-		}
+	// A new pod: the old workload containers go with their filesystems and Pebble state; the
+	// loop below starts fresh ones (new boot ids, so pebble-ready runs again), whose hosts file
+	// maps the unit's FQDN to its new address.
+	if u.newPod {
+		u.newPod = false
+		old := u.containers
+		u.containers = map[string]*unitContainer{}
 		s.mu.Unlock()
-		for _, n := range names {
-			if err := u.RestartContainer(n); err != nil {
-				s.logf("    %v", err)
+		for _, n := range sortedKeys(old) {
+			if uc := old[n]; uc.c != nil {
+				if err := uc.c.Stop(); err != nil {
+					s.logf("    %v", err)
+				}
+			}
+			if err := os.RemoveAll(filepath.Join(u.containersDir, n)); err != nil {
+				s.logf("    cannot remove container %s of %s: %v", n, u.name, err)
 			}
 		}
 		s.mu.Lock()

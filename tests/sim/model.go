@@ -62,6 +62,7 @@ type App struct {
 	index          int
 	units          []*Unit
 	unitSeq        int
+	podSeq         int // pods re-created (ChurnPod, Refresh): each takes a new address
 	leader         *Unit
 	config         map[string]any
 	configVersion  int
@@ -189,6 +190,7 @@ func (a *App) addUnitLocked() (*Unit, error) {
 		workload:      Status{Status: "waiting", Message: "waiting for agent initialization to finish"},
 		agent:         Status{Status: "allocating"},
 	}
+	u.addrSeen = u.addr
 	u.dir = filepath.Join(m.dir, "units", fmt.Sprintf("%s-%d", a.name, num))
 	u.charmDir = filepath.Join(u.dir, "charm")
 	if err := installCharm(a.charmPath, u.charmDir); err != nil {
@@ -216,9 +218,11 @@ func (a *App) addUnitLocked() (*Unit, error) {
 }
 
 // Refresh upgrades the application to another charm (a .charm or a charm dir), as juju refresh
-// does on Kubernetes: each unit runs stop (old pod), upgrade-charm, config-changed,
-// leader-settings-changed (non-leaders), start and <container>-pebble-ready. Unit charm dirs are
-// overwritten in place, so files the charm keeps there (.unit-state.db) survive.
+// does on Kubernetes: the provisioner rewrites the pod spec and the StatefulSet replaces every
+// pod (juju/juju#13003). Each unit's old pod runs stop with the old charm; the new pod gets the
+// new charm in a fresh charm dir (nothing the charm wrote survives, .unit-state.db included), a
+// new address and fresh containers, and runs upgrade-charm, config-changed, start,
+// leader-settings-changed (non-leaders) and <container>-pebble-ready, as after ChurnPod.
 func (a *App) Refresh(charmPath string) error {
 	m := a.model
 	abs, err := filepath.Abs(charmPath)
@@ -237,10 +241,7 @@ func (a *App) Refresh(charmPath string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, u := range a.units {
-		if err := installCharm(scratch, u.charmDir); err != nil {
-			return fmt.Errorf("cannot refresh %q: %w", a.name, err)
-		}
-		u.upgradePending = true
+		u.podPending = true
 	}
 	a.charm, a.charmPath = ch, scratch
 	for k := range a.config {
@@ -250,6 +251,15 @@ func (a *App) Refresh(charmPath string) error {
 	}
 	a.configVersion++
 	return nil
+}
+
+// newPodAddrLocked gives a re-created pod its new IP. Units take 127.<r>.<k>.<N+1> (N < 128);
+// re-created pods take the host numbers from 254 down, cycling through 128-254, so that a new
+// pod's address differs from every unit's first one and from the pod it replaces.
+func (a *App) newPodAddrLocked() string {
+	host := 254 - a.podSeq%127
+	a.podSeq++
+	return fmt.Sprintf("127.%d.%d.%d", a.model.sim.netOctet, a.index, host)
 }
 
 // SetTrust grants or revokes trust; a change fires config-changed, as in Juju.

@@ -22,37 +22,6 @@ func TestInstallHasNoRelationsInContext(t *testing.T) {
 	eq(t, "relation-ids", readFile(t, unit(t, m, "a/0"), "ids.txt"), "install []\npeers-relation-created [\"peers:0\"]\nstart [\"peers:0\"]")
 }
 
-func TestRefreshHookOrderKeepsCharmDirState(t *testing.T) {
-	s := newSim(t)
-	m := addModel(t, s, "m")
-	a := deploy(t, m, "a", 2, nil)
-	settle(t, s)
-	a0, a1 := unit(t, m, "a/0"), unit(t, m, "a/1")
-	os.WriteFile(filepath.Join(a0.CharmDir(), ".unit-state.db"), []byte("kept"), 0o600)
-	n0, n1 := len(a0.HookNames()), len(a1.HookNames())
-	if err := a.Refresh(charmDir(t)); err != nil {
-		t.Fatal(err)
-	}
-	settle(t, s)
-	eq(t, "leader", hooksSince(a0, n0), []string{"stop", "upgrade-charm", "config-changed", "start"})
-	eq(t, "non-leader", hooksSince(a1, n1), []string{"stop", "upgrade-charm", "config-changed", "leader-settings-changed", "start"})
-	eq(t, "state kept", readFile(t, a0, ".unit-state.db"), "kept")
-}
-
-func TestPodChurnRunsStopThenStartWithoutInstall(t *testing.T) {
-	s := newContainerSim(t)
-	m := addModel(t, s, "m")
-	if _, err := m.Deploy("a", containerCharm(t), &sim.DeployOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	settle(t, s)
-	a0 := unit(t, m, "a/0")
-	n := len(a0.HookNames())
-	a0.ChurnPod()
-	settle(t, s)
-	eq(t, "churn", hooksSince(a0, n), []string{"stop", "start", "workload-pebble-ready"})
-}
-
 func TestTrustChangeFiresConfigChanged(t *testing.T) {
 	s := newSim(t)
 	m := addModel(t, s, "m")

@@ -38,6 +38,17 @@ func (s *Sim) nextHook(u *Unit) *pendingHook {
 		}
 		return nil
 	}
+	if u.retry != nil {
+		h := *u.retry
+		done := h.onSuccess
+		h.onSuccess = func() {
+			u.retry = nil
+			if done != nil {
+				done()
+			}
+		}
+		return &h
+	}
 	if u.dying && u.installed {
 		return s.teardownHook(u)
 	}
@@ -47,24 +58,35 @@ func (s *Sim) nextHook(u *Unit) *pendingHook {
 	if !u.installed {
 		return &pendingHook{name: "install", onSuccess: func() { u.installed = true }}
 	}
-	// Pod churn and charm refresh: the old pod runs stop; the new pod's Pebbles get new boot ids.
-	if (u.churn || u.upgradePending) && u.started {
-		return &pendingHook{name: "stop", onSuccess: func() {
-			u.started = false
-			u.churn = false
-			u.restartContainers = true
-			// The new pod has a new charm container too.
-			u.charmCtr.stop()
-			u.charmCtr = nil
+	// A pod deleted gracefully: its agent runs stop if the unit had started and not stopped
+	// (uniter/resolver.go nextOp, remoteState.Shutdown), then the pod goes and a new one comes.
+	if u.podPending {
+		if u.started && !u.podStopped {
+			return &pendingHook{name: "stop", onSuccess: func() {
+				u.podStopped = true
+				s.newPodLocked(u, false)
+			}}
+		}
+		s.newPodLocked(u, false)
+	}
+	// A new sidecar agent owes start, first of all, when the unit had started; it waits while a
+	// hook is queued or pending (reboot/resolver.go NextOp: localState.Kind == RunHook).
+	if u.rebootStart && !u.upgradeQueued && !u.configQueued {
+		return &pendingHook{name: "start", onSuccess: func() {
+			u.rebootStart = false
+			u.podStopped = false
 		}}
 	}
-	if u.upgradePending {
+	// Queued hooks (operation state RunHook/Queued) run before anything that needs the Continue
+	// state: leadership, secrets, actions, relations (uniter/resolver.go NextOp).
+	if u.upgradeQueued {
 		return &pendingHook{name: "upgrade-charm", onSuccess: func() {
-			u.upgradePending = false
-			u.configSeen = -1
-			// Refresh order: config-changed, then leader-settings-changed on non-leaders, then start.
-			u.lscAfterConfig = u.app.leader != u
+			u.upgradeQueued = false
+			u.configQueued = true
 		}}
+	}
+	if u.configQueued {
+		return s.configChangedHook(u)
 	}
 	// relation-created for every relation the unit's app is in (peers included).
 	for _, r := range s.relationsOf(u.app) {
@@ -79,7 +101,8 @@ func (s *Sim) nextHook(u *Unit) *pendingHook {
 			}}
 		}
 	}
-	if u.leaderPending {
+	// leader-settings-changed waits while the unit is stopped (leadership/resolver.go NextOp).
+	if u.leaderPending && !(u.podStopped && u.app.leader != u) {
 		name := "leader-settings-changed"
 		if u.app.leader == u {
 			name = "leader-elected"
@@ -118,15 +141,10 @@ func (s *Sim) nextHook(u *Unit) *pendingHook {
 		h.onSuccess = func() { u.secretEvents = u.secretEvents[1:] }
 		return &h
 	}
-	if u.configSeen != u.app.configVersion {
-		v := u.app.configVersion
-		return &pendingHook{name: "config-changed", onSuccess: func() {
-			u.configSeen = v
-			if u.lscAfterConfig {
-				u.lscAfterConfig = false
-				u.leaderPending = true
-			}
-		}}
+	// config-changed on a config or trust change, on an address change, or queued by upgrade-charm
+	// (uniter/resolver.go nextOp: ConfigHash, TrustHash, AddressesHash; operation/runhook.go Commit).
+	if u.configSeen != u.app.configVersion || u.addrSeen != u.addr {
+		return s.configChangedHook(u)
 	}
 	if !u.started {
 		return &pendingHook{name: "start", onSuccess: func() {
@@ -145,6 +163,17 @@ func (s *Sim) nextHook(u *Unit) *pendingHook {
 		return &pendingHook{name: "update-status", onSuccess: func() { u.updateStatus = false }}
 	}
 	return nil
+}
+
+// configChangedHook runs config-changed on a config or trust change, on an address change, or
+// when upgrade-charm queued it (uniter/resolver.go nextOp: ConfigHash, TrustHash, AddressesHash;
+// operation/runhook.go Commit). Its commit refreshes the unit's address in its relation settings.
+func (s *Sim) configChangedHook(u *Unit) *pendingHook {
+	v, addr := u.app.configVersion, u.addr
+	return &pendingHook{name: "config-changed", onSuccess: func() {
+		u.configSeen, u.addrSeen, u.configQueued = v, addr, false
+		s.updateNetworkInfoLocked(u)
+	}}
 }
 
 func (s *Sim) relationsOf(a *App) []*Relation {

@@ -19,17 +19,18 @@ const JujuVersion = "3.6.11"
 // hookContext is the server-side state of one running hook or action: what the tools see and
 // the writes buffered until the process exits 0.
 type hookContext struct {
-	id     string
-	unit   *Unit
-	hook   *pendingHook
-	name   string
-	cmd    *exec.Cmd
-	pid    int // set under s.mu once started: the tool server kills -pid
-	calls  map[string]int
-	ncalls int
-	logs   []string
-	killAt int
-	killed bool
+	id      string
+	unit    *Unit
+	hook    *pendingHook
+	name    string
+	cmd     *exec.Cmd
+	pid     int // set under s.mu once started: the tool server kills -pid
+	calls   map[string]int
+	ncalls  int
+	logs    []string
+	killAt  int
+	killed  bool
+	killPod bool // the pod dies with the hook (InjectPodKill)
 
 	relUnit   map[*Relation]map[string]*string
 	relApp    map[*Relation]map[string]*string
@@ -52,7 +53,7 @@ func (s *Sim) newContextLocked(u *Unit, h *pendingHook) *hookContext {
 	}
 	for i, f := range s.failures {
 		if f.unit == u.name && (f.hook == name || f.hook == "*") {
-			c.killAt = f.after
+			c.killAt, c.killPod = f.after, f.pod
 			s.failures = append(s.failures[:i], s.failures[i+1:]...)
 			break
 		}
@@ -256,6 +257,10 @@ func (s *Sim) runHook(ctx context.Context, u *Unit, h *pendingHook) *HookRecord 
 		return &rec
 	}
 	switch {
+	case c.killed && c.killPod:
+		// The pod died with the hook: a new pod restores it as a failed hook (see InjectPodKill).
+		setHookErrorLocked(u, h)
+		s.newPodLocked(u, true)
 	case c.killed:
 		// Requeued: the resolver picks the same hook again since nothing was applied.
 		u.agent = Status{Status: "idle"}
@@ -269,18 +274,23 @@ func (s *Sim) runHook(ctx context.Context, u *Unit, h *pendingHook) *HookRecord 
 		}
 		s.afterHookLocked(u)
 	default:
-		u.failed = h
-		u.agent = Status{Status: "error", Message: fmt.Sprintf("hook failed: %q", h.name)}
-		// As juju show-status-log: the failed hook, and its relation and remote unit if any.
-		u.agentData = map[string]string{"hook": h.name}
-		if h.rel != nil {
-			u.agentData["relation-id"] = fmt.Sprint(h.rel.idFor(u.app))
-			if h.remote != nil {
-				u.agentData["remote-unit"] = h.rel.unitName(u.app, h.remote)
-			}
-		}
+		setHookErrorLocked(u, h)
 	}
 	return &rec
+}
+
+// setHookErrorLocked leaves h pending as a failed hook: the unit's agent is in error.
+func setHookErrorLocked(u *Unit, h *pendingHook) {
+	u.failed = h
+	u.agent = Status{Status: "error", Message: fmt.Sprintf("hook failed: %q", h.name)}
+	// As juju show-status-log: the failed hook, and its relation and remote unit if any.
+	u.agentData = map[string]string{"hook": h.name}
+	if h.rel != nil {
+		u.agentData["relation-id"] = fmt.Sprint(h.rel.idFor(u.app))
+		if h.remote != nil {
+			u.agentData["remote-unit"] = h.rel.unitName(u.app, h.remote)
+		}
+	}
 }
 
 func env0(env []string, key string) string {

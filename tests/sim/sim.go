@@ -77,6 +77,7 @@ type Sim struct {
 type injection struct {
 	unit, hook string
 	after      int
+	pod        bool // the unit's pod dies with the hook (InjectPodKill)
 }
 
 // New builds the hook tools, starts the hook-tool server and returns an empty controller.
@@ -232,6 +233,22 @@ func (s *Sim) InjectFailure(unit, hook string, afterToolCalls int) {
 		afterToolCalls = 1
 	}
 	s.failures = append(s.failures, &injection{unit: unit, hook: hook, after: afterToolCalls})
+}
+
+// InjectPodKill makes the unit's pod die abruptly (SIGKILL, node loss: no graceful shutdown, so
+// no stop hook) while the next run of hook on unit runs, right after its afterToolCalls-th
+// hook-tool call (as InjectFailure). The hook's writes are dropped and a new pod comes up, as
+// after ChurnPod (fresh charm dir, new address, fresh containers). The uniter state in the
+// controller still says the hook was running (operation/runhook.go Prepare: RunHook, Pending), so
+// the new agent's deploy operation restores it instead of queueing upgrade-charm
+// (operation/deploy.go Commit, interruptedHook) and the resolver treats it as a failed hook
+// (uniter/resolver.go nextOpHookError): the unit shows "hook failed" until Resolve or auto-retry
+// runs it again. Actions may run before it (actions/resolver.go NextOp: RunHook and Pending); start
+// (reboot resolver) waits for it. Actions cannot be chosen: Juju fails an interrupted action.
+func (s *Sim) InjectPodKill(unit, hook string, afterToolCalls int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failures = append(s.failures, &injection{unit: unit, hook: hook, after: max(afterToolCalls, 1), pod: true})
 }
 
 // UpdateStatus queues update-status on every live unit.

@@ -2,6 +2,9 @@ package sim
 
 import (
 	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
 	"sort"
 	"time"
 )
@@ -67,27 +70,45 @@ type Unit struct {
 	state       map[string]string
 	ports       map[string]bool
 
-	installed         bool
-	started           bool
-	stopped           bool
-	dying             bool
-	removed           bool
-	configSeen        int
-	churn             bool // pod churn requested: stop, new Pebbles, start
-	upgradePending    bool // charm refreshed: stop, upgrade-charm, config-changed, ...
-	lscAfterConfig    bool
-	restartContainers bool
-	leaderPending     bool
-	updateStatus      bool
-	rels              map[*Relation]*unitRel
-	secretEvents      []*pendingHook
+	installed  bool
+	started    bool
+	stopped    bool
+	dying      bool
+	removed    bool
+	configSeen int
+	// addrSeen is the address config-changed last ran with: Juju keeps an addresses hash in the
+	// uniter state (operation/state.go State.AddressesHash) and runs config-changed when the
+	// unit's addresses change (uniter/resolver.go nextOp).
+	addrSeen string
+	// podPending: the pod is being deleted gracefully (ChurnPod, Refresh); the old pod runs stop.
+	podPending bool
+	// podStopped is Juju's State.Stopped: stop ran on the old pod; start on the new one clears it
+	// (operation/runhook.go Commit), and leader-settings-changed waits for it (leadership/resolver.go).
+	podStopped bool
+	// upgradeQueued: a new pod found no charm dir, so its deploy operation installed the charm
+	// and queued upgrade-charm (resolver/loop.go checkCharmInstallUpgrade, operation/deploy.go Commit).
+	upgradeQueued bool
+	// configQueued: upgrade-charm's commit queued config-changed (operation/runhook.go Commit).
+	configQueued bool
+	// rebootStart: a sidecar unit agent that (re)starts owes start when the unit had started
+	// (uniter.go loop sets rebootDetected for CAAS sidecar; reboot/resolver.go NextOp).
+	rebootStart bool
+	// newPod: the workload containers are to be replaced by fresh ones (pollContainers).
+	newPod        bool
+	leaderPending bool
+	updateStatus  bool
+	rels          map[*Relation]*unitRel
+	secretEvents  []*pendingHook
 	// workloadEvents are queued Pebble notice and check hooks.
 	workloadEvents []*pendingHook
 
 	containers        map[string]*unitContainer
 	pendingContainers bool
 
-	failed  *pendingHook
+	failed *pendingHook
+	// retry is a failed hook that Resolve(true) asked to run again: it runs next, before anything
+	// else (uniter/resolver.go nextOpHookError: ResolvedRetryHooks runs localState.Hook).
+	retry   *pendingHook
 	retries int
 	hooks   []HookRecord
 }
@@ -106,7 +127,7 @@ func (u *Unit) FQDN() string {
 // Hostname returns the pod hostname "<app>-<n>".
 func (u *Unit) Hostname() string { return fmt.Sprintf("%s-%d", u.app.name, u.num) }
 
-// CharmDir returns the unit's charm directory (persists between hooks).
+// CharmDir returns the unit's charm directory: it persists between hooks, not across a new pod.
 func (u *Unit) CharmDir() string { return u.charmDir }
 
 // Dir returns the unit's directory.
@@ -186,17 +207,24 @@ func (u *Unit) portList() []string {
 	return out
 }
 
-// ChurnPod simulates Kubernetes recreating the unit's pod: the old pod runs stop; the new one
-// gets new Pebbles (new boot ids) and runs start, then <container>-pebble-ready; no install.
-// The charm dir and unit address are kept.
+// ChurnPod simulates Kubernetes deleting the unit's pod gracefully (kubectl delete pod, eviction)
+// and its StatefulSet creating a new one. The old pod runs stop (uniter/resolver.go nextOp:
+// Shutdown and Started, not Stopped). The new pod has a fresh charm dir (only the charm's files:
+// the charm dir lives on the pod's emptyDir), a new address and fresh containers. Its unit agent
+// finds no charm dir and deploys the charm again, which queues upgrade-charm
+// (resolver/loop.go checkCharmInstallUpgrade, operation/deploy.go Commit); upgrade-charm queues
+// config-changed (operation/runhook.go Commit), which also covers the address change; then the
+// reboot resolver runs start (uniter.go loop, reboot/resolver.go), then leader-settings-changed on
+// non-leaders (a new agent's leader settings version starts at 0), then <container>-pebble-ready.
+// No install.
 func (u *Unit) ChurnPod() {
 	s := u.app.model.sim
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u.churn = true
+	u.podPending = true
 }
 
-// Resolve clears the unit's error: with retry the failed hook runs again on the next Settle,
+// Resolve clears the unit's error: with retry the failed hook runs again first on the next Settle,
 // without it the hook is marked done (its writes stay dropped), as juju resolve [--no-retry].
 func (u *Unit) Resolve(retry bool) error {
 	s := u.app.model.sim
@@ -210,6 +238,9 @@ func (u *Unit) Resolve(retry bool) error {
 	u.retries = 0
 	u.agent = Status{Status: "idle"}
 	u.agentData = nil
+	if retry {
+		u.retry = h
+	}
 	if !retry && h.onSuccess != nil {
 		h.onSuccess()
 		s.afterHookLocked(u)
@@ -259,4 +290,76 @@ func (a *App) Leader() *Unit {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return a.leader
+}
+
+// newPodLocked replaces the unit's pod, as a StatefulSet does after a pod is deleted: a new pod
+// IP, a fresh charm dir holding only the charm's files (the charm dir lives on the pod's
+// emptyDir volume, so nothing the charm wrote survives), a fresh charm container and fresh
+// workload containers. What the controller keeps for the unit (uniter state, relation state,
+// leadership, secrets tracking, status) is unchanged. The new agent finds no charm dir and
+// deploys the charm, which queues upgrade-charm, unless a hook was interrupted: the deploy then
+// restores that hook instead (resolver/loop.go checkCharmInstallUpgrade; operation/deploy.go
+// Commit, interruptedHook).
+func (s *Sim) newPodLocked(u *Unit, interrupted bool) {
+	a := u.app
+	u.podPending = false
+	u.addr = a.newPodAddrLocked()
+	if err := os.RemoveAll(u.charmDir); err != nil {
+		s.logf("    cannot remove the charm dir of %s: %v", u.name, err)
+	}
+	if err := installCharm(a.charmPath, u.charmDir); err != nil {
+		s.logf("    cannot deploy the charm on the new pod of %s: %v", u.name, err)
+	}
+	u.charmCtr.stop()
+	u.charmCtr = nil
+	ctr := filepath.Join(u.dir, "charm-container")
+	if err := os.RemoveAll(ctr); err != nil {
+		s.logf("    cannot remove the charm container of %s: %v", u.name, err)
+	}
+	if err := os.MkdirAll(ctr, 0o755); err != nil {
+		s.logf("    cannot create the charm container of %s: %v", u.name, err)
+	}
+	u.newPod = true
+	// The uniter state in the controller says whether the unit had started (reboot resolver).
+	u.rebootStart = u.started
+	if !interrupted {
+		u.upgradeQueued = true
+	}
+	// A new agent's leader settings version starts at 0, so a non-leader runs
+	// leader-settings-changed (leadership/resolver.go NextOp); the leader's Leader flag is part of
+	// the stored uniter state, so it gets no second leader-elected.
+	if a.leader != u {
+		u.leaderPending = true
+	}
+}
+
+// updateNetworkInfoLocked writes the unit's address into its settings on every relation it is in,
+// as the commit of a config-changed hook does (runner/context/context.go doFlush:
+// UpdateNetworkInfo; apiserver uniter updateUnitNetworkInfoOperation sets private-address,
+// ingress-address and egress-subnets). Only a real change bumps the settings version, so
+// remote units see relation-changed only when the address moved.
+func (s *Sim) updateNetworkInfoLocked(u *Unit) {
+	want := map[string]string{"private-address": u.addr, "ingress-address": u.addr, "egress-subnets": u.addr + "/32"}
+	for _, r := range s.relationsOf(u.app) {
+		if !r.scope[u] || r.removed {
+			continue
+		}
+		have := r.unitData[u]
+		changed := false
+		for k, v := range want {
+			if have[k] != v {
+				changed = true
+			}
+		}
+		if !changed {
+			continue
+		}
+		bag := copyMap(have)
+		if bag == nil {
+			bag = map[string]string{}
+		}
+		maps.Copy(bag, want)
+		r.unitData[u] = bag
+		r.unitVer[u]++
+	}
 }
