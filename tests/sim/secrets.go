@@ -841,14 +841,6 @@ func (s *Sim) toolSecretInfoGet(c *hookContext, req *toolRequest) (string, error
 	return "", failf("secret %q not found", label)
 }
 
-func asToolError(err error, te **toolError) bool {
-	t, ok := err.(*toolError)
-	if ok {
-		*te = t
-	}
-	return ok
-}
-
 func (s *Sim) toolSecretIDs(c *hookContext, req *toolRequest) (string, error) {
 	f, err := parseFlags(req.Tool, req.Args, []string{"format"}, nil)
 	if err != nil {
@@ -856,9 +848,7 @@ func (s *Sim) toolSecretIDs(c *hookContext, req *toolRequest) (string, error) {
 	}
 	// secret-ids lists secretMetadata's ids (worker/uniter/runner/jujuc/secret-ids.go).
 	var ids []string // null in JSON when there are none, as Juju's "var out []string"
-	for _, id := range sortedKeys(s.secretMetadata(c)) {
-		ids = append(ids, id)
-	}
+	ids = append(ids, sortedKeys(s.secretMetadata(c))...)
 	return format(f, ids, "yaml")
 }
 
