@@ -81,6 +81,7 @@ type reconciler struct {
 	peerUpdate map[string]string
 	authMu     sync.Mutex
 	auth       *ca.Authority          // the CA with its key, loaded on first need (authority)
+	caContent  map[string]string      // the CA secret as this hook last read or wrote it (caSecret)
 	requests   *requestCache          // the certificates relations' remote databags (requests.go)
 	got        *certtransfer.Received // CAs received on receive-ca-cert
 }
@@ -226,7 +227,7 @@ func (r *reconciler) ensureCA(pub *published) (*published, error) {
 	}
 	// The secret and the peer data are committed together, but an operator may have removed the relation data:
 	// republish an existing CA rather than minting a second one.
-	content, err := r.hc.GetSecret(hooktool.GetSecretOptions{Label: CASecret})
+	content, err := r.caSecret()
 	switch {
 	case err == nil:
 		pub.CA = content["certificate"]
@@ -265,11 +266,13 @@ func (r *reconciler) createCA() (*published, error) {
 	}
 	certPEM := ca.EncodeCertificate(cert)
 	params := r.cfg.CAParams()
-	id, err := r.hc.AddSecret(map[string]string{"private-key": keyPEM, "certificate": certPEM, "params": params},
+	content := map[string]string{"private-key": keyPEM, "certificate": certPEM, "params": params}
+	id, err := r.hc.AddSecret(content,
 		&hooktool.AddSecretOptions{Label: CASecret, Owner: hooktool.OwnerApplication, Description: "tls-authority CA key and certificate"})
 	if err != nil {
 		return nil, err
 	}
+	r.caContent = content
 	if err := r.hc.Log(hooktool.LevelInfo, "created CA %q (%s, serial %x, expires %s)", cert.Subject.CommonName,
 		r.cfg.Algorithm, cert.SerialNumber, cert.NotAfter.UTC().Format(time.RFC3339)); err != nil {
 		return nil, err

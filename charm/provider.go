@@ -604,9 +604,9 @@ func (r *reconciler) authority() (*ca.Authority, error) {
 	return a, nil
 }
 
-// loadAuthority reads the CA key and certificate from the secret.
+// loadAuthority reads the CA key and certificate from the secret, as this hook last wrote it (caSecret).
 func (r *reconciler) loadAuthority() (*ca.Authority, error) {
-	content, err := r.hc.GetSecret(hooktool.GetSecretOptions{Label: CASecret})
+	content, err := r.caSecret()
 	if err != nil {
 		return nil, err
 	}

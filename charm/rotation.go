@@ -3,6 +3,7 @@ package charm
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/tls-authority/tls-authority/ca"
@@ -72,8 +73,37 @@ func (r *reconciler) caSecretID() (string, error) {
 	return info.ID, r.setPeer(map[string]string{peerCASecret: info.ID})
 }
 
+// caSecret is the CA secret's content as this hook last wrote it, else as Juju has it (read once per hook). Juju
+// answers a plain secret-get with the last committed revision even after this hook's secret-set (only --peek or
+// --refresh see a pending one: worker/uniter/runner/context/context.go GetSecret), so a hook never reads back
+// what it wrote: it keeps it here.
+func (r *reconciler) caSecret() (map[string]string, error) {
+	if r.caContent == nil {
+		content, err := r.hc.GetSecret(hooktool.GetSecretOptions{Label: CASecret})
+		if err != nil {
+			return nil, err
+		}
+		r.caContent = content
+	}
+	return maps.Clone(r.caContent), nil
+}
+
+// setCASecret replaces the CA secret's content; the key is loaded again from it on next need.
+func (r *reconciler) setCASecret(content map[string]string) error {
+	id, err := r.caSecretID()
+	if err != nil {
+		return err
+	}
+	if err := r.hc.SetSecret(id, content, nil); err != nil {
+		return err
+	}
+	r.caContent = maps.Clone(content)
+	r.auth = nil
+	return nil
+}
+
 func (r *reconciler) startRotation(pub *published, forced, nearExpiry bool) (*published, error) {
-	content, err := r.hc.GetSecret(hooktool.GetSecretOptions{Label: CASecret})
+	content, err := r.caSecret()
 	if err != nil {
 		return nil, err
 	}
@@ -91,11 +121,7 @@ func (r *reconciler) startRotation(pub *published, forced, nearExpiry bool) (*pu
 	}
 	certPEM := ca.EncodeCertificate(cert)
 	content["next-private-key"], content["next-certificate"], content["next-params"] = keyPEM, certPEM, r.cfg.CAParams()
-	id, err := r.caSecretID()
-	if err != nil {
-		return nil, err
-	}
-	if err := r.hc.SetSecret(id, content, nil); err != nil {
+	if err := r.setCASecret(content); err != nil {
 		return nil, err
 	}
 	why := "config changed"
@@ -122,7 +148,7 @@ func (r *reconciler) startRotation(pub *published, forced, nearExpiry bool) (*pu
 
 // switchCA is phase 2: the new CA signs, the old one is kept for the overlap.
 func (r *reconciler) switchCA(pub *published) (*published, error) {
-	content, err := r.hc.GetSecret(hooktool.GetSecretOptions{Label: CASecret})
+	content, err := r.caSecret()
 	if err != nil {
 		return nil, err
 	}
@@ -140,19 +166,16 @@ func (r *reconciler) switchCA(pub *published) (*published, error) {
 	if err != nil {
 		return nil, err
 	}
-	id, err := r.caSecretID()
-	if err != nil {
-		return nil, err
-	}
 	newCA := content["next-certificate"]
-	if err := r.hc.SetSecret(id, map[string]string{"private-key": content["next-private-key"], "certificate": newCA, "params": content["next-params"]}, nil); err != nil {
+	// The new key signs from now on, in this hook too: authority loads it from what setCASecret keeps, never
+	// from Juju, which would still answer with the old revision.
+	if err := r.setCASecret(map[string]string{"private-key": content["next-private-key"], "certificate": newCA, "params": content["next-params"]}); err != nil {
 		return nil, err
 	}
 	cert, err := ca.ParseCertificate(newCA)
 	if err != nil {
 		return nil, err
 	}
-	r.auth = nil // the key changed
 	until := r.o.Now().Add(r.cfg.LeafValidity).UTC()
 	bundle := []string{newCA, pub.CA}
 	if err := r.hc.Log(hooktool.LevelInfo, "rotation: CA serial %x signs now; the previous CA stays trusted until %s", cert.SerialNumber, until.Format(time.RFC3339)); err != nil {

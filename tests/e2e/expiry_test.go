@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tls-authority/tls-authority/tests/sim"
 )
 
 // TestNearExpiryRotation: a CA with less than one leaf validity left rotates by itself. With a 2-minute root and
@@ -24,6 +26,7 @@ func TestNearExpiryRotation(t *testing.T) {
 	requirer := deployRequirer(t, m, "req", 1)
 	rel := integrate(t, m, "req:certificates", "tls-authority:certificates")
 	settle(t, s)
+	rels := map[string]*sim.Relation{"req": rel}
 	csr := newCSR(t, rsaKey(t), "req-0.example.com", "req-0.example.com")
 	publishCSRs(t, requirer.Units()[0], false, req(csr, false))
 	settle(t, s)
@@ -31,11 +34,13 @@ func TestNearExpiryRotation(t *testing.T) {
 	ca1 := caOf(t, auth)
 	certs, _, _ := issuedBag(t, rel, "tls-authority")
 	checkIssued(t, certs, csr, false, ca1, writeTemp(t, "ca1.pem", ca1))
+	verifySigned(t, "before", auth, rels)
 	agent := fmt.Sprintf("http://%s:8080/ca.pem", auth.Units()[0].Address())
 
 	// Nothing happens while more than a leaf validity is left.
 	s.UpdateStatus()
 	settle(t, s)
+	verifySigned(t, "far from expiry", auth, rels)
 	if got := caOf(t, auth); got != ca1 {
 		t.Fatal("the CA rotated with more than one leaf validity left")
 	}
@@ -49,6 +54,7 @@ func TestNearExpiryRotation(t *testing.T) {
 
 	s.UpdateStatus() // phase 1
 	settle(t, s)
+	verifySigned(t, "phase 1", auth, rels)
 	bundle := string(httpGet(t, agent))
 	if n := strings.Count(bundle, "BEGIN CERTIFICATE"); n != 2 {
 		t.Fatalf("after phase 1 the agent's bundle holds %d CAs, want the old and the new", n)
@@ -64,6 +70,7 @@ func TestNearExpiryRotation(t *testing.T) {
 
 	s.UpdateStatus() // phase 2
 	settle(t, s)
+	verifySigned(t, "phase 2", auth, rels)
 	ca2 := caOf(t, auth)
 	if ca2 == ca1 {
 		t.Fatal("the CA did not rotate near its expiry")

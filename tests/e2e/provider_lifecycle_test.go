@@ -299,6 +299,7 @@ func TestProviderRotation(t *testing.T) {
 		change()
 		for step := 0; step < 6; step++ {
 			settle(t, s)
+			verifySigned(t, fmt.Sprintf("%s, step %d", what, step), authority, rels)
 			issuers := chainsToBundle(t, fmt.Sprintf("%s, step %d", what, step), authority, rels)
 			t.Logf("%s, step %d: certificates by CA key id %v", what, step, issuers)
 			if cur := caOf(t, authority); cur != prevCA && issuers[fmt.Sprintf("%x", parseCert(t, cur).SubjectKeyId)] == total {

@@ -6,7 +6,9 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -114,70 +116,117 @@ func looksLikeSecretID(s string) bool {
 
 var secretKeyRE = regexp.MustCompile(`^[a-z](-?[a-z0-9]){2,}$`)
 
-// secretContent reads key=value, key#base64=value, key#file=path and --file YAML.
+// Juju 3.6's limits on secret content before the raise to 1 MB (juju/juju#20287): core/secrets/createsecret.go,
+// maxValueSizeBytes and maxContentSizeBytes. encodeBase64 measures each value as the hook tool got it (the text of
+// key=value, a key#file file or a --file entry; the base64 text of key#base64), and the sum of one source's values.
+const (
+	maxSecretValueBytes   = 8 * 1024
+	maxSecretContentBytes = 64 * 1024
+)
+
+// secretContent is Juju's secretUpsertCommand.Init content parsing (worker/uniter/runner/jujuc/secret-add.go) with
+// core/secrets CreateSecretData (key=value, key#base64=value, key#file=path) and ReadSecretData (--file, JSON or
+// YAML). Each source is checked on its own, as Juju checks the arguments and the file separately; every refusal
+// is an Init error (exit 2).
 func secretContent(req *toolRequest, f *flagSet, args []string) (map[string]string, error) {
-	raw := map[string]string{}
-	if f.set["file"] {
-		var b []byte
-		if p := f.vals["file"]; p == "-" {
-			b = req.Stdin
-		} else {
-			b = req.Files[p]
-		}
-		var m map[string]any
-		if err := yaml.Unmarshal(b, &m); err != nil {
-			return nil, failf("cannot parse secret content file: %v", err)
-		}
-		for k, v := range m {
-			raw[k] = fmt.Sprint(v)
-		}
-	}
+	fromArgs := map[string]string{}
 	for _, a := range args {
-		k, v, ok := strings.Cut(a, "=")
-		if !ok {
+		// Juju strips base64 padding before looking for the "=", so "key=" and "=v" are refused.
+		i := strings.Index(strings.TrimRight(a, "="), "=")
+		if i < 1 {
 			return nil, usagef(`key value %q not valid`, a)
 		}
-		raw[k] = v
-	}
-	out := map[string]string{}
-	for k, v := range raw {
-		key, enc, _ := strings.Cut(k, "#")
-		switch enc {
-		case "":
-		case "base64":
-			d, err := base64.StdEncoding.DecodeString(v)
-			if err != nil {
-				return nil, failf("invalid base64 value for key %q", key)
-			}
-			v = string(d)
-		case "file":
+		k, v := a[:i], a[i+1:]
+		if name, ok := strings.CutSuffix(k, "#file"); ok {
 			b, ok := req.Files[v]
 			if !ok {
-				return nil, failf("cannot read file %q", v)
+				return nil, usagef("reading content for secret key %q: open %s: no such file or directory", name, v)
 			}
-			v = string(b)
-		default:
-			return nil, failf("secret key %q not valid", k)
+			if len(b) > maxSecretValueBytes {
+				return nil, usagef("secret content in file %q too large: %d bytes", v, len(b))
+			}
+			k, v = name, string(b)
 		}
+		fromArgs[k] = v
+	}
+	out, err := checkSecretData(fromArgs)
+	if err != nil || !f.set["file"] {
+		return out, err
+	}
+	p := f.vals["file"]
+	b := req.Stdin
+	if p != "-" {
+		b = req.Files[p]
+	}
+	if len(b) > maxSecretContentBytes {
+		return nil, usagef("secret content in file %q too large: %d bytes", p, len(b))
+	}
+	var m map[string]any
+	if err := yaml.Unmarshal(b, &m); err != nil {
+		return nil, usagef("cannot parse secret content file: %v", err)
+	}
+	fromFile := map[string]string{}
+	for k, v := range m {
+		fromFile[k] = fmt.Sprint(v)
+	}
+	more, err := checkSecretData(fromFile)
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(out, more)
+	return out, nil
+}
+
+// checkSecretData is core/secrets encodeBase64: sizes, then key names; a key#base64 value is decoded here because
+// the simulator keeps content decoded.
+func checkSecretData(in map[string]string) (map[string]string, error) {
+	out := map[string]string{}
+	total := 0
+	for _, k := range sortedKeys(in) {
+		v := in[k]
+		if len(v) > maxSecretValueBytes {
+			return nil, usagef("secret content for key %q too large: %d bytes", k, len(v))
+		}
+		total += len(v)
+		key, b64 := strings.CutSuffix(k, "#base64")
 		if !secretKeyRE.MatchString(key) {
-			return nil, failf("secret key %q not valid", key)
+			return nil, usagef("key %q not valid", key)
+		}
+		if b64 {
+			d, err := base64.StdEncoding.DecodeString(v)
+			if err != nil {
+				return nil, usagef("invalid base64 value for key %q", key)
+			}
+			v = string(d)
 		}
 		out[key] = v
+	}
+	if total > maxSecretContentBytes {
+		return nil, usagef("secret content too large: %d bytes", total)
 	}
 	return out, nil
 }
 
 var rotatePolicies = map[string]bool{"never": true, "hourly": true, "daily": true, "weekly": true, "monthly": true, "quarterly": true, "yearly": true}
 
+// parseExpire is Juju's secretUpsertCommand.Init (worker/uniter/runner/jujuc/secret-add.go): an RFC 3339 time, the
+// same without a zone (read as UTC, the form ops sends), or a positive duration from now. The time is kept in UTC.
 func parseExpire(v string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339, v); err == nil {
-		return t, nil
-	}
-	d, err := time.ParseDuration(v)
+	t, err := time.Parse(time.RFC3339, v)
 	if err != nil {
-		return time.Time{}, usagef("invalid expire value %q", v)
+		t, err = time.Parse("2006-01-02T15:04:05", v)
 	}
-	return time.Now().Add(d), nil
+	if err != nil {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return time.Time{}, usagef("expire time or duration %q not valid", v)
+		}
+		if d <= 0 {
+			return time.Time{}, usagef("negative expire duration %q not valid", v)
+		}
+		t = time.Now().Add(d)
+	}
+	return t.UTC(), nil
 }
 
 // secretUpdate is a hook's coalesced secret-set for one secret (later fields win).
@@ -229,12 +278,16 @@ func (s *Sim) toolSecretAdd(c *hookContext, req *toolRequest) (string, error) {
 		return "", err
 	}
 	u := c.unit
+	if len(f.pos) == 0 && !f.set["file"] {
+		return "", usagef("missing secret value or filename")
+	}
 	content, err := secretContent(req, f, f.pos)
 	if err != nil {
 		return "", err
 	}
+	// secretAddCommand.Run refuses an empty value (a --file with no keys).
 	if len(content) == 0 {
-		return "", failf("missing secret value")
+		return "", failf("empty secret value not valid")
 	}
 	sc := &secret{model: u.app.model, consumers: map[*Unit]*consumerState{}, obsolete: map[int]bool{}, expired: map[int]bool{}}
 	switch owner := f.str("owner"); owner {
@@ -308,6 +361,7 @@ func (s *Sim) toolSecretGet(c *hookContext, req *toolRequest) (string, error) {
 	u := c.unit
 	uri, key := "", ""
 	label := f.str("label")
+	peek, refresh := f.has("peek"), f.has("refresh")
 	pos := f.pos
 	// With --label, a lone argument that is not a secret id is the key.
 	if len(pos) > 0 && (label == "" || looksLikeSecretID(pos[0])) {
@@ -319,15 +373,48 @@ func (s *Sim) toolSecretGet(c *hookContext, req *toolRequest) (string, error) {
 	if uri == "" && label == "" {
 		return "", usagef("require either a secret URI or label")
 	}
+	out := func(content map[string]string) (string, error) {
+		if key != "" {
+			k, enc, _ := strings.Cut(key, "#")
+			v, ok := content[k]
+			if !ok {
+				return "", failf("secret key %q not found", k)
+			}
+			if enc == "base64" {
+				v = base64.StdEncoding.EncodeToString([]byte(v))
+			}
+			return format(f, v, "yaml")
+		}
+		return format(f, content, "yaml")
+	}
+	// This hook's own writes first, as Juju's HookContext.GetSecret does (worker/uniter/runner/context/context.go,
+	// getPendingSecretValue): by URI, then by label.
+	if uri != "" {
+		if content, ok := c.pendingSecretValue(parseSecretID(uri), label, refresh, peek); ok {
+			return out(content)
+		}
+	}
+	if label != "" {
+		if content, ok := c.pendingSecretValue("", label, refresh, peek); ok {
+			return out(content)
+		}
+	}
+	// Otherwise the read goes to the controller, which knows only committed revisions.
 	var sc *secret
 	if uri != "" {
 		id := parseSecretID(uri)
-		if sc = c.findSecret(s, id); sc == nil {
+		if sc = s.secrets[id]; sc == nil {
 			return "", failf("secret %q not found", id)
 		}
 	} else {
+		// lookupOwnedSecretURIByLabel: owner labels, a label a pending secret-set gives included.
 		for _, o := range s.allSecrets(c) {
-			if o.ownedBy(u) && o.label == label {
+			if o.ownedBy(u) && o.label == label && s.secrets[o.id] == o {
+				sc = o
+			}
+		}
+		for o, up := range c.sec.updates {
+			if sc == nil && up.label != nil && *up.label == label && s.secrets[o.id] == o {
 				sc = o
 			}
 		}
@@ -347,15 +434,13 @@ func (s *Sim) toolSecretGet(c *hookContext, req *toolRequest) (string, error) {
 		if uri != "" && label != "" && sc.managedBy(u) {
 			sc.label = label
 		}
+		// An owner always reads the latest committed revision.
 		content = sc.latest().content
-		if sc.ownerApp != nil && u.app.leader != u && s.secrets[sc.id] != nil {
+		if sc.ownerApp != nil && u.app.leader != u {
 			if sc.peerReaders == nil {
 				sc.peerReaders = map[*Unit]int{}
 			}
 			sc.peerReaders[u] = sc.latest().rev
-		}
-		if up := c.sec.updates[sc]; up != nil && up.content != nil {
-			content = up.content
 		}
 	} else {
 		if !sc.granted(u) {
@@ -372,27 +457,51 @@ func (s *Sim) toolSecretGet(c *hookContext, req *toolRequest) (string, error) {
 		}
 		rev := cs.rev
 		switch {
-		case f.has("refresh"):
+		case refresh:
 			cs.rev = sc.latest().rev
 			rev = cs.rev
 			s.checkObsoleteLocked(sc)
-		case f.has("peek"):
+		case peek:
 			rev = sc.latest().rev
 		}
 		content = sc.revision(rev).content
 	}
-	if key != "" {
-		k, enc, _ := strings.Cut(key, "#")
-		v, ok := content[k]
-		if !ok {
-			return "", failf("secret key %q not found", k)
+	return out(content)
+}
+
+// pendingSecretValue is Juju's getPendingSecretValue (worker/uniter/runner/context/context.go). A secret created in
+// this hook is read from the pending create, by its id or its label, and a label given with its id becomes its
+// label. A pending secret-set is seen only with --peek or --refresh, by id or by the label that secret-set itself
+// passed; a secret-set with no content shows nothing. Otherwise the read goes to the controller.
+func (c *hookContext) pendingSecretValue(id, label string, refresh, peek bool) (map[string]string, bool) {
+	for _, sc := range c.sec.adds {
+		if id != "" && sc.id == id {
+			if label != "" {
+				sc.label = label
+			}
+			return sc.revisions[0].content, true
 		}
-		if enc == "base64" {
-			v = base64.StdEncoding.EncodeToString([]byte(v))
+		if label != "" && sc.label == label {
+			return sc.revisions[0].content, true
 		}
-		return format(f, v, "yaml")
 	}
-	return format(f, content, "yaml")
+	if !refresh && !peek {
+		return nil, false
+	}
+	for _, sc := range sortedUpdates(c.sec.updates) {
+		up := c.sec.updates[sc]
+		if id != "" && sc.id == id {
+			if label != "" {
+				l := label
+				up.label = &l
+			}
+			return up.content, up.content != nil
+		}
+		if label != "" && up.label != nil && *up.label == label {
+			return up.content, up.content != nil
+		}
+	}
+	return nil, false
 }
 
 func (s *Sim) allSecrets(c *hookContext) []*secret {
@@ -444,6 +553,55 @@ func (s *Sim) toolSecretSet(c *hookContext, req *toolRequest) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	var label, description, rotate *string
+	var expire *time.Time
+	if f.has("label") {
+		l := f.vals["label"]
+		if s.ownerLabelTaken(c, sc, l) {
+			return "", failf("secret with label %q already exists", l)
+		}
+		label = &l
+	}
+	if f.has("description") {
+		d := f.vals["description"]
+		description = &d
+	}
+	if f.has("rotate") {
+		r := f.vals["rotate"]
+		if !rotatePolicies[r] {
+			return "", usagef("rotate policy %q not valid", r)
+		}
+		rotate = &r
+	}
+	if f.has("expire") {
+		t, err := parseExpire(f.vals["expire"])
+		if err != nil {
+			return "", err
+		}
+		expire = &t
+	}
+	// Juju's secretsChangeRecorder.update (worker/uniter/runner/context/secrets.go): a secret-set cancels this
+	// hook's secret-remove of the secret, and a secret-set on a secret created in this hook changes the pending
+	// create (one revision) instead of queueing an update.
+	c.sec.removes = slices.DeleteFunc(c.sec.removes, func(op secretRemoveOp) bool { return op.sec == sc })
+	if slices.Contains(c.sec.adds, sc) {
+		if len(content) > 0 {
+			sc.revisions[0].content = content
+		}
+		if label != nil {
+			sc.label = *label
+		}
+		if description != nil {
+			sc.description = *description
+		}
+		if rotate != nil {
+			sc.rotate = *rotate
+		}
+		if expire != nil {
+			sc.expire = *expire
+		}
+		return "", nil
+	}
 	up := c.sec.updates[sc]
 	if up == nil {
 		up = &secretUpdate{sec: sc}
@@ -452,30 +610,17 @@ func (s *Sim) toolSecretSet(c *hookContext, req *toolRequest) (string, error) {
 	if len(content) > 0 {
 		up.content = content
 	}
-	if f.has("label") {
-		l := f.vals["label"]
-		if s.ownerLabelTaken(c, sc, l) {
-			return "", failf("secret with label %q already exists", l)
-		}
-		up.label = &l
+	if label != nil {
+		up.label = label
 	}
-	if f.has("description") {
-		d := f.vals["description"]
-		up.description = &d
+	if description != nil {
+		up.description = description
 	}
-	if f.has("rotate") {
-		r := f.vals["rotate"]
-		if !rotatePolicies[r] {
-			return "", usagef("rotate policy %q not valid", r)
-		}
-		up.rotate = &r
+	if rotate != nil {
+		up.rotate = rotate
 	}
-	if f.has("expire") {
-		t, err := parseExpire(f.vals["expire"])
-		if err != nil {
-			return "", err
-		}
-		up.expire = &t
+	if expire != nil {
+		up.expire = expire
 	}
 	return "", nil
 }
@@ -497,6 +642,14 @@ func (s *Sim) toolSecretRemove(c *hookContext, req *toolRequest) (string, error)
 		if _, err := fmt.Sscan(f.vals["revision"], &rev); err != nil || sc.revision(rev) == nil {
 			return "", failf("secret revision %q not found", f.vals["revision"])
 		}
+	}
+	// Juju's secretsChangeRecorder.remove: a secret-remove drops this hook's pending create, update and grants
+	// of the secret.
+	delete(c.sec.updates, sc)
+	c.sec.grants = slices.DeleteFunc(c.sec.grants, func(op secretGrantOp) bool { return op.sec == sc })
+	if i := slices.Index(c.sec.adds, sc); i >= 0 {
+		c.sec.adds = slices.Delete(c.sec.adds, i, i+1)
+		return "", nil
 	}
 	c.sec.removes = append(c.sec.removes, secretRemoveOp{sec: sc, rev: rev})
 	return "", nil
@@ -566,36 +719,97 @@ func grantTarget(viewer *App, r *Relation, g *secretGrant) string {
 	return "application-" + r.appName(viewer, g.app)
 }
 
-func (s *Sim) secretInfo(u *Unit, sc *secret) map[string]any {
-	info := map[string]any{"revision": sc.latest().rev, "owner": "application"}
-	if sc.ownerUnit != nil {
-		info["owner"] = "unit"
+// secretMetadata is Juju's HookContext.SecretMetadata (worker/uniter/runner/context/context.go): the secrets this
+// unit manages as this hook sees them. Secrets created in this hook are in it (revision 1); a pending secret-set
+// shows its label, description, rotation and expiry but not a new revision (revisions are made at commit); a secret
+// with a pending secret-remove, of any revision, is left out; pending grants and revokes show in access
+// (secretsChangeRecorder.secretGrantInfo).
+func (s *Sim) secretMetadata(c *hookContext) map[string]map[string]any {
+	u := c.unit
+	removed := map[*secret]bool{}
+	for _, op := range c.sec.removes {
+		removed[op.sec] = true
 	}
-	if sc.label != "" {
-		info["label"] = sc.label
-	}
-	if sc.description != "" {
-		info["description"] = sc.description
-	}
-	if sc.rotate != "" {
-		info["rotation"] = sc.rotate
-	}
-	if !sc.expire.IsZero() {
-		info["expiry"] = sc.expire.UTC().Format(time.RFC3339)
-	}
-	var access []any
-	for _, g := range sc.grants {
-		if g.rel.removed {
+	out := map[string]map[string]any{}
+	for _, sc := range s.allSecrets(c) {
+		if !sc.managedBy(u) || removed[sc] {
 			continue
 		}
-		access = append(access, map[string]any{"target": grantTarget(u.app, g.rel, g), "scope": "relation-" + g.rel.key(u.app), "role": "view"})
+		label, description, rotate, expire := sc.label, sc.description, sc.rotate, sc.expire
+		if up := c.sec.updates[sc]; up != nil {
+			if up.label != nil {
+				label = *up.label
+			}
+			if up.description != nil {
+				description = *up.description
+			}
+			if up.rotate != nil {
+				rotate = *up.rotate
+			}
+			if up.expire != nil {
+				expire = *up.expire
+			}
+		}
+		owner := "application"
+		if sc.ownerUnit != nil {
+			owner = "unit"
+		}
+		// secret-info-get's metadataDisplay: label is always printed, the rest only when set.
+		info := map[string]any{"revision": sc.latest().rev, "owner": owner, "label": label}
+		if description != "" {
+			info["description"] = description
+		}
+		if rotate != "" {
+			info["rotation"] = rotate
+		}
+		if !expire.IsZero() {
+			info["expiry"] = expire.UTC().Format(time.RFC3339)
+		}
+		var access []any
+		type grantKey struct {
+			rel  *Relation
+			app  *App
+			unit *Unit
+		}
+		grants := map[grantKey]bool{}
+		var order []grantKey
+		for _, g := range sc.grants {
+			if !g.rel.removed {
+				k := grantKey{g.rel, g.app, g.unit}
+				grants[k] = true
+				order = append(order, k)
+			}
+		}
+		for _, op := range c.sec.grants {
+			if op.sec != sc {
+				continue
+			}
+			for _, k := range order {
+				if grants[k] && op.revoke && (op.rel == nil || k.rel == op.rel) && (op.app == nil || k.app == op.app) && (op.unit == nil || k.unit == op.unit) {
+					grants[k] = false
+				}
+			}
+			if k := (grantKey{op.rel, op.app, op.unit}); !op.revoke && !grants[k] {
+				grants[k] = true
+				order = append(order, k)
+			}
+		}
+		for _, k := range order {
+			if grants[k] {
+				g := &secretGrant{rel: k.rel, app: k.app, unit: k.unit}
+				access = append(access, map[string]any{"target": grantTarget(u.app, k.rel, g), "scope": "relation-" + k.rel.key(u.app), "role": "view"})
+			}
+		}
+		if len(access) > 0 {
+			info["access"] = access
+		}
+		out[sc.id] = info
 	}
-	if len(access) > 0 {
-		info["access"] = access
-	}
-	return info
+	return out
 }
 
+// toolSecretInfoGet is Juju's secret-info-get (worker/uniter/runner/jujuc/secret-info-get.go): the secret, by id or
+// label, among secretMetadata.
 func (s *Sim) toolSecretInfoGet(c *hookContext, req *toolRequest) (string, error) {
 	f, err := parseFlags(req.Tool, req.Args, []string{"label", "format"}, nil)
 	if err != nil {
@@ -605,30 +819,26 @@ func (s *Sim) toolSecretInfoGet(c *hookContext, req *toolRequest) (string, error
 	if len(f.pos) > 0 {
 		uri = f.pos[0]
 	}
-	if (uri == "") == (label == "") {
+	if uri == "" && label == "" {
+		return "", usagef("require either a secret URI or label")
+	}
+	if uri != "" && label != "" {
 		return "", usagef("specify either a secret URI or label but not both")
 	}
-	sc, err := s.managed(c, uri, label)
-	if err != nil {
-		var te *toolError
-		if asToolError(err, &te) && te.msg == "this unit is not the leader" {
-			name := label
-			if uri != "" {
-				name = parseSecretID(uri)
-			}
-			return "", failf("secret %q not found", name)
+	all := s.secretMetadata(c)
+	if uri != "" {
+		id := parseSecretID(uri)
+		if md, ok := all[id]; ok {
+			return format(f, map[string]any{id: md}, "yaml")
 		}
-		return "", err
+		return "", failf("secret %q not found", id)
 	}
-	return format(f, map[string]any{sc.id: s.secretInfo(c.unit, sc)}, "yaml")
-}
-
-func asToolError(err error, te **toolError) bool {
-	t, ok := err.(*toolError)
-	if ok {
-		*te = t
+	for _, id := range sortedKeys(all) {
+		if all[id]["label"] == label {
+			return format(f, map[string]any{id: all[id]}, "yaml")
+		}
 	}
-	return ok
+	return "", failf("secret %q not found", label)
 }
 
 func (s *Sim) toolSecretIDs(c *hookContext, req *toolRequest) (string, error) {
@@ -636,13 +846,9 @@ func (s *Sim) toolSecretIDs(c *hookContext, req *toolRequest) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	ids := []string{}
-	for _, sc := range s.allSecrets(c) {
-		if sc.managedBy(c.unit) {
-			ids = append(ids, sc.id)
-		}
-	}
-	sort.Strings(ids)
+	// secret-ids lists secretMetadata's ids (worker/uniter/runner/jujuc/secret-ids.go).
+	var ids []string // null in JSON when there are none, as Juju's "var out []string"
+	ids = append(ids, sortedKeys(s.secretMetadata(c))...)
 	return format(f, ids, "yaml")
 }
 
@@ -669,13 +875,11 @@ func (c *hookContext) commitSecretsLocked(s *Sim) error {
 			}
 		}
 	}
-	added := map[*secret]bool{}
 	for _, sc := range c.sec.adds {
 		if sc.ownerApp != nil && sc.ownerApp.leader != u {
 			return fmt.Errorf("this unit is not the leader")
 		}
 		s.secrets[sc.id] = sc
-		added[sc] = true
 	}
 	for _, sc := range sortedUpdates(c.sec.updates) {
 		up := c.sec.updates[sc]
@@ -690,11 +894,6 @@ func (c *hookContext) commitSecretsLocked(s *Sim) error {
 		}
 		if up.expire != nil {
 			sc.expire = *up.expire
-		}
-		// A secret added and set in the same hook is created with the final content.
-		if up.content != nil && added[sc] {
-			sc.revisions[0].content = up.content
-			continue
 		}
 		// A new revision only when the content really changes.
 		if up.content != nil && !mapsEqual(up.content, sc.latest().content) {

@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 var secretURIRE = regexp.MustCompile(`^secret://[0-9a-f-]{36}/[0-9a-v]{20}$`)
@@ -86,9 +87,9 @@ func TestSecretAccessAndErrors(t *testing.T) {
 	eq(t, "non-leader info", sh(t, a1, "secret-info-get "+uri+" 2>&1; echo rc=$?"), `ERROR secret "`+id+`" not found`+"\nrc=1")
 	eq(t, "leader info by label", sh(t, a0, "secret-info-get --label mine --format=json"), `{"`+id+`":{"description":"d","label":"mine","owner":"application","revision":1}}`)
 	eq(t, "duplicate owner label", sh(t, a0, "secret-add --label mine foo=x 2>&1; echo rc=$?"), `ERROR secret with label "mine" already exists`+"\nrc=1")
-	eq(t, "bad key", sh(t, a0, "secret-add Foo=x 2>&1; echo rc=$?"), `ERROR secret key "Foo" not valid`+"\nrc=1")
-	eq(t, "short key", sh(t, a0, "secret-add ab=x 2>&1; echo rc=$?"), `ERROR secret key "ab" not valid`+"\nrc=1")
-	eq(t, "empty", sh(t, a0, "secret-add 2>&1; echo rc=$?"), "ERROR missing secret value\nrc=1")
+	eq(t, "bad key", sh(t, a0, "secret-add Foo=x 2>&1; echo rc=$?"), `ERROR key "Foo" not valid`+"\nrc=2")
+	eq(t, "short key", sh(t, a0, "secret-add ab=x 2>&1; echo rc=$?"), `ERROR key "ab" not valid`+"\nrc=2")
+	eq(t, "empty", sh(t, a0, "secret-add 2>&1; echo rc=$?"), "ERROR missing secret value or filename\nrc=2")
 	eq(t, "secret-ids", sh(t, a0, "secret-ids --format=json"), `["`+id+`"]`)
 	eq(t, "owner-label read", sh(t, a0, "secret-get --label mine foo"), "v1")
 	// Unit grant, then only that unit reads.
@@ -168,4 +169,143 @@ func TestFailedSecretChangedIsRetriedOnce(t *testing.T) {
 		}
 	}
 	eq(t, "one successful secret-changed", n, "1")
+}
+
+// TestSecretGetSeesOwnWritesAsJuju pins what a hook reads back of its own secret writes, case by case after
+// Juju's HookContext.GetSecret / getPendingSecretValue (worker/uniter/runner/context/context.go) and its tests
+// (context_test.go: assertSecretGetFromPendingChanges, TestSecretGetOwnedSecret*). Each case runs in one hook on
+// a/0, which owns the committed secret $S (label "mine", foo=v1); "after" is read in the next hook.
+func TestSecretGetSeesOwnWritesAsJuju(t *testing.T) {
+	cases := []struct {
+		name, hook, want string
+		after, wantAfter string
+	}{
+		// Pending creates are readable by URI or label (TestSecretGetFromPendingCreateChanges, ...FromPendingCreate).
+		{name: "create by uri", hook: `u=$(secret-add foo=bar); secret-get $u foo`, want: "bar"},
+		{name: "create by label", hook: `secret-add --label new foo=bar >/dev/null; secret-get --label new foo`, want: "bar"},
+		{name: "app create by label, peek", hook: `secret-add --label new foo=bar >/dev/null; secret-get --label new --peek foo`, want: "bar"},
+		{name: "unit create by label", hook: `secret-add --owner unit --label new foo=bar >/dev/null; secret-get --label new foo`, want: "bar"},
+		// secretsChangeRecorder.update merges a secret-set into the pending create.
+		{name: "create then set", hook: `u=$(secret-add --label new foo=bar); secret-set $u foo=baz; secret-get --label new foo`, want: "baz"},
+		// TestSecretGetOwnedSecretUpdatePendingCreateLabel: a label given with the URI relabels the pending create.
+		{name: "create relabelled by read", hook: `u=$(secret-add --label new foo=bar); secret-get $u --label other foo; secret-get --label other foo`,
+			want: "bar\nbar", after: `secret-info-get --label other --format=json | grep -o '"label":"[a-z]*"'`, wantAfter: `"label":"other"`},
+		// A pending secret-set is not seen without --peek or --refresh: the controller has the committed revision.
+		{name: "set, get by uri", hook: `secret-set $S foo=v2; secret-get $S foo`, want: "v1", after: `secret-get $S foo`, wantAfter: "v2"},
+		{name: "set, get by label", hook: `secret-set $S foo=v2; secret-get --label mine foo`, want: "v1"},
+		// TestSecretGetOwnedSecretURILookupFromPendingUpdate: the new label resolves, to the committed content.
+		{name: "set with label, get by new label", hook: `secret-set $S --label mine2 foo=v2; secret-get --label mine2 foo`, want: "v1"},
+		{name: "set, peek by uri", hook: `secret-set $S foo=v2; secret-get $S --peek foo`, want: "v2"},
+		{name: "set, refresh by uri", hook: `secret-set $S foo=v2; secret-get $S --refresh foo`, want: "v2"},
+		// The label must be one that same secret-set passed: the committed label reads the committed revision.
+		{name: "set, peek by committed label", hook: `secret-set $S foo=v2; secret-get --label mine --peek foo`, want: "v1"},
+		// TestSecretGetOwnedSecretLabelLookupFromPendingUpdatesPeek / ...Refresh.
+		{name: "set with label, peek by it", hook: `secret-set $S --label mine2 foo=v2; secret-get --label mine2 --peek foo`, want: "v2"},
+		{name: "set with label, refresh by it", hook: `secret-set $S --label mine2 foo=v2; secret-get --label mine2 --refresh foo`, want: "v2"},
+		// TestSecretGetOwnedSecretUpdatePendingLabel: a label given with the URI relabels the pending update.
+		{name: "set, peek by uri with label", hook: `secret-set $S foo=v2; secret-get $S --label renamed --peek foo`, want: "v2",
+			after: `secret-get --label renamed foo`, wantAfter: "v2"},
+		// A metadata-only secret-set has no value to show: the controller answers.
+		{name: "description only, peek", hook: `secret-set $S --description d; secret-get $S --peek foo`, want: "v1"},
+		// Several secret-set calls coalesce; --peek sees the last.
+		{name: "two sets, peek", hook: `secret-set $S foo=v2; secret-set $S foo=v3; secret-get $S --peek foo`, want: "v3"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, m, _ := twoApps(t, 1, 1)
+			a0 := unit(t, m, "a/0")
+			uri := strings.TrimSpace(sh(t, a0, `secret-add --label mine foo=v1`))
+			eq(t, "hook", sh(t, a0, "S="+uri+"; "+tc.hook+" 2>&1"), tc.want)
+			if tc.after != "" {
+				eq(t, "next hook", sh(t, a0, "S="+uri+"; "+tc.after+" 2>&1"), tc.wantAfter)
+			}
+		})
+	}
+}
+
+// TestSecretMetadataShowsPendingChanges pins secret-info-get and secret-ids against this hook's writes, after
+// Juju's HookContext.SecretMetadata (pending creates and pending metadata in, revision unchanged until commit,
+// pending removes out) and secretsChangeRecorder (a secret-set cancels the hook's secret-remove).
+func TestSecretMetadataShowsPendingChanges(t *testing.T) {
+	cases := []struct{ name, hook, want, after, wantAfter string }{
+		{name: "set metadata", hook: `secret-set $S --label mine2 --description d2 --rotate daily foo=v2; secret-info-get --label mine2 --format=json`,
+			want: `{"$ID":{"description":"d2","label":"mine2","owner":"application","revision":1,"rotation":"daily"}}`},
+		{name: "old label gone", hook: `secret-set $S --label mine2; secret-info-get --label mine 2>&1; true`, want: `ERROR secret "mine" not found`},
+		{name: "create", hook: `u=$(secret-add --owner unit --label new foo=bar); secret-info-get --label new --format=json | grep -o '"label":"new","owner":"unit","revision":1'`,
+			want: `"label":"new","owner":"unit","revision":1`},
+		{name: "no label", hook: `u=$(secret-add foo=bar); secret-info-get $u --format=json | grep -o '"label":""'`, want: `"label":""`},
+		{name: "removed", hook: `secret-remove $S; secret-info-get $S 2>&1; secret-ids --format=json`, want: "ERROR secret \"$ID\" not found\nnull"},
+		{name: "remove then set", hook: `secret-remove $S; secret-set $S foo=v2; secret-ids --format=json`, want: `["$ID"]`, after: `secret-get $S foo`, wantAfter: "v2"},
+		{name: "set then remove", hook: `secret-set $S foo=v2; secret-remove $S; secret-ids --format=json`, want: "null", after: `secret-ids --format=json`, wantAfter: "null"},
+		{name: "pending grant", hook: `secret-grant $S -r db:2; secret-info-get $S --format=json | grep -o '"access":[^]]*]'`,
+			want: `"access":[{"role":"view","scope":"relation-db:2","target":"application-b"}]`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, m, _ := twoApps(t, 1, 1)
+			a0 := unit(t, m, "a/0")
+			uri := strings.TrimSpace(sh(t, a0, `secret-add --label mine foo=v1`))
+			id := uri[strings.LastIndex(uri, "/")+1:]
+			eq(t, "hook", sh(t, a0, "S="+uri+"; "+tc.hook), strings.ReplaceAll(tc.want, "$ID", id))
+			if tc.after != "" {
+				eq(t, "next hook", sh(t, a0, "S="+uri+"; "+tc.after+" 2>&1"), strings.ReplaceAll(tc.wantAfter, "$ID", id))
+			}
+		})
+	}
+}
+
+// TestSecretExpireForms pins --expire as Juju's secretUpsertCommand.Init (worker/uniter/runner/jujuc/secret-add.go)
+// reads it.
+func TestSecretExpireForms(t *testing.T) {
+	_, m, _ := twoApps(t, 1, 1)
+	a0 := unit(t, m, "a/0")
+	cases := []struct{ expire, want string }{
+		{"2030-01-02T03:04:05Z", `"expiry":"2030-01-02T03:04:05Z"`},
+		{"2030-01-02T05:04:05+02:00", `"expiry":"2030-01-02T03:04:05Z"`},
+		{"2030-01-02T03:04:05", `"expiry":"2030-01-02T03:04:05Z"`}, // no zone: UTC (ops sends this form)
+		{"0s", `ERROR negative expire duration "0s" not valid` + "\nrc=2"},
+		{"-1h", `ERROR negative expire duration "-1h" not valid` + "\nrc=2"},
+		{"soon", `ERROR expire time or duration "soon" not valid` + "\nrc=2"},
+		{"2030-01-02", `ERROR expire time or duration "2030-01-02" not valid` + "\nrc=2"},
+	}
+	for _, tc := range cases {
+		for _, tool := range []string{"add", "set"} {
+			cmd := `u=$(secret-add --owner unit foo=bar) && secret-info-get $u --format=json | grep -o '"expiry":"[^"]*"'` // set case below
+			if tool == "add" {
+				cmd = `u=$(secret-add --owner unit --expire ` + tc.expire + ` foo=bar 2>&1) || { echo "$u"; echo rc=2; exit 0; }; secret-info-get $u --format=json | grep -o '"expiry":"[^"]*"'`
+			} else {
+				cmd = `u=$(secret-add --owner unit foo=bar); secret-set $u --expire ` + tc.expire + ` 2>&1 || { echo rc=$?; exit 0; }; secret-info-get $u --format=json | grep -o '"expiry":"[^"]*"'`
+			}
+			eq(t, "secret-"+tool+" --expire "+tc.expire, sh(t, a0, cmd), tc.want)
+		}
+	}
+	// A duration counts from now.
+	out := sh(t, a0, `u=$(secret-add --owner unit --expire 1h foo=bar); secret-info-get $u --format=json`)
+	if !strings.Contains(out, `"expiry":"`+time.Now().Add(time.Hour).UTC().Format("2006-01-02T15")) {
+		t.Errorf("--expire 1h: %s", out)
+	}
+}
+
+// TestSecretSizeLimits pins Juju 3.6's content limits before the 1 MB raise (core/secrets/createsecret.go): 8 KiB a
+// value, 64 KiB a secret, and a --file or key#file larger than its limit refused before parsing.
+func TestSecretSizeLimits(t *testing.T) {
+	_, m, _ := twoApps(t, 1, 1)
+	a0 := unit(t, m, "a/0")
+	const gen = `gen() { head -c $1 /dev/zero | tr '\0' a; }; `
+	cases := []struct{ name, cmd, want string }{
+		{"value at the limit", `secret-add --owner unit big=$(gen 8192) >/dev/null && echo ok`, "ok"},
+		{"value over", `secret-add --owner unit big=$(gen 8193)`, `ERROR secret content for key "big" too large: 8193 bytes` + "\nrc=2"},
+		{"base64 value measured as given", `secret-add --owner unit big#base64=$(gen 8196)`, `ERROR secret content for key "big#base64" too large: 8196 bytes` + "\nrc=2"},
+		{"secret over", `secret-add --owner unit $(for k in aaa bbb ccc ddd eee fff ggg hhh iii; do printf '%s=%s ' $k $(gen 8000); done)`,
+			`ERROR secret content too large: 72000 bytes` + "\nrc=2"},
+		{"key#file over", `gen 8193 > v.txt; secret-add --owner unit big#file=v.txt`, `ERROR secret content in file "v.txt" too large: 8193 bytes` + "\nrc=2"},
+		{"--file over", `{ printf '{"big":"'; gen 65530; printf '"}'; } > c.json; secret-add --owner unit --file c.json`,
+			`ERROR secret content in file "c.json" too large: 65540 bytes` + "\nrc=2"},
+		{"--file value over", `{ printf '{"big":"'; gen 9000; printf '"}'; } > c.json; secret-add --owner unit --file c.json`,
+			`ERROR secret content for key "big" too large: 9000 bytes` + "\nrc=2"},
+		{"secret-set too", `u=$(secret-add --owner unit foo=bar); secret-set $u big=$(gen 8193)`, `ERROR secret content for key "big" too large: 8193 bytes` + "\nrc=2"},
+	}
+	for _, tc := range cases {
+		eq(t, tc.name, sh(t, a0, gen+tc.cmd+" 2>&1; rc=$?; [ $rc = 0 ] || echo rc=$rc"), tc.want)
+	}
 }
