@@ -1,13 +1,15 @@
 package container
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"syscall"
-	"time"
 )
 
 // moduleRoot is the repository root, found from this source file's location
@@ -24,7 +26,8 @@ func moduleRoot() (string, error) {
 // pinned Pebble and the nsexec helper, and returns their paths.
 //
 // pebble is rebuilt only when missing (its version is pinned in go.mod);
-// nsexec also when its source is newer than the binary. Builds hold an
+// nsexec is named by a hash of its source, so trees at different commits
+// (worktrees, branches) sharing dir never run each other's build. Builds hold an
 // exclusive lock on dir/.build.lock and rename into place, so test binaries of
 // several packages can share one dir.
 func Binaries(dir string) (pebble, nsexec string, err error) {
@@ -35,17 +38,20 @@ func Binaries(dir string) (pebble, nsexec string, err error) {
 				return err
 			}
 		}
-		nsexec = filepath.Join(dir, "nsexec")
-		return buildIfStale(root, nsexec, "./tests/cmd/nsexec")
+		nsexec, err = buildBySource(root, dir, "nsexec", "./tests/cmd/nsexec")
+		return err
 	})
 	return pebble, nsexec, err
 }
 
-// BuildTool builds the module's package pkg ("./tests/cmd/jujuc") into dir/name when the binary is missing or
-// older than the package's files, under the same lock as Binaries, and returns its path.
-func BuildTool(dir, name, pkg string) (string, error) {
-	out := filepath.Join(dir, name)
-	err := withBuildLock(dir, func(root string) error { return buildIfStale(root, out, pkg) })
+// BuildTool builds the module's package pkg ("./tests/cmd/jujuc") into dir/name-<source hash> unless that binary
+// exists, under the same lock as Binaries, and returns its path. pkg must import nothing of the module but the
+// standard library (the hash covers only its own directory), as jujuc and nsexec do.
+func BuildTool(dir, name, pkg string) (out string, err error) {
+	err = withBuildLock(dir, func(root string) error {
+		out, err = buildBySource(root, dir, name, pkg)
+		return err
+	})
 	return out, err
 }
 
@@ -71,35 +77,47 @@ func withBuildLock(dir string, build func(root string) error) error {
 	return build(root)
 }
 
-func buildIfStale(root, out, pkg string) error {
-	if !stale(out, filepath.Join(root, pkg)) {
-		return nil
+// buildBySource builds pkg into dir/name-<hash of pkg's files> unless it is there already.
+func buildBySource(root, dir, name, pkg string) (string, error) {
+	sum, err := sourceHash(filepath.Join(root, pkg))
+	if err != nil {
+		return "", err
 	}
-	return goBuild(root, out, pkg)
+	out := filepath.Join(dir, name+"-"+sum)
+	if exists(out) {
+		return out, nil
+	}
+	return out, goBuild(root, out, pkg)
+}
+
+// sourceHash hashes the names and contents of the files in srcDir (not below it).
+func sourceHash(srcDir string) (string, error) {
+	entries, err := os.ReadDir(srcDir)
+	if err != nil {
+		return "", fmt.Errorf("cannot read %s: %w", srcDir, err)
+	}
+	names := []string{}
+	for _, e := range entries {
+		if e.Type().IsRegular() {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		b, err := os.ReadFile(filepath.Join(srcDir, n))
+		if err != nil {
+			return "", fmt.Errorf("cannot hash %s: %w", n, err)
+		}
+		fmt.Fprintf(h, "%s %d\n", n, len(b))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16], nil
 }
 
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
-}
-
-// stale reports whether bin is missing or older than any file in srcDir.
-func stale(bin, srcDir string) bool {
-	st, err := os.Stat(bin)
-	if err != nil {
-		return true
-	}
-	entries, err := os.ReadDir(srcDir)
-	if err != nil {
-		return true
-	}
-	var newest time.Time
-	for _, e := range entries {
-		if info, err := e.Info(); err == nil && info.ModTime().After(newest) {
-			newest = info.ModTime()
-		}
-	}
-	return newest.After(st.ModTime())
 }
 
 func goBuild(root, out, pkg string) error {

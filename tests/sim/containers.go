@@ -301,7 +301,7 @@ func (u *Unit) stopContainers() error {
 	return first
 }
 
-// installTools builds jujuc into binDir (cached: rebuilt when its source is newer) and links it
+// installTools builds jujuc into binDir (cached by its source hash) and links it
 // under every hook-tool name in toolDir.
 func installTools(binDir, toolDir string) (string, error) {
 	// Static (container.BuildTool builds without cgo): a dynamically linked binary pays the loader on every
