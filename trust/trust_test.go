@@ -126,10 +126,13 @@ func TestSyncRealContainer(t *testing.T) {
 
 	caA, caB := newCert(t, "CA a", nil), newCert(t, "CA b", nil)
 	leafA, leafB := newCert(t, "a.example", caA), newCert(t, "b.example", caB)
-	tmp := t.TempDir() // under /tmp, which the container shares
-	fileA, fileB := filepath.Join(tmp, "leaf-a.pem"), filepath.Join(tmp, "leaf-b.pem")
-	os.WriteFile(fileA, []byte(leafA.pem), 0o644)
-	os.WriteFile(fileB, []byte(leafB.pem), 0o644)
+	// The leaves go into the container's own /tmp (it shares no directory with the host), as a workload's files.
+	fileA, fileB := "/tmp/leaf-a.pem", "/tmp/leaf-b.pem"
+	for path, pem := range map[string]string{fileA: leafA.pem, fileB: leafB.pem} {
+		if err := cl.Push(&client.PushOptions{Path: path, Source: strings.NewReader(pem), MakeDirs: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	runs := 0
 	inst := &trust.Installer{Client: cl, Prefix: "tls-authority-", Runner: counting(cl, &runs)}
