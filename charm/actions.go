@@ -190,59 +190,133 @@ func (r *reconciler) getIssuedCertificates() error {
 			chosen = append(chosen, id)
 		}
 	}
-	// One relation-get per relation, several at once; each databag is parsed once.
-	perRel := make([][]tlscertificates.ProviderCertificate, len(chosen))
-	tasks := make([]func() error, len(chosen))
-	for i, id := range chosen {
-		tasks[i] = func() error {
-			own, err := r.hc.AppData(id, r.hc.Env.AppName())
-			if err != nil {
-				return err
-			}
-			perRel[i], _, _, _ = tlscertificates.ReadProviderBag(own)
-			return nil
-		}
-	}
-	if err := parallel(relationConcurrency, tasks); err != nil {
+	pg := &pager{limit: limit, budget: resultBudget}
+	total, next, err := r.issuedPage(chosen, offset, pg)
+	if err != nil {
 		return err
 	}
-	var all []issued
-	for i, certs := range perRel {
-		n := hooktool.RelationNumber(chosen[i])
-		for _, c := range certs {
-			all = append(all, issued{CSR: c.CSR, Certificate: c.Certificate, CA: c.CA, Chain: c.Chain, Revoked: c.Revoked, RelationID: n})
-		}
-	}
-	items, next := pageOf(all, offset, limit, resultBudget)
-	res := map[string]string{"total": strconv.Itoa(len(all)), "count": strconv.Itoa(len(items))}
-	if _, err := putList(res, "certificates", items); err != nil {
+	res := map[string]string{"total": strconv.Itoa(total), "count": strconv.Itoa(len(pg.items))}
+	if _, err := putList(res, "certificates", pg.items); err != nil {
 		return r.hc.FailAction(err.Error())
 	}
 	if next > 0 {
 		res["next-offset"] = strconv.Itoa(next)
-		if err := r.hc.LogAction(fmt.Sprintf("certificates %d to %d of %d; run again with offset=%d for the next ones", offset+1, next, len(all), next)); err != nil {
+		if err := r.hc.LogAction(fmt.Sprintf("certificates %d to %d of %d; run again with offset=%d for the next ones", offset+1, next, total, next)); err != nil {
 			return err
 		}
 	}
 	return r.hc.SetActionResults(res)
 }
 
-// pageOf encodes the entries from offset on, as many as limit asks (0: no limit) and whose JSON fits budget (at least
-// one, so every call makes progress), and gives the offset after them, or 0 when none remain.
-func pageOf(all []issued, offset, limit, budget int) (items []string, next int) {
-	size := 0
-	for i := offset; i < len(all); i++ {
-		if limit > 0 && len(items) == limit {
-			return items, i
-		}
-		b := mustJSON(all[i])
-		if len(items) > 0 && size+len(b)+1 > budget {
-			return items, i
-		}
-		items = append(items, b)
-		size += len(b) + 1
+// issuedPage fills pg from offset on and gives the total and the next offset (0: none remain). It reads only the
+// provider databags the page needs: the peer inventory, committed in the same hook as them, says how many
+// certificates each holds, or a digest that it holds none (the rule the provider follows: needOwn). Should a
+// relation have neither, or a databag hold another number than the inventory (another writer), every databag is
+// read instead.
+func (r *reconciler) issuedPage(ids []string, offset int, pg *pager) (total, next int, err error) {
+	p := &provider{r: r, invByID: map[string][]InventoryEntry{}, pending: map[string]int{}, refused: map[string]int{}, written: map[string]string{}}
+	if err := p.loadPeerState(); err != nil {
+		return 0, 0, err
 	}
-	return items, 0
+	for _, id := range ids {
+		n := len(p.invByID[id])
+		if n == 0 && p.needOwn(id) {
+			return r.issuedPageAll(ids, offset, pg)
+		}
+		total += n
+	}
+	pos := 0 // where relation id starts in the whole list
+	for _, id := range ids {
+		n := len(p.invByID[id])
+		if n == 0 || pos+n <= offset {
+			pos += n
+			continue
+		}
+		if pg.limit > 0 && len(pg.items) == pg.limit {
+			return total, pos, nil
+		}
+		entries, err := r.issuedOn(id)
+		if err != nil {
+			return 0, 0, err
+		}
+		if len(entries) != n {
+			return r.issuedPageAll(ids, offset, pg)
+		}
+		for i := max(offset-pos, 0); i < n; i++ {
+			if !pg.add(entries[i]) {
+				return total, pos + i, nil
+			}
+		}
+		pos += n
+	}
+	return total, 0, nil
+}
+
+// issuedPageAll is issuedPage reading every databag, several at once.
+func (r *reconciler) issuedPageAll(ids []string, offset int, pg *pager) (total, next int, err error) {
+	perRel := make([][]issued, len(ids))
+	tasks := make([]func() error, len(ids))
+	for i, id := range ids {
+		tasks[i] = func() (err error) {
+			perRel[i], err = r.issuedOn(id)
+			return err
+		}
+	}
+	if err := parallel(relationConcurrency, tasks); err != nil {
+		return 0, 0, err
+	}
+	var all []issued
+	for _, entries := range perRel {
+		all = append(all, entries...)
+	}
+	return len(all), pg.fill(all, offset), nil
+}
+
+// issuedOn lists the certificates in this unit's application databag on relation id.
+func (r *reconciler) issuedOn(id string) ([]issued, error) {
+	own, err := r.hc.AppData(id, r.hc.Env.AppName())
+	if err != nil {
+		return nil, err
+	}
+	certs, _, _, _ := tlscertificates.ReadProviderBag(own)
+	n := hooktool.RelationNumber(id)
+	out := make([]issued, len(certs))
+	for i, c := range certs {
+		out[i] = issued{CSR: c.CSR, Certificate: c.Certificate, CA: c.CA, Chain: c.Chain, Revoked: c.Revoked, RelationID: n}
+	}
+	return out, nil
+}
+
+// pager collects one page of get-issued-certificates, JSON-encoded: at most limit entries (0: no limit) and budget
+// bytes, but at least one entry, so every call makes progress.
+type pager struct {
+	limit, budget int
+	items         []string
+	size          int
+}
+
+// add encodes e into the page, or tells that the page is full.
+func (p *pager) add(e issued) bool {
+	if p.limit > 0 && len(p.items) == p.limit {
+		return false
+	}
+	b := mustJSON(e)
+	if len(p.items) > 0 && p.size+len(b)+1 > p.budget {
+		return false
+	}
+	p.items = append(p.items, b)
+	p.size += len(b) + 1
+	return true
+}
+
+// fill adds the entries from offset on until the page is full, and gives the offset after it, or 0 when none remain.
+func (p *pager) fill(all []issued, offset int) int {
+	for i := offset; i < len(all); i++ {
+		if !p.add(all[i]) {
+			return i
+		}
+	}
+	return 0
 }
 
 // intParam reads an integer action parameter (JSON gives numbers as float64); absent is 0.

@@ -1,14 +1,19 @@
 package charm
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/tls-authority/tls-authority/hooktool"
+	"github.com/tls-authority/tls-authority/interfaces/tlscertificates"
 )
 
 // joinParts reads back what putText or putList set under key: the value itself, or its parts in order.
@@ -147,7 +152,7 @@ func TestPutList(t *testing.T) {
 	}
 }
 
-func TestPageOf(t *testing.T) {
+func TestPagerFill(t *testing.T) {
 	all := make([]issued, 5)
 	for i := range all {
 		all[i] = issued{CSR: fmt.Sprintf("csr-%d", i), Chain: []string{}}
@@ -170,7 +175,9 @@ func TestPageOf(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			items, next := pageOf(all, tt.offset, tt.limit, tt.budget)
+			pg := &pager{limit: tt.limit, budget: tt.budget}
+			next := pg.fill(all, tt.offset)
+			items := pg.items
 			if len(items) != tt.count || next != tt.next {
 				t.Fatalf("%d items, next %d; want %d, next %d", len(items), next, tt.count, tt.next)
 			}
@@ -194,5 +201,110 @@ func TestSerialSummary(t *testing.T) {
 	got := serialSummary(serials)
 	if !strings.HasSuffix(got, "and 9990 more (10000 in all)") || len(got) > 1024 {
 		t.Fatalf("10000 serials: %d bytes ending %q", len(got), got[len(got)-40:])
+	}
+}
+
+// bagRunner answers relation-get for this app's databags and counts the reads per relation.
+type bagRunner struct {
+	bags  map[string]map[string]string // relation id -> databag
+	reads map[string]int
+	mu    sync.Mutex
+}
+
+func (b *bagRunner) Run(_ context.Context, tool string, args []string, _ []byte) ([]byte, error) {
+	if tool != "relation-get" || len(args) < 2 {
+		return nil, fmt.Errorf("unexpected %s %v", tool, args)
+	}
+	b.mu.Lock()
+	b.reads[args[1]]++
+	b.mu.Unlock()
+	return json.Marshal(b.bags[args[1]])
+}
+
+func fakePEM(typ string, i int) string {
+	return fmt.Sprintf("-----BEGIN %s-----\nMDAw%04d\n-----END %s-----", typ, i, typ)
+}
+
+// TestIssuedPage: a page reads only the databags it covers, trusting the peer inventory's counts; a relation the
+// inventory says nothing of, or a databag holding another number, makes it read every databag. Either way the
+// page holds the same entries.
+func TestIssuedPage(t *testing.T) {
+	held := map[string]int{"certificates:1": 3, "certificates:2": 0, "certificates:5": 4, "certificates:9": 2}
+	ids := []string{"certificates:1", "certificates:2", "certificates:5", "certificates:9"}
+	var want []string // every certificate, in order
+	bags := map[string]map[string]string{}
+	for _, id := range ids {
+		var certs []tlscertificates.ProviderCertificate
+		for range held[id] {
+			c := fakePEM("CERTIFICATE", len(want))
+			want = append(want, c)
+			certs = append(certs, tlscertificates.ProviderCertificate{CSR: fakePEM("CERTIFICATE REQUEST", len(want)), Certificate: c, Chain: []string{c}})
+		}
+		bags[id] = tlscertificates.WriteProviderBag(certs, nil, nil)
+	}
+	inventory := func(counts map[string]int) string {
+		var inv []InventoryEntry
+		for _, id := range ids {
+			for range counts[id] {
+				inv = append(inv, InventoryEntry{Relation: id})
+			}
+		}
+		return mustJSON(inv)
+	}
+	written := mustJSON(map[string]string{"certificates:1": "d1", "certificates:2": "d2", "certificates:5": "d5", "certificates:9": "d9"})
+	wrong := maps.Clone(held)
+	wrong["certificates:5"] = 3
+	tests := []struct {
+		name          string
+		inventory     map[string]int
+		written       string
+		offset, limit int
+		first, count  int
+		next          int
+		reads         []string
+	}{
+		{"first two", held, written, 0, 2, 0, 2, 2, []string{"certificates:1"}},
+		{"across relations", held, written, 2, 2, 2, 2, 4, []string{"certificates:1", "certificates:5"}},
+		{"one relation, limit at its end", held, written, 3, 4, 3, 4, 7, []string{"certificates:5"}},
+		{"the rest", held, written, 7, 0, 7, 2, 0, []string{"certificates:9"}},
+		{"everything", held, written, 0, 0, 0, 9, 0, []string{"certificates:1", "certificates:5", "certificates:9"}},
+		{"past the end", held, written, 9, 0, 0, 0, 0, nil},
+		{"a databag disagrees", wrong, written, 3, 2, 3, 2, 5, ids},
+		{"an empty relation without a digest", held, "", 7, 0, 7, 2, 0, ids},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			run := &bagRunner{bags: bags, reads: map[string]int{}}
+			r := &reconciler{hc: hooktool.New(hooktool.Env{UnitName: "tls-authority/0"}, run), peer: map[string]string{peerInventory: inventory(tt.inventory)}}
+			if tt.written != "" {
+				r.peer[peerWritten] = tt.written
+			}
+			pg := &pager{limit: tt.limit, budget: 1 << 20}
+			total, next, err := r.issuedPage(ids, tt.offset, pg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if total != len(want) || next != tt.next || len(pg.items) != tt.count {
+				t.Fatalf("total %d, next %d, %d items; want %d, %d, %d", total, next, len(pg.items), len(want), tt.next, tt.count)
+			}
+			for i, it := range pg.items {
+				var e issued
+				if err := json.Unmarshal([]byte(it), &e); err != nil || e.Certificate != want[tt.first+i] {
+					t.Fatalf("item %d: %s, want certificate %d", i, it, tt.first+i)
+				}
+			}
+			var reads []string
+			for _, id := range ids {
+				if run.reads[id] > 0 {
+					reads = append(reads, id)
+				}
+				if run.reads[id] > 1 {
+					t.Errorf("%s read %d times", id, run.reads[id])
+				}
+			}
+			if !slices.Equal(reads, tt.reads) {
+				t.Fatalf("read %v, want %v", reads, tt.reads)
+			}
+		})
 	}
 }
