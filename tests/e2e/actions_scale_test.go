@@ -89,7 +89,7 @@ func TestActionsAtScale(t *testing.T) {
 	leader := authority.Leader()
 
 	// Every certificate, page after page.
-	all, pages := pageAll(t, leader, nil, total)
+	all, pages := pageAll(t, leader, nil, total, per)
 	if len(all) != total {
 		t.Fatalf("%d certificates listed, want %d", len(all), total)
 	}
@@ -111,7 +111,7 @@ func TestActionsAtScale(t *testing.T) {
 
 	// One relation, small pages.
 	one := rels[nRels/2]
-	some, _ := pageAll(t, leader, map[string]any{"relation-id": one.ID(), "limit": per/3 + 1}, per)
+	some, _ := pageAll(t, leader, map[string]any{"relation-id": one.ID(), "limit": per/3 + 1}, per, per)
 	if len(some) != per {
 		t.Fatalf("relation %d: %d listed, want %d", one.ID(), len(some), per)
 	}
@@ -179,14 +179,17 @@ func TestActionsAtScale(t *testing.T) {
 	t.Logf("CRL of %d serials: %d bytes of PEM; whole test %v", total, len(crlPEM), time.Since(start).Round(time.Second))
 }
 
-// pageAll runs get-issued-certificates from offset 0 until no next-offset, checks each page's keys and sizes, and
-// returns every certificate and the number of pages.
-func pageAll(t *testing.T, u *sim.Unit, params map[string]any, total int) ([]listedCert, int) {
+// pageAll runs get-issued-certificates from offset 0 until no next-offset, checks each page's keys, sizes and
+// reads (relations hold per certificates each), and returns every certificate and the number of pages.
+func pageAll(t *testing.T, u *sim.Unit, params map[string]any, total, per int) ([]listedCert, int) {
 	t.Helper()
 	var all []listedCert
 	offset, pages := 0, 0
 	for {
-		p := map[string]any{"offset": offset}
+		p := map[string]any{}
+		if offset > 0 { // the first call as an operator makes it, without paging parameters
+			p["offset"] = offset
+		}
 		for k, v := range params {
 			p[k] = v
 		}
@@ -213,7 +216,12 @@ func pageAll(t *testing.T, u *sim.Unit, params map[string]any, total int) ([]lis
 			t.Fatalf("page at %d: total %v count %v, want %d and %d", offset, res.Results["total"], res.Results["count"], total, len(page))
 		}
 		all = append(all, page...)
-		t.Logf("get-issued-certificates offset=%d: %d certificates in %s parts, %v, %d action-set calls", offset, len(page), orOne(res.Results["certificates-parts"]), took.Round(time.Millisecond), lastCalls(t, u)["action-set"])
+		calls := lastCalls(t, u)
+		t.Logf("get-issued-certificates offset=%d: %d certificates in %s parts, %v, %d action-set calls, %d relation-get", offset, len(page), orOne(res.Results["certificates-parts"]), took.Round(time.Millisecond), calls["action-set"], calls["relation-get"])
+		// The peer databag, and only the provider databags the page covers (and the next one, to see it is full).
+		if maxReads := 1 + (len(page)+per-1)/per + 2; calls["relation-get"] > maxReads {
+			t.Fatalf("a page of %d certificates read %d databags (at most %d)", len(page), calls["relation-get"], maxReads)
+		}
 		next, ok := res.Results["next-offset"].(string)
 		if !ok {
 			if len(all) != total {
