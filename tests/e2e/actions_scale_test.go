@@ -198,14 +198,7 @@ func pageAll(t *testing.T, u *sim.Unit, params map[string]any, total, per int) (
 		took := time.Since(began)
 		checkResultSizes(t, u, res)
 		pages++
-		var page []listedCert
-		for _, part := range resultParts(t, res.Results, "certificates") {
-			var list []listedCert
-			if err := json.Unmarshal([]byte(part), &list); err != nil {
-				t.Fatal(err)
-			}
-			page = append(page, list...)
-		}
+		page := pageCerts(t, res)
 		if oneLiner := runJQ(t, jqCertificates, u, res); oneLiner != "" {
 			var viaJQ []listedCert
 			if err := json.Unmarshal([]byte(oneLiner), &viaJQ); err != nil || !slices.EqualFunc(viaJQ, page, func(a, b listedCert) bool { return a.Certificate == b.Certificate }) {
@@ -237,6 +230,40 @@ func pageAll(t *testing.T, u *sim.Unit, params map[string]any, total, per int) (
 	}
 }
 
+// pageCerts decodes one get-issued-certificates result: its certificates list, whole or in parts.
+func pageCerts(t testing.TB, res *sim.ActionResult) []listedCert {
+	t.Helper()
+	var page []listedCert
+	for _, part := range resultParts(t, res.Results, "certificates") {
+		var list []listedCert
+		if err := json.Unmarshal([]byte(part), &list); err != nil {
+			t.Fatalf("get-issued-certificates: %v", err)
+		}
+		page = append(page, list...)
+	}
+	return page
+}
+
+// listIssued lists every certificate get-issued-certificates gives on u, page after page.
+func listIssued(t testing.TB, u *sim.Unit) []listedCert {
+	t.Helper()
+	var all []listedCert
+	params := map[string]any{}
+	for {
+		res := action(t, u, "get-issued-certificates", params)
+		all = append(all, pageCerts(t, res)...)
+		next, ok := res.Results["next-offset"].(string)
+		if !ok {
+			return all
+		}
+		n, err := strconv.Atoi(next)
+		if err != nil {
+			t.Fatalf("next-offset %q", next)
+		}
+		params["offset"] = n
+	}
+}
+
 func orOne(v any) string {
 	if v == nil {
 		return "1"
@@ -245,7 +272,7 @@ func orOne(v any) string {
 }
 
 // resultParts gives the value under key, or its parts key-1 ... key-N (N = key-parts) in order.
-func resultParts(t *testing.T, results map[string]any, key string) []string {
+func resultParts(t testing.TB, results map[string]any, key string) []string {
 	t.Helper()
 	if v, ok := results[key].(string); ok {
 		return []string{v}
