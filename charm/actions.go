@@ -3,8 +3,10 @@ package charm
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tls-authority/tls-authority/ca"
 	"github.com/tls-authority/tls-authority/hooktool"
@@ -46,11 +48,98 @@ func (r *reconciler) getCACertificate() error {
 	return r.hc.SetActionResults(res)
 }
 
+// getCRL gives the CRL PEM under crl, or in parts (see putText) when it passes one argument: thousands of revoked
+// serials make a CRL of hundreds of KiB.
 func (r *reconciler) getCRL() error {
-	if r.peer[peerCRL] == "" {
+	crl := r.peer[peerCRL]
+	if crl == "" {
 		return r.hc.FailAction("no CRL is published yet")
 	}
-	return r.hc.SetActionResults(map[string]string{"crl": r.peer[peerCRL]})
+	if len(crl) > resultBudget {
+		return r.hc.FailAction(fmt.Sprintf("the CRL is %d bytes, more than an action result holds; fetch it from %s.pem", len(crl), r.crlURL()))
+	}
+	res := map[string]string{}
+	if putText(res, "crl", crl) > 1 {
+		res["crl-url"] = r.crlURL() + ".pem"
+	}
+	return r.hc.SetActionResults(res)
+}
+
+// crlURL is where the agents serve the CRL (DER; PEM at .pem), the address the certificates name.
+func (r *reconciler) crlURL() string {
+	return fmt.Sprintf("http://%s.%s.svc.cluster.local:%d/crl", r.hc.Env.AppName(), r.hc.Env.ModelName, AgentPort)
+}
+
+// resultBudget bounds what one action call returns: a page of get-issued-certificates stops there. It is half of
+// hooktool.MaxActionResults, the hard limit, so the other keys and the parts' framing always fit.
+const resultBudget = 4 << 20
+
+// partKey names part i (from 1) of a result split over several keys.
+func partKey(key string, i int) string { return fmt.Sprintf("%s-%d", key, i) }
+
+// partRoom is what the value of a part of key may hold in one action-set argument (room for up to 99,999 parts).
+func partRoom(key string) int { return hooktool.MaxActionArg - len(key) - len("-99999=") }
+
+// putText sets res[key] = text when it fits one action-set argument. Otherwise it cuts text at line ends into
+// key-1 ... key-N, whose concatenation in order is text byte for byte, and sets key-parts = N. It returns N (1 when
+// text fits under key).
+func putText(res map[string]string, key, text string) int {
+	if hooktool.ActionResultArgSize(key, text) <= hooktool.MaxActionArg {
+		res[key] = text
+		return 1
+	}
+	room := partRoom(key)
+	n := 0
+	for text != "" {
+		cut := len(text)
+		if cut > room {
+			cut = strings.LastIndexByte(text[:room], '\n') + 1
+			if cut == 0 { // no line end: cut between two UTF-8 sequences
+				for cut = room; cut > 0 && !utf8.RuneStart(text[cut]); cut-- {
+				}
+			}
+		}
+		n++
+		res[partKey(key, n)] = text[:cut]
+		text = text[cut:]
+	}
+	res[key+"-parts"] = strconv.Itoa(n)
+	return n
+}
+
+// putList sets res[key] to the JSON list of items (each a JSON value) when it fits one action-set argument.
+// Otherwise it sets key-1 ... key-N, each a JSON list of whole items, in order, and key-parts = N. It returns N, or
+// an error when one item alone passes an argument.
+func putList(res map[string]string, key string, items []string) (int, error) {
+	whole := "[" + strings.Join(items, ",") + "]"
+	if hooktool.ActionResultArgSize(key, whole) <= hooktool.MaxActionArg {
+		res[key] = whole
+		return 1, nil
+	}
+	room := partRoom(key) - len("[]")
+	var part []string
+	size, n := 0, 0
+	flush := func() {
+		n++
+		res[partKey(key, n)] = "[" + strings.Join(part, ",") + "]"
+		part, size = nil, 0
+	}
+	for i, it := range items {
+		if len(it) > room {
+			return 0, fmt.Errorf("cannot return %s: item %d is %d bytes, more than one action result holds", key, i, len(it))
+		}
+		if len(part) > 0 && size+1+len(it) > room {
+			flush()
+		}
+		if len(part) > 0 {
+			size++
+		}
+		part = append(part, it)
+		size += len(it)
+	}
+	flush()
+	res[key+"-parts"] = strconv.Itoa(n)
+	return n, nil
 }
 
 // requireLeader fails the action on a non-leader: only the leader reads its app databags and holds the key.
@@ -70,6 +159,11 @@ type issued struct {
 	RelationID  int      `json:"relation_id"`
 }
 
+// getIssuedCertificates returns the certificates issued on every relation (or on relation-id), in relation order
+// and then in the order of each relation's databag, from offset on: as many as limit asks (0: no limit) and
+// resultBudget holds. The list is under certificates, or in parts (see putList) when it passes one argument; total
+// counts every certificate matching, count those returned, and next-offset, set only when more remain, is the
+// offset of the next call.
 func (r *reconciler) getIssuedCertificates() error {
 	if ok, err := r.requireLeader("get-issued-certificates"); !ok {
 		return err
@@ -82,26 +176,153 @@ func (r *reconciler) getIssuedCertificates() error {
 	if v, ok := params["relation-id"].(float64); ok {
 		only = int(v)
 	}
+	offset, limit := intParam(params, "offset"), intParam(params, "limit")
+	if offset < 0 || limit < 0 {
+		return r.hc.FailAction("offset and limit must not be negative")
+	}
 	ids, err := r.hc.RelationIDs(CertificatesEndpoint)
 	if err != nil {
 		return err
 	}
-	out := []issued{}
+	var chosen []string
 	for _, id := range ids {
-		n := hooktool.RelationNumber(id)
-		if only >= 0 && n != only {
-			continue
-		}
-		own, err := r.hc.AppData(id, r.hc.Env.AppName())
-		if err != nil {
-			return err
-		}
-		certs, _, _, _ := tlscertificates.ReadProviderBag(own)
-		for _, c := range certs {
-			out = append(out, issued{CSR: c.CSR, Certificate: c.Certificate, CA: c.CA, Chain: c.Chain, Revoked: c.Revoked, RelationID: n})
+		if only < 0 || hooktool.RelationNumber(id) == only {
+			chosen = append(chosen, id)
 		}
 	}
-	return r.hc.SetActionResults(map[string]string{"certificates": mustJSON(out)})
+	pg := &pager{limit: limit, budget: resultBudget}
+	total, next, err := r.issuedPage(chosen, offset, pg)
+	if err != nil {
+		return err
+	}
+	res := map[string]string{"total": strconv.Itoa(total), "count": strconv.Itoa(len(pg.items))}
+	if _, err := putList(res, "certificates", pg.items); err != nil {
+		return r.hc.FailAction(err.Error())
+	}
+	if next > 0 {
+		res["next-offset"] = strconv.Itoa(next)
+		if err := r.hc.LogAction(fmt.Sprintf("certificates %d to %d of %d; run again with offset=%d for the next ones", offset+1, next, total, next)); err != nil {
+			return err
+		}
+	}
+	return r.hc.SetActionResults(res)
+}
+
+// issuedPage fills pg from offset on and gives the total and the next offset (0: none remain). It reads only the
+// provider databags the page needs: the peer inventory, committed in the same hook as them, says how many
+// certificates each holds, or a digest that it holds none (the rule the provider follows: needOwn). Should a
+// relation have neither, or a databag hold another number than the inventory (another writer), every databag is
+// read instead.
+func (r *reconciler) issuedPage(ids []string, offset int, pg *pager) (total, next int, err error) {
+	p := &provider{r: r, invByID: map[string][]InventoryEntry{}, pending: map[string]int{}, refused: map[string]int{}, written: map[string]string{}}
+	if err := p.loadPeerState(); err != nil {
+		return 0, 0, err
+	}
+	for _, id := range ids {
+		n := len(p.invByID[id])
+		if n == 0 && p.needOwn(id) {
+			return r.issuedPageAll(ids, offset, pg)
+		}
+		total += n
+	}
+	pos := 0 // where relation id starts in the whole list
+	for _, id := range ids {
+		n := len(p.invByID[id])
+		if n == 0 || pos+n <= offset {
+			pos += n
+			continue
+		}
+		if pg.limit > 0 && len(pg.items) == pg.limit {
+			return total, pos, nil
+		}
+		entries, err := r.issuedOn(id)
+		if err != nil {
+			return 0, 0, err
+		}
+		if len(entries) != n {
+			return r.issuedPageAll(ids, offset, pg)
+		}
+		for i := max(offset-pos, 0); i < n; i++ {
+			if !pg.add(entries[i]) {
+				return total, pos + i, nil
+			}
+		}
+		pos += n
+	}
+	return total, 0, nil
+}
+
+// issuedPageAll is issuedPage reading every databag, several at once.
+func (r *reconciler) issuedPageAll(ids []string, offset int, pg *pager) (total, next int, err error) {
+	perRel := make([][]issued, len(ids))
+	tasks := make([]func() error, len(ids))
+	for i, id := range ids {
+		tasks[i] = func() (err error) {
+			perRel[i], err = r.issuedOn(id)
+			return err
+		}
+	}
+	if err := parallel(relationConcurrency, tasks); err != nil {
+		return 0, 0, err
+	}
+	var all []issued
+	for _, entries := range perRel {
+		all = append(all, entries...)
+	}
+	return len(all), pg.fill(all, offset), nil
+}
+
+// issuedOn lists the certificates in this unit's application databag on relation id.
+func (r *reconciler) issuedOn(id string) ([]issued, error) {
+	own, err := r.hc.AppData(id, r.hc.Env.AppName())
+	if err != nil {
+		return nil, err
+	}
+	certs, _, _, _ := tlscertificates.ReadProviderBag(own)
+	n := hooktool.RelationNumber(id)
+	out := make([]issued, len(certs))
+	for i, c := range certs {
+		out[i] = issued{CSR: c.CSR, Certificate: c.Certificate, CA: c.CA, Chain: c.Chain, Revoked: c.Revoked, RelationID: n}
+	}
+	return out, nil
+}
+
+// pager collects one page of get-issued-certificates, JSON-encoded: at most limit entries (0: no limit) and budget
+// bytes, but at least one entry, so every call makes progress.
+type pager struct {
+	limit, budget int
+	items         []string
+	size          int
+}
+
+// add encodes e into the page, or tells that the page is full.
+func (p *pager) add(e issued) bool {
+	if p.limit > 0 && len(p.items) == p.limit {
+		return false
+	}
+	b := mustJSON(e)
+	if len(p.items) > 0 && p.size+len(b)+1 > p.budget {
+		return false
+	}
+	p.items = append(p.items, b)
+	p.size += len(b) + 1
+	return true
+}
+
+// fill adds the entries from offset on until the page is full, and gives the offset after it, or 0 when none remain.
+func (p *pager) fill(all []issued, offset int) int {
+	for i := offset; i < len(all); i++ {
+		if !p.add(all[i]) {
+			return i
+		}
+	}
+	return 0
+}
+
+// intParam reads an integer action parameter (JSON gives numbers as float64); absent is 0.
+func intParam(params map[string]any, name string) int {
+	v, _ := params[name].(float64)
+	return int(v)
 }
 
 // revokeCertificate marks matching entries revoked in their relations, adds their serials to the revoked list
@@ -196,14 +417,50 @@ func (r *reconciler) revokeCertificate() error {
 	if err := r.flushPeer(); err != nil {
 		return err
 	}
-	if err := r.hc.Log(hooktool.LevelInfo, "revoked %s", strings.Join(serials, ", ")); err != nil {
+	if err := r.hc.Log(hooktool.LevelInfo, "revoked %s", serialSummary(serials)); err != nil {
 		return err
 	}
 	// The agent serves the new CRL now, not at the next hook.
 	if err := r.syncWorkload(pub); err != nil {
 		_ = r.hc.LogAction("the workload container is not reachable; the agent gets the new CRL at the next hook")
 	}
-	return r.hc.SetActionResults(map[string]string{"revoked": mustJSON(serials), "crl": r.peer[peerCRL]})
+	return r.hc.SetActionResults(r.revokeResults(serials))
+}
+
+// revokeResults gives the revoked serials (a JSON list under revoked, or in parts: see putList), their count under
+// revoked-count, and the new CRL (under crl, or in parts: see putText). The revocation is committed whatever the
+// size: what passes resultBudget is left out and the operator is told where to find it.
+func (r *reconciler) revokeResults(serials []string) map[string]string {
+	res := map[string]string{"revoked-count": strconv.Itoa(len(serials))}
+	items := make([]string, len(serials))
+	size := 0
+	for i, s := range serials {
+		items[i] = mustJSON(s)
+		size += len(items[i]) + 1
+	}
+	room := resultBudget
+	if size > room {
+		_ = r.hc.LogAction("the revoked serials are too many for this result: the CRL lists them all")
+	} else if _, err := putList(res, "revoked", items); err == nil { // a serial is far smaller than an argument
+		room -= size
+	}
+	switch crl := r.peer[peerCRL]; {
+	case len(crl) > room:
+		res["crl-url"] = r.crlURL() + ".pem"
+		_ = r.hc.LogAction("the new CRL is too large for this result: get it with get-crl or from " + res["crl-url"])
+	case putText(res, "crl", crl) > 1:
+		res["crl-url"] = r.crlURL() + ".pem"
+	}
+	return res
+}
+
+// serialSummary names the serials for the log: a few, then how many more (one juju-log argument holds 128 KiB).
+func serialSummary(serials []string) string {
+	const shown = 10
+	if len(serials) <= shown {
+		return strings.Join(serials, ", ")
+	}
+	return fmt.Sprintf("%s and %d more (%d in all)", strings.Join(serials[:shown], ", "), len(serials)-shown, len(serials))
 }
 
 // commonName extracts CN from a pkix.Name string ("CN=a,O=b").

@@ -175,8 +175,12 @@ func typeMatches(t string, v any) bool {
 	return true
 }
 
-var actionKeyRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-.]*[a-z0-9])?$`)
+// actionKeyRE is the rule for each dot-separated part of an action-set key: Juju 3.6 checks every part with
+// charm.GetActionNameRule() (juju/charm/v12 actions.go actionNameRule), used by
+// worker/uniter/runner/jujuc/action-set.go ActionSetCommand.Init.
+var actionKeyRE = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$`)
 
+// reservedActionKeys may be no part of a key (action-set.go reservedKeys, checked in Init for every part).
 var reservedActionKeys = map[string]bool{"stdout": true, "stdout-encoding": true, "stderr": true, "stderr-encoding": true}
 
 func (s *Sim) toolAction(c *hookContext, req *toolRequest) (string, error) {
@@ -212,20 +216,23 @@ func (s *Sim) toolAction(c *hookContext, req *toolRequest) (string, error) {
 			parts []string
 			val   string
 		}
+		// Every argument is checked before any is set, and a bad one is an Init error: exit code 2
+		// (action-set.go ActionSetCommand.Init; juju/cmd Main returns 2 when Init fails). The value is the
+		// argument after the first "=", untrimmed.
 		var sets []kv
 		for _, arg := range f.pos {
 			k, v, ok := strings.Cut(arg, "=")
 			if !ok {
-				return "", usagef("argument %q must be of the form key=value", arg)
+				return "", usagef("argument %q must be of the form key...=value", arg)
 			}
 			parts := strings.Split(k, ".")
 			for _, p := range parts {
 				if !actionKeyRE.MatchString(p) {
-					return "", failf("key %q must start and end with lowercase alphanumeric, and contain only lowercase alphanumeric, hyphens and periods", p)
+					return "", usagef("key %q must start and end with lowercase alphanumeric, and contain only lowercase alphanumeric and hyphens", p)
 				}
-			}
-			if reservedActionKeys[parts[0]] {
-				return "", failf("cannot set reserved action key %q", parts[0])
+				if reservedActionKeys[p] {
+					return "", usagef("cannot set reserved action key %q", p)
+				}
 			}
 			sets = append(sets, kv{parts, v})
 		}

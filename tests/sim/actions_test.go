@@ -1,6 +1,7 @@
 package sim_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -89,10 +90,57 @@ func TestActionSetKeys(t *testing.T) {
 	deploy(t, m, "a", 1, nil)
 	settle(t, s)
 	a0 := unit(t, m, "a/0")
-	eq(t, "reserved", sh(t, a0, "action-set stdout=x 2>&1; echo rc=$?"), `ERROR cannot set reserved action key "stdout"`+"\nrc=1")
-	eq(t, "bad key", sh(t, a0, "action-set Bad=x 2>&1; echo rc=$?"), `ERROR key "Bad" must start and end with lowercase alphanumeric, and contain only lowercase alphanumeric, hyphens and periods`+"\nrc=1")
-	res, _ := a0.RunAction("run", map[string]any{"cmd": "action-set a.b=1 a.c=2 top=x"})
+	// Init errors (action-set.go ActionSetCommand.Init) exit 2, and one bad argument sets nothing.
+	bad := []struct{ arg, msg string }{
+		{"stdout=x", `ERROR cannot set reserved action key "stdout"`},
+		{"a.stderr=x", `ERROR cannot set reserved action key "stderr"`},
+		{"stdout-encoding.b=x", `ERROR cannot set reserved action key "stdout-encoding"`},
+		{"Bad=x", `ERROR key "Bad" must start and end with lowercase alphanumeric, and contain only lowercase alphanumeric and hyphens`},
+		{"a-=x", `ERROR key "a-" must start`},
+		{"a..b=x", `ERROR key "" must start`},
+		{"=x", `ERROR key "" must start`},
+		{"noequals", `ERROR argument "noequals" must be of the form key...=value`},
+		{"--file", `ERROR option provided but not defined: --file`}, // action-set has no --file
+	}
+	for _, b := range bad {
+		res, _ := a0.RunAction("run", map[string]any{"cmd": "action-set ok=1 '" + b.arg + "' 2>&1; echo rc=$?"})
+		out := strings.TrimSpace(toString(res.Results["stdout"]))
+		if !strings.HasPrefix(out, b.msg) || !strings.HasSuffix(out, "\nrc=2") {
+			t.Errorf("action-set %q: %q, want %q and rc=2", b.arg, out, b.msg)
+		}
+		if _, ok := res.Results["ok"]; ok {
+			t.Errorf("action-set %q set ok=1 before failing", b.arg)
+		}
+	}
+	res, _ := a0.RunAction("run", map[string]any{"cmd": "action-set a.b=1 a.c=2 top=x 5-o-0.x=y v=' a=b '"})
 	eq(t, "nested", toString(res.Results["a"]), "map[b:1 c:2]")
+	eq(t, "digits and hyphens", toString(res.Results["5-o-0"]), "map[x:y]")
+	eq(t, "value untrimmed", res.Results["v"], " a=b ")
+	// Later calls merge into the results; a key given again is replaced, a value by a map and back
+	// (context.go UpdateActionResults, addValueToMap).
+	res, _ = a0.RunAction("run", map[string]any{"cmd": "action-set m=1 k=v; action-set m.x=2 k=w; action-set n.y=1; action-set n=3"})
+	eq(t, "merged", toString(res.Results["m"])+" "+toString(res.Results["k"])+" "+toString(res.Results["n"]), "map[x:2] w 3")
 	eq(t, "action-get json", sh(t, a0, "action-get --format=json"), `{"cmd":"action-get --format=json"}`)
 	eq(t, "action-get missing", sh(t, a0, "action-get nope --format=json"), "null")
+}
+
+// TestActionSetArgumentLimit: action-set has no --file, so a result travels in one argument, and the kernel refuses an
+// argument over 128 KiB (MAX_ARG_STRLEN) before jujuc runs: a charm must split a long result into several keys.
+func TestActionSetArgumentLimit(t *testing.T) {
+	s := newSim(t)
+	m := addModel(t, s, "m")
+	deploy(t, m, "a", 1, nil)
+	settle(t, s)
+	a0 := unit(t, m, "a/0")
+	fill := `v=$(head -c %d /dev/zero | tr '\0' x); action-set big="$v" 2>/dev/null; echo rc=$?`
+	res, _ := a0.RunAction("run", map[string]any{"cmd": fmt.Sprintf(fill, 120<<10)})
+	eq(t, "120 KiB", strings.TrimSpace(toString(res.Results["stdout"])), "rc=0")
+	eq(t, "120 KiB set", len(toString(res.Results["big"])), 120<<10)
+	res, _ = a0.RunAction("run", map[string]any{"cmd": fmt.Sprintf(fill, 128<<10)})
+	if out := strings.TrimSpace(toString(res.Results["stdout"])); out != "rc=126" {
+		t.Errorf("an argument of 128 KiB + 4 went through: %q", out)
+	}
+	if _, ok := res.Results["big"]; ok {
+		t.Error("an over-long argument was set")
+	}
 }
