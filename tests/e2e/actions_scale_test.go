@@ -59,7 +59,7 @@ func TestActionsAtScale(t *testing.T) {
 	authority := deployAuthority(t, m, "tls-authority", 1, map[string]any{"certificate-limit": -1})
 	var rels []*sim.Relation
 	for i := range nRels {
-		name := fmt.Sprintf("req-%02d", i)
+		name := fmt.Sprintf("req-n%02d", i)
 		deployRequirer(t, m, name, 1)
 		rels = append(rels, integrate(t, m, name+":certificates", "tls-authority:certificates"))
 	}
@@ -72,7 +72,7 @@ func TestActionsAtScale(t *testing.T) {
 		for j := range per {
 			reqs[j] = req(newCSR(t, key, "scale.example.com", fmt.Sprintf("n%05d.scale.example.com", i*per+j)), false)
 		}
-		publishCSRs(t, m.Unit(fmt.Sprintf("req-%02d/0", i)), true, reqs...)
+		publishCSRs(t, m.Unit(fmt.Sprintf("req-n%02d/0", i)), true, reqs...)
 	}
 	settle(t, s)
 	issued := map[string]bool{} // certificate PEM

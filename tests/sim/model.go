@@ -85,6 +85,11 @@ func (m *Model) Deploy(app, charmPath string, o *DeployOptions) (*App, error) {
 	if o == nil {
 		o = &DeployOptions{}
 	}
+	// juju deploy refuses a name juju/names does not accept (cmd/juju/application/deploy.go; names.IsValidApplication):
+	// every dash-separated part after the first needs a letter, so "req-00" is refused and "req-a00" is not.
+	if !validAppName.MatchString(app) {
+		return nil, fmt.Errorf("invalid application name %q", app)
+	}
 	abs, err := filepath.Abs(charmPath)
 	if err != nil {
 		return nil, fmt.Errorf("cannot deploy %q: %w", app, err)

@@ -120,3 +120,22 @@ func TestCharmArchiveDeploy(t *testing.T) {
 	}
 	eq(t, "ran", unit(t, m, "z/0").HookNames()[0], "install")
 }
+
+// TestDeployRefusesInvalidApplicationNames pins juju deploy's name check (names.IsValidApplication): every
+// dash-separated part after the first needs a letter. A test that deploys "req-00" would pass here and fail on Juju.
+func TestDeployRefusesInvalidApplicationNames(t *testing.T) {
+	s := newSim(t)
+	m := addModel(t, s, "m")
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"req-a00", true}, {"app2", true}, {"tls-authority", true},
+		{"req-00", false}, {"ca-rsa-2048", false}, {"2app", false}, {"App", false}, {"a--b", false}, {"a-", false},
+	} {
+		_, err := m.Deploy(tc.name, charmDir(t), nil)
+		if (err == nil) != tc.ok {
+			t.Errorf("deploy %q: err=%v, want ok=%v", tc.name, err, tc.ok)
+		}
+	}
+}
