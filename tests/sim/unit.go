@@ -78,9 +78,13 @@ type Unit struct {
 	lscAfterConfig    bool
 	restartContainers bool
 	leaderPending     bool
-	updateStatus      bool
-	rels              map[*Relation]*unitRel
-	secretEvents      []*pendingHook
+	// leaderAccepted is the agent's local Leader (it ran leader-elected); leaderSettingsSeen the
+	// leader settings version its last leader-settings-changed saw (leadership.go).
+	leaderAccepted     bool
+	leaderSettingsSeen int64
+	updateStatus       bool
+	rels               map[*Relation]*unitRel
+	secretEvents       []*pendingHook
 	// workloadEvents are queued Pebble notice and check hooks.
 	workloadEvents []*pendingHook
 
