@@ -70,8 +70,10 @@ type App struct {
 	version        string
 	trust          bool
 	leaderSettings map[string]string // leader-set (deprecated, still supported)
-	resources      map[string]string
-	dying          bool
+	// leaderSettingsWrites counts leader-set commits that changed leaderSettings.
+	leaderSettingsWrites int64
+	resources            map[string]string
+	dying                bool
 }
 
 // Name returns the application name.
@@ -317,11 +319,9 @@ func (a *App) electLocked() {
 	}
 }
 
+// setLeaderLocked moves the lease; the agents see it on their next resolver pass (leadershipHook).
 func (a *App) setLeaderLocked(u *Unit) {
 	a.leader = u
-	for _, o := range a.units {
-		o.leaderPending = true
-	}
 }
 
 // SetLeader moves leadership to unit ("app/N"): leader-elected runs on it and

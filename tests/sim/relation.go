@@ -21,8 +21,9 @@ type Relation struct {
 	unitVer  map[*Unit]int64
 	appData  map[*App]map[string]string
 	appVer   map[*App]int64
-	// scope holds units that entered scope (ran relation-created); a unit stays a visible member
-	// while in scope and not dying.
+	// scope holds units that entered scope: an installed, alive unit's agent enters the scope of
+	// every alive relation of its application as soon as it sees it, before its relation-created
+	// runs (synchronizeScopes). A unit stays a visible member while in scope and not dying.
 	scope map[*Unit]bool
 }
 
@@ -38,8 +39,10 @@ type cmrInfo struct {
 	token    string
 }
 
-// unitRel is what one unit's agent knows about one relation (the uniter's relation state).
+// unitRel is what one unit's agent knows about one relation (the uniter's relation state). It
+// exists from scope entry (Juju's relationer) until the relation is dropped.
 type unitRel struct {
+	// created is set when relation-created succeeded.
 	created bool
 	broken  bool
 	// members maps each remote unit this unit has run joined for to the settings version it has
@@ -152,6 +155,22 @@ func (r *Relation) members(u *Unit) map[*Unit]bool {
 	return out
 }
 
+// synchronizeScopes enters u, installed and alive, into the scope of every alive relation of its
+// application it is not in yet, as the uniter's SynchronizeScopes does on every resolver pass
+// (worker/uniter/relation/statetracker.go SynchronizeScopes, joinRelation; relationer.go Join:
+// "causes the unit to enter its relation scope, allowing its counterpart units to detect its
+// presence"). That comes before relation-created: remote units may run relation-joined for u, and
+// read its address-prefilled bag, before u's relation-created has run. Called with s.mu held.
+func (s *Sim) synchronizeScopes(u *Unit) {
+	for _, r := range s.relationsOf(u.app) {
+		if r.dying || u.rels[r] != nil {
+			continue
+		}
+		u.rels[r] = &unitRel{members: map[*Unit]int64{}}
+		r.enterScope(u)
+	}
+}
+
 // enterScope puts u in the relation's scope, creating its settings first (createSettings).
 func (r *Relation) enterScope(u *Unit) {
 	if r.scope[u] {
@@ -250,13 +269,12 @@ func parseRelationID(s string) (int, bool) {
 	return n, err == nil
 }
 
-// knownRelations returns the unit's relations the agent knows (ran relation-created), sorted by id.
+// knownRelations returns the relations the unit's agent knows (entered the scope of: Juju's
+// relationers, which the hook context lists too), sorted by id.
 func (u *Unit) knownRelations() []*Relation {
 	var out []*Relation
-	for r, st := range u.rels {
-		if st.created {
-			out = append(out, r)
-		}
+	for r := range u.rels {
+		out = append(out, r)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].idFor(u.app) < out[j].idFor(u.app) })
 	return out
@@ -269,4 +287,79 @@ func (u *Unit) RelationMembers(r *Relation) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return u.memberNamesLocked(r, nil, nil)
+}
+
+// relationHook picks the next hook u's agent runs for one relation it knows, as the uniter's
+// relationsResolver.nextHookForRelation (worker/uniter/relation/resolver.go) does:
+//  1. the relation-changed a relation-joined queued for its unit (ChangedPending) comes first,
+//     before anything else, even when the unit has departed or the relation is dying since;
+//  2. relation-departed for each known member no longer in the relation, string-sorted. When u
+//     or its application is dying JUJU_DEPARTING_UNIT is u itself, otherwise the remote unit
+//     (a removed relation, or a remote unit leaving);
+//  3. relation-broken once the relation is dying, or u is (never for peers: a dying unit
+//     departs its peers and breaks nothing);
+//  4. app-level relation-changed when the remote application's bag version moved (never for a
+//     bag never written, version 0);
+//  5. relation-joined for a new member, string-sorted ("a/10" < "a/2"), queuing (1);
+//  6. relation-changed for each member whose bag version moved, string-sorted.
+//
+// When the relation or u is dying the remote side is seen as empty (resolver.go NextOp:
+// remoteBroken), so no app-level changed, joined or changed is chosen then.
+func (s *Sim) relationHook(u *Unit, r *Relation) *pendingHook {
+	st := u.rels[r]
+	if st.broken {
+		return nil
+	}
+	ep := r.endFor(u.app).ep.Name
+	var known []*Unit
+	for m := range st.members {
+		known = append(known, m)
+	}
+	r.sortUnits(u.app, known)
+	for _, m := range known {
+		if st.members[m] == -1 {
+			m := m
+			v := r.unitVer[m]
+			return &pendingHook{name: ep + "-relation-changed", rel: r, remote: m, remoteApp: m.app, onSuccess: func() { st.members[m] = v }}
+		}
+	}
+	cur := r.members(u)
+	for _, m := range known {
+		if !cur[m] {
+			m := m
+			departing := m
+			if u.dying || u.app.dying {
+				departing = u
+			}
+			return &pendingHook{name: ep + "-relation-departed", rel: r, remote: m, remoteApp: m.app, departing: departing, onSuccess: func() { delete(st.members, m) }}
+		}
+	}
+	if r.dying || u.dying {
+		if r.peer() {
+			return nil
+		}
+		return &pendingHook{name: ep + "-relation-broken", rel: r, remoteApp: r.other(u.app).app, onSuccess: func() { st.broken = true }}
+	}
+	other := r.other(u.app).app
+	if v := r.appVer[other]; v != st.appSeen {
+		return &pendingHook{name: ep + "-relation-changed", rel: r, remoteApp: other, onSuccess: func() { st.appSeen = v }}
+	}
+	var fresh []*Unit
+	for m := range cur {
+		if _, ok := st.members[m]; !ok {
+			fresh = append(fresh, m)
+		}
+	}
+	r.sortUnits(u.app, fresh)
+	if len(fresh) > 0 {
+		m := fresh[0]
+		return &pendingHook{name: ep + "-relation-joined", rel: r, remote: m, remoteApp: m.app, onSuccess: func() { st.members[m] = -1 }}
+	}
+	for _, m := range known {
+		if v := r.unitVer[m]; v != st.members[m] {
+			m := m
+			return &pendingHook{name: ep + "-relation-changed", rel: r, remote: m, remoteApp: m.app, onSuccess: func() { st.members[m] = v }}
+		}
+	}
+	return nil
 }

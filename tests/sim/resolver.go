@@ -25,9 +25,29 @@ type pendingHook struct {
 	onSuccess  func()
 }
 
-// nextHook implements the uniter resolver's priorities (JUJU.md §1) for one unit. Called with
-// s.mu held.
+// nextHook is resolveHook plus update-status's absorption: every hook the uniter runs records the
+// update-status timer version it saw (worker/uniter/resolver/opfactory.go wrapHookOp: "so that the
+// update-status hook only fires after the next timer"), so an update-status queued before another
+// hook was chosen is dropped when that hook succeeds. Actions are not hooks and keep it. Called
+// with s.mu held.
 func (s *Sim) nextHook(u *Unit) *pendingHook {
+	h := s.resolveHook(u)
+	if h == nil || h.action != nil || !u.updateStatus || h.name == "update-status" {
+		return h
+	}
+	done := h.onSuccess
+	h.onSuccess = func() {
+		if done != nil {
+			done()
+		}
+		u.updateStatus = false
+	}
+	return h
+}
+
+// resolveHook implements the uniter resolver's priorities (JUJU.md §1) for one unit. Called with
+// s.mu held.
+func (s *Sim) resolveHook(u *Unit) *pendingHook {
 	if u.removed {
 		return nil
 	}
@@ -50,6 +70,12 @@ func (s *Sim) nextHook(u *Unit) *pendingHook {
 		return &h
 	}
 	if u.dying && u.installed {
+		// The leadership resolver comes before the dying unit's teardown (worker/uniter/resolver.go
+		// NextOp, then nextOp's Dying case): a dying unit resigns and may run
+		// leader-settings-changed first.
+		if h := s.leadershipHook(u); h != nil {
+			return h
+		}
 		return s.teardownHook(u)
 	}
 	if u.dying {
@@ -58,6 +84,7 @@ func (s *Sim) nextHook(u *Unit) *pendingHook {
 	if !u.installed {
 		return &pendingHook{name: "install", onSuccess: func() { u.installed = true }}
 	}
+	s.synchronizeScopes(u)
 	// A pod deleted gracefully: its agent runs stop if the unit had started and not stopped
 	// (uniter/resolver.go nextOp, remoteState.Shutdown), then the pod goes and a new one comes.
 	if u.podPending {
@@ -88,26 +115,17 @@ func (s *Sim) nextHook(u *Unit) *pendingHook {
 	if u.configQueued {
 		return s.configChangedHook(u)
 	}
-	// relation-created for every relation the unit's app is in (peers included).
+	// relation-created for every alive relation whose scope the unit entered (peers included):
+	// relation/resolver.go createdRelationsResolver.
 	for _, r := range s.relationsOf(u.app) {
-		if r.dying {
-			continue
-		}
-		if st := u.rels[r]; st == nil || !st.created {
-			r := r
+		if st := u.rels[r]; st != nil && !st.created && !r.dying {
 			return &pendingHook{name: r.endFor(u.app).ep.Name + "-relation-created", rel: r, remoteApp: r.other(u.app).app, onSuccess: func() {
-				u.rels[r] = &unitRel{created: true, members: map[*Unit]int64{}}
-				r.enterScope(u)
+				st.created = true
 			}}
 		}
 	}
-	// leader-settings-changed waits while the unit is stopped (leadership/resolver.go NextOp).
-	if u.leaderPending && !(u.podStopped && u.app.leader != u) {
-		name := "leader-settings-changed"
-		if u.app.leader == u {
-			name = "leader-elected"
-		}
-		return &pendingHook{name: name, onSuccess: func() { u.leaderPending = false }}
+	if h := s.leadershipHook(u); h != nil {
+		return h
 	}
 	if u.started {
 		for _, name := range sortedKeys(u.containers) {
@@ -187,84 +205,14 @@ func (s *Sim) relationsOf(a *App) []*Relation {
 	return out
 }
 
-// relationHook picks the next hook within one relation: departed -> broken -> app-level
-// changed -> joined (string-sorted) with that unit's changed right after -> changed for moved data.
-func (s *Sim) relationHook(u *Unit, r *Relation) *pendingHook {
-	st := u.rels[r]
-	if st.broken {
-		return nil
-	}
-	ep := r.endFor(u.app).ep.Name
-	cur := r.members(u)
-	var known []*Unit
-	for m := range st.members {
-		known = append(known, m)
-	}
-	r.sortUnits(u.app, known)
-	for _, m := range known {
-		if !cur[m] {
-			m := m
-			dep := m
-			return &pendingHook{name: ep + "-relation-departed", rel: r, remote: m, remoteApp: m.app, departing: dep, onSuccess: func() { delete(st.members, m) }}
-		}
-	}
-	if r.dying {
-		return &pendingHook{name: ep + "-relation-broken", rel: r, remoteApp: r.other(u.app).app, onSuccess: func() { st.broken = true }}
-	}
-	other := r.other(u.app).app
-	if v := r.appVer[other]; v > st.appSeen {
-		return &pendingHook{name: ep + "-relation-changed", rel: r, remoteApp: other, onSuccess: func() { st.appSeen = v }}
-	}
-	for _, m := range known {
-		if st.members[m] == -1 {
-			m := m
-			v := r.unitVer[m]
-			return &pendingHook{name: ep + "-relation-changed", rel: r, remote: m, remoteApp: m.app, onSuccess: func() { st.members[m] = v }}
-		}
-	}
-	var fresh []*Unit
-	for m := range cur {
-		if _, ok := st.members[m]; !ok {
-			fresh = append(fresh, m)
-		}
-	}
-	r.sortUnits(u.app, fresh)
-	if len(fresh) > 0 {
-		m := fresh[0]
-		return &pendingHook{name: ep + "-relation-joined", rel: r, remote: m, remoteApp: m.app, onSuccess: func() { st.members[m] = -1 }}
-	}
-	for _, m := range known {
-		if v := r.unitVer[m]; v > st.members[m] {
-			m := m
-			return &pendingHook{name: ep + "-relation-changed", rel: r, remote: m, remoteApp: m.app, onSuccess: func() { st.members[m] = v }}
-		}
-	}
-	return nil
-}
-
-// teardownHook runs a dying unit's hooks: per relation departed for each member it knows
-// (JUJU_DEPARTING_UNIT = itself) and broken for non-peers, then stop, then remove.
+// teardownHook runs a dying unit's hooks (worker/uniter/resolver.go nextOp, Dying): its
+// relations first (relationHook: departed for each member it knows with JUJU_DEPARTING_UNIT =
+// itself, broken for non-peers), then stop, then remove.
 func (s *Sim) teardownHook(u *Unit) *pendingHook {
 	for _, r := range u.knownRelations() {
-		st := u.rels[r]
-		if st.broken {
-			continue
+		if h := s.relationHook(u, r); h != nil {
+			return h
 		}
-		ep := r.endFor(u.app).ep.Name
-		var known []*Unit
-		for m := range st.members {
-			known = append(known, m)
-		}
-		r.sortUnits(u.app, known)
-		if len(known) > 0 {
-			m := known[0]
-			return &pendingHook{name: ep + "-relation-departed", rel: r, remote: m, remoteApp: m.app, departing: u, onSuccess: func() { delete(st.members, m) }}
-		}
-		if r.peer() {
-			st.broken = true
-			continue
-		}
-		return &pendingHook{name: ep + "-relation-broken", rel: r, remoteApp: r.other(u.app).app, onSuccess: func() { st.broken = true }}
 	}
 	if !u.stopped {
 		return &pendingHook{name: "stop", onSuccess: func() { u.stopped = true }}
@@ -316,7 +264,7 @@ func (s *Sim) afterHookLocked(u *Unit) {
 		done := true
 		for _, e := range r.ends {
 			for _, o := range e.app.units {
-				if st := o.rels[r]; st != nil && st.created && !st.broken {
+				if st := o.rels[r]; st != nil && !st.broken {
 					done = false
 				}
 			}

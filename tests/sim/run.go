@@ -422,11 +422,7 @@ func (c *hookContext) commitLocked(s *Sim) error {
 		before := copyMap(u.app.leaderSettings)
 		applyInto(u.app.leaderSettings, c.leaderSet)
 		if !mapsEqual(before, u.app.leaderSettings) {
-			for _, o := range u.app.units {
-				if o != u {
-					o.leaderPending = true
-				}
-			}
+			u.app.leaderSettingsWrites++
 		}
 	}
 	applyInto(u.state, c.state)

@@ -96,7 +96,11 @@ type Unit struct {
 	// newPod: the workload containers are to be replaced by fresh ones (pollContainers).
 	newPod        bool
 	leaderPending bool
-	updateStatus  bool
+	// leaderAccepted is the agent's local Leader (it ran leader-elected); leaderSettingsSeen the
+	// leader settings version its last leader-settings-changed saw (leadership.go).
+	leaderAccepted     bool
+	leaderSettingsSeen int64
+	updateStatus       bool
 	rels          map[*Relation]*unitRel
 	secretEvents  []*pendingHook
 	// workloadEvents are queued Pebble notice and check hooks.
