@@ -41,22 +41,25 @@ func (r *reconciler) rotate(pub *published, forced bool) (*published, error) {
 		return pub, nil
 	}
 	now := r.o.Now()
-	if until, err := time.Parse(time.RFC3339, r.peer[peerOverlapUntil]); err == nil && now.After(until) {
-		if err := r.endOverlap(pub); err != nil {
-			return nil, err
-		}
-	}
 	next := r.peer[peerNextCA]
 	wantParams := r.cfg.CAParams()
 	nearExpiry := pub.cert != nil && pub.cert.NotAfter.Sub(now) < r.cfg.LeafValidity
-	switch {
-	case forced || (next == "" && (pub.Params != wantParams || nearExpiry)) || (next != "" && r.peer[peerNextParams] != wantParams):
-		return r.startRotation(pub, forced, nearExpiry)
-	case next != "":
-		started, _ := time.Parse(time.RFC3339, r.peer[peerRotationStart])
-		if r.hc.Env.HookName == "update-status" || now.Sub(started) >= rotationPropagation {
-			return r.switchCA(pub)
+	restart := forced || (next == "" && (pub.Params != wantParams || nearExpiry)) || (next != "" && r.peer[peerNextParams] != wantParams)
+	started, _ := time.Parse(time.RFC3339, r.peer[peerRotationStart])
+	switching := !restart && next != "" && (r.hc.Env.HookName == "update-status" || now.Sub(started) >= rotationPropagation)
+	if until, err := time.Parse(time.RFC3339, r.peer[peerOverlapUntil]); err == nil && now.After(until) {
+		// A switch in this hook keeps the CA it replaces in the previous-CA secret: that secret is kept for it to
+		// overwrite, since removing it and adding another with its label in one hook fails the commit (Juju
+		// applies the removal only then, so the label is still taken).
+		if err := r.endOverlap(pub, switching); err != nil {
+			return nil, err
 		}
+	}
+	switch {
+	case restart:
+		return r.startRotation(pub, forced, nearExpiry)
+	case switching:
+		return r.switchCA(pub)
 	}
 	return pub, nil
 }
@@ -193,12 +196,15 @@ func (r *reconciler) switchCA(pub *published) (*published, error) {
 	return &published{CA: newCA, Params: content["next-params"], Bundle: bundle, cert: cert}, nil
 }
 
-// endOverlap is phase 3: the previous CA is no longer trusted nor kept.
-func (r *reconciler) endOverlap(pub *published) error {
-	if id := r.peer[peerPreviousSecret]; id != "" {
+// endOverlap is phase 3: the previous CA is no longer trusted nor kept. keepSecret leaves its secret (and its URI
+// in the peer databag) for a switch in this same hook to overwrite with the CA it replaces.
+func (r *reconciler) endOverlap(pub *published, keepSecret bool) error {
+	update := map[string]string{peerPreviousCA: "", peerOverlapUntil: ""}
+	if id := r.peer[peerPreviousSecret]; id != "" && !keepSecret {
 		if err := r.hc.RemoveSecret(id, 0); err != nil && !errors.Is(err, hooktool.ErrNotFound) {
 			return err
 		}
+		update[peerPreviousSecret] = ""
 	}
 	bundle := []string{pub.CA}
 	if next := r.peer[peerNextCA]; next != "" {
@@ -208,5 +214,6 @@ func (r *reconciler) endOverlap(pub *published) error {
 	if err := r.hc.Log(hooktool.LevelInfo, "rotation overlap ended: the previous CA is no longer trusted"); err != nil {
 		return err
 	}
-	return r.setPeer(map[string]string{peerBundle: mustJSON(bundle), peerPreviousCA: "", peerPreviousSecret: "", peerOverlapUntil: ""})
+	update[peerBundle] = mustJSON(bundle)
+	return r.setPeer(update)
 }

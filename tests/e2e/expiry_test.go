@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -83,5 +84,84 @@ func TestNearExpiryRotation(t *testing.T) {
 	bundle = string(httpGet(t, agent))
 	if !strings.Contains(bundle, strings.Split(ca1, "\n")[1]) || !strings.Contains(bundle, strings.Split(ca2, "\n")[1]) {
 		t.Fatal("during the overlap the agent's bundle must hold both CAs")
+	}
+}
+
+// TestRotationSwitchAsOverlapEnds: a rotation whose switch comes in the same hook as the end of the previous
+// rotation's overlap. With 1-minute leaves the overlap of a first rotation lasts a minute; a second rotation started
+// during it switches on the first update-status after the overlap has ended. That hook ends the overlap (the previous
+// CA leaves the bundle) and keeps the CA it replaces for the new overlap in the same secret: Juju refuses a second
+// secret with the label of one this hook removes (the removal is applied only at commit), so the hook must not fail.
+func TestRotationSwitchAsOverlapEnds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for a rotation overlap to end (about a minute)")
+	}
+	s, _, auth, rels, csrs := pkiWithRequirers(t, 2, map[string]any{"root-ca-validity": "1h", "certificate-validity": "1m"}, []string{"web"}, 1)
+	ca1 := caOf(t, auth)
+
+	action(t, auth.Leader(), "rotate-private-key", nil) // rotation 1, phase 1
+	settle(t, s)
+	s.UpdateStatus() // phase 2: the overlap ends a minute from now
+	settle(t, s)
+	switched := time.Now()
+	ca2 := caOf(t, auth)
+	if ca2 == ca1 {
+		t.Fatal("the first rotation did not switch")
+	}
+	verifySigned(t, "first switch", auth, rels)
+
+	action(t, auth.Leader(), "rotate-private-key", nil) // rotation 2, phase 1, during the overlap
+	settle(t, s)
+	for _, u := range auth.Units() {
+		if n := len(bundleOf(t, u)); n != 3 {
+			t.Fatalf("%s: %d CAs in the bundle during the overlap with a rotation started, want 3", u.Name(), n)
+		}
+	}
+
+	wait := time.Until(switched.Add(time.Minute)) + 2*time.Second
+	t.Logf("waiting %v for the first overlap to end", wait.Round(time.Second))
+	time.Sleep(wait)
+
+	s.UpdateStatus() // the overlap ends and rotation 2 switches, in one hook
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := s.Settle(ctx); err != nil {
+		t.Errorf("settle: %v", err)
+	}
+	noFailedHooks(t, auth)
+	ca3 := caOf(t, auth)
+	if ca3 == ca2 {
+		t.Fatal("the second rotation did not switch")
+	}
+	verifySigned(t, "second switch", auth, rels)
+	// The bundle: the new CA and the one it replaced, kept for the new overlap; the first CA is gone.
+	for _, u := range auth.Units() {
+		var has1, has2, has3 bool
+		for _, c := range bundleOf(t, u) {
+			has1 = has1 || c.Equal(parseCert(t, ca1))
+			has2 = has2 || c.Equal(parseCert(t, ca2))
+			has3 = has3 || c.Equal(parseCert(t, ca3))
+		}
+		if has1 || !has2 || !has3 {
+			t.Errorf("%s bundle: first CA %v (want false), second %v, third %v (want true)", u.Name(), has1, has2, has3)
+		}
+	}
+	caFile := writeTemp(t, "ca3.pem", ca3)
+	for _, csr := range csrs {
+		checkIssued(t, mustCerts(t, rels["web"], auth.Name()), csr, false, ca3, caFile)
+	}
+	// The previous-CA secret holds the second CA, for the new overlap.
+	var prev []string
+	for _, sec := range s.State().Secrets {
+		if sec.Label == "tls-authority-ca-previous" {
+			content, err := s.SecretContentForTest(sec.URI, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			prev = append(prev, content["certificate"])
+		}
+	}
+	if len(prev) != 1 || prev[0] != ca2 {
+		t.Errorf("previous-CA secrets: %d, holding the second CA %v", len(prev), len(prev) == 1 && prev[0] == ca2)
 	}
 }

@@ -76,7 +76,9 @@ func TestSecretExpiredAndRotate(t *testing.T) {
 		t.Errorf("info:\n%s", info)
 	}
 	n := len(a0.HookNames())
-	s.ExpireSecrets(time.Now().Add(2 * time.Hour))
+	if _, err := s.Advance(2 * time.Hour); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.RotateSecret(uri); err != nil {
 		t.Fatal(err)
 	}

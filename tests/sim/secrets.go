@@ -25,7 +25,6 @@ type secret struct {
 	label       string
 	description string
 	rotate      string
-	expire      time.Time
 	revisions   []*secretRevision
 	grants      []*secretGrant
 	consumers   map[*Unit]*consumerState
@@ -33,13 +32,33 @@ type secret struct {
 	// latest) and so get secret-changed on a new revision.
 	peerReaders map[*Unit]int
 	obsolete    map[int]bool // revisions secret-remove was queued for
-	expired     map[int]bool
 }
 
 type secretRevision struct {
 	rev     int
 	content map[string]string
+	// expire is the revision's expiry (zero: none). Juju keeps it per revision (state/secrets.go,
+	// secretRevisionDoc.ExpireTime, rounded to the second): a secret-set --expire sets the revision it creates, or
+	// the latest one when it creates none; a new revision without --expire has none; an older revision keeps its own.
+	expire time.Time
+	// expireNext is the owner's expiry worker's next trigger for this revision (worker/secretexpire,
+	// secretRevisionExpiryInfo.expireTime): the expiry, then ExpireRetryDelay later after each firing, and back to
+	// the expiry whenever the revision's record changes (secretsExpiryWatcher.merge sends it again).
+	expireNext time.Time
 }
+
+// setExpire records a revision's expiry as Juju's state does (state/secrets.go secretRevisionDoc: Round(time.Second)
+// in UTC) and restarts the expiry worker's schedule for it.
+func (r *secretRevision) setExpire(t time.Time) {
+	if !t.IsZero() {
+		t = t.Round(time.Second).UTC()
+	}
+	r.expire, r.expireNext = t, t
+}
+
+// secretExpireRetryDelay is Juju's core/secrets ExpireRetryDelay: how long the expiry worker waits before running
+// secret-expired again for a revision the charm did not remove.
+const secretExpireRetryDelay = 5 * time.Minute
 
 type secretGrant struct {
 	rel  *Relation
@@ -58,7 +77,7 @@ var xidEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPad
 // 3 of counter, in lowercase base32hex.
 func (s *Sim) newXID() string {
 	var b [12]byte
-	binary.BigEndian.PutUint32(b[0:4], uint32(time.Now().Unix()))
+	binary.BigEndian.PutUint32(b[0:4], uint32(s.now().Unix()))
 	rand.Read(b[4:9])
 	s.secSeq++
 	b[9], b[10], b[11] = byte(s.secSeq>>16), byte(s.secSeq>>8), byte(s.secSeq)
@@ -210,8 +229,9 @@ func checkSecretData(in map[string]string) (map[string]string, error) {
 var rotatePolicies = map[string]bool{"never": true, "hourly": true, "daily": true, "weekly": true, "monthly": true, "quarterly": true, "yearly": true}
 
 // parseExpire is Juju's secretUpsertCommand.Init (worker/uniter/runner/jujuc/secret-add.go): an RFC 3339 time, the
-// same without a zone (read as UTC, the form ops sends), or a positive duration from now. The time is kept in UTC.
-func parseExpire(v string) (time.Time, error) {
+// same without a zone (read as UTC, the form ops sends), or a positive duration from now (the controller clock). The
+// time is kept in UTC.
+func parseExpire(v string, now time.Time) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339, v)
 	if err != nil {
 		t, err = time.Parse("2006-01-02T15:04:05", v)
@@ -224,7 +244,7 @@ func parseExpire(v string) (time.Time, error) {
 		if d <= 0 {
 			return time.Time{}, usagef("negative expire duration %q not valid", v)
 		}
-		t = time.Now().Add(d)
+		t = now.Add(d)
 	}
 	return t.UTC(), nil
 }
@@ -289,7 +309,7 @@ func (s *Sim) toolSecretAdd(c *hookContext, req *toolRequest) (string, error) {
 	if len(content) == 0 {
 		return "", failf("empty secret value not valid")
 	}
-	sc := &secret{model: u.app.model, consumers: map[*Unit]*consumerState{}, obsolete: map[int]bool{}, expired: map[int]bool{}}
+	sc := &secret{model: u.app.model, consumers: map[*Unit]*consumerState{}, obsolete: map[int]bool{}}
 	switch owner := f.str("owner"); owner {
 	case "", "application":
 		if u.app.leader != u {
@@ -314,15 +334,14 @@ func (s *Sim) toolSecretAdd(c *hookContext, req *toolRequest) (string, error) {
 		}
 		sc.rotate = r
 	}
+	var expire time.Time
 	if e := f.str("expire"); e != "" {
-		t, err := parseExpire(e)
-		if err != nil {
+		if expire, err = parseExpire(e, s.now()); err != nil {
 			return "", err
 		}
-		sc.expire = t
 	}
 	sc.id = s.newXID()
-	sc.revisions = []*secretRevision{{rev: 1, content: content}}
+	sc.revisions = []*secretRevision{{rev: 1, content: content, expire: expire}}
 	c.sec.adds = append(c.sec.adds, sc)
 	return sc.uri() + "\n", nil
 }
@@ -574,7 +593,7 @@ func (s *Sim) toolSecretSet(c *hookContext, req *toolRequest) (string, error) {
 		rotate = &r
 	}
 	if f.has("expire") {
-		t, err := parseExpire(f.vals["expire"])
+		t, err := parseExpire(f.vals["expire"], s.now())
 		if err != nil {
 			return "", err
 		}
@@ -598,7 +617,7 @@ func (s *Sim) toolSecretSet(c *hookContext, req *toolRequest) (string, error) {
 			sc.rotate = *rotate
 		}
 		if expire != nil {
-			sc.expire = *expire
+			sc.revisions[0].expire = *expire
 		}
 		return "", nil
 	}
@@ -735,7 +754,8 @@ func (s *Sim) secretMetadata(c *hookContext) map[string]map[string]any {
 		if !sc.managedBy(u) || removed[sc] {
 			continue
 		}
-		label, description, rotate, expire := sc.label, sc.description, sc.rotate, sc.expire
+		// secret-info-get's expiry is the latest revision's (state/secrets.go, LatestExpireTime).
+		label, description, rotate, expire := sc.label, sc.description, sc.rotate, sc.latest().expire
 		if up := c.sec.updates[sc]; up != nil {
 			if up.label != nil {
 				label = *up.label
@@ -879,6 +899,8 @@ func (c *hookContext) commitSecretsLocked(s *Sim) error {
 		if sc.ownerApp != nil && sc.ownerApp.leader != u {
 			return fmt.Errorf("this unit is not the leader")
 		}
+		// The pending create's expiry is stored now, rounded as Juju stores it.
+		sc.revisions[0].setExpire(sc.revisions[0].expire)
 		s.secrets[sc.id] = sc
 	}
 	for _, sc := range sortedUpdates(c.sec.updates) {
@@ -892,14 +914,19 @@ func (c *hookContext) commitSecretsLocked(s *Sim) error {
 		if up.rotate != nil {
 			sc.rotate = *up.rotate
 		}
-		if up.expire != nil {
-			sc.expire = *up.expire
-		}
-		// A new revision only when the content really changes.
+		// A new revision only when the content really changes (apiserver/facades/agent/secretsmanager
+		// updateSecret drops content with the latest revision's checksum). The expiry goes to the new revision,
+		// none if not given, else to the latest one (state/secrets.go UpdateSecret).
 		if up.content != nil && !mapsEqual(up.content, sc.latest().content) {
-			sc.revisions = append(sc.revisions, &secretRevision{rev: sc.latest().rev + 1, content: up.content})
+			r := &secretRevision{rev: sc.latest().rev + 1, content: up.content}
+			if up.expire != nil {
+				r.setExpire(*up.expire)
+			}
+			sc.revisions = append(sc.revisions, r)
 			s.secretChangedLocked(sc)
 			s.checkObsoleteLocked(sc)
+		} else if up.expire != nil {
+			sc.latest().setExpire(*up.expire)
 		}
 	}
 	for _, op := range c.sec.grants {
@@ -1007,25 +1034,68 @@ func (s *Sim) checkObsoleteLocked(sc *secret) {
 			continue
 		}
 		sc.obsolete[r.rev] = true
+		// Marking the revision obsolete updates its record (state/secrets.go markObsoleteRevisionOps), so the
+		// expiry watcher sends its expiry again and the worker's schedule restarts from it.
+		r.expireNext = r.expire
 		owner.secretEvents = append(owner.secretEvents, &pendingHook{name: "secret-remove", secret: sc, secretLabel: sc.label, secretRev: r.rev})
 	}
 }
 
-// ExpireSecrets queues secret-expired to the owner of every secret whose expiry is before now.
-func (s *Sim) ExpireSecrets(now time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// runSecretExpiryLocked is every owner's secret expiry worker (worker/secretexpire, Worker.expire and
+// computeNextExpireTime) run from the last run up to now. Each revision with an expiry is a timer due at expireNext;
+// the earliest due timer fires at its time (or at the last run, if it was set in the past: the worker fires at once),
+// and each firing sweeps every revision whose expireNext, truncated to the minute ("a one minute granularity"), is
+// not after the firing time: secret-expired with JUJU_SECRET_REVISION is queued to the owner (the unit, or the
+// leader for an application secret) unless already pending (remotestate expireSecretRevisions keeps a set), and
+// the revision's next trigger moves ExpireRetryDelay on. So a revision the charm neither removes nor re-expires
+// gets secret-expired every 5 minutes; one clock step over several retries queues one hook. Removing the revision
+// (or the secret) drops its timer; a new expiry restarts it (setExpire).
+func (s *Sim) runSecretExpiryLocked(now time.Time) {
+	type timer struct {
+		sc *secret
+		r  *secretRevision
+	}
+	var timers []timer
 	for _, id := range sortedKeys(s.secrets) {
 		sc := s.secrets[id]
-		rev := sc.latest().rev
-		if sc.expire.IsZero() || sc.expire.After(now) || sc.expired[rev] {
-			continue
-		}
-		if owner := sc.ownerAgent(); owner != nil {
-			sc.expired[rev] = true
-			owner.secretEvents = append(owner.secretEvents, &pendingHook{name: "secret-expired", secret: sc, secretLabel: sc.label, secretRev: rev})
+		for _, r := range sc.revisions {
+			if !r.expireNext.IsZero() {
+				timers = append(timers, timer{sc, r})
+			}
 		}
 	}
+	for {
+		var at time.Time
+		for _, t := range timers {
+			if !t.r.expireNext.After(now) && (at.IsZero() || t.r.expireNext.Before(at)) {
+				at = t.r.expireNext
+			}
+		}
+		if at.IsZero() {
+			break
+		}
+		if at.Before(s.expiryRan) {
+			at = s.expiryRan
+		}
+		for _, t := range timers {
+			if t.r.expireNext.Truncate(time.Minute).After(at) {
+				continue
+			}
+			t.r.expireNext = t.r.expireNext.Add(secretExpireRetryDelay)
+			owner := t.sc.ownerAgent()
+			if owner == nil {
+				continue
+			}
+			pending := false
+			for _, h := range owner.secretEvents {
+				pending = pending || (h.name == "secret-expired" && h.secret == t.sc && h.secretRev == t.r.rev)
+			}
+			if !pending {
+				owner.secretEvents = append(owner.secretEvents, &pendingHook{name: "secret-expired", secret: t.sc, secretLabel: t.sc.label, secretRev: t.r.rev})
+			}
+		}
+	}
+	s.expiryRan = now
 }
 
 // RotateSecret queues secret-rotate to the owner of the secret (by id or URI).

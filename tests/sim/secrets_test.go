@@ -2,9 +2,12 @@ package sim_test
 
 import (
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tls-authority/tls-authority/tests/sim"
 )
 
 var secretURIRE = regexp.MustCompile(`^secret://[0-9a-f-]{36}/[0-9a-v]{20}$`)
@@ -307,5 +310,125 @@ func TestSecretSizeLimits(t *testing.T) {
 	}
 	for _, tc := range cases {
 		eq(t, tc.name, sh(t, a0, gen+tc.cmd+" 2>&1; rc=$?; [ $rc = 0 ] || echo rc=$rc"), tc.want)
+	}
+}
+
+// newSimAt is newSim with the controller clock stopped at base (it moves only with Advance).
+func newSimAt(t *testing.T, base time.Time) *sim.Sim {
+	t.Helper()
+	s, err := sim.New(&sim.Options{Dir: t.TempDir(), BinDir: binDir(), Log: testLog{t}, NoContainers: true, HookTimeout: 30 * time.Second,
+		Now: func() time.Time { return base }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+var clockBase = time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+
+// advance moves the clock by d and settles; it returns the secret-expired hooks run meanwhile, as "label/rev", sorted
+// (Juju's worker sends a firing's revisions in map order).
+func advance(t *testing.T, s *sim.Sim, u *sim.Unit, d time.Duration) []string {
+	t.Helper()
+	before := strings.Count(readFile(t, u, "events.log"), "\n")
+	if _, err := s.Advance(d); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, s)
+	var out []string
+	lines := strings.Split(readFile(t, u, "events.log"), "\n")
+	for _, l := range lines[before:] {
+		if m := regexp.MustCompile(`^secret-expired .* label=(\S*) rev=(\d+)`).FindStringSubmatch(l); m != nil {
+			out = append(out, m[1]+"/"+m[2])
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func expiry(t *testing.T, u *sim.Unit, label string) string {
+	t.Helper()
+	out := sh(t, u, `secret-info-get --label `+label+` --format=json | grep -o '"expiry":"[^"]*"' || echo none`)
+	return strings.TrimSpace(out)
+}
+
+// TestSecretExpiryPerRevision pins that Juju keeps the expiry per revision (state/secrets.go secretRevisionDoc
+// ExpireTime, UpdateSecret): a new revision without --expire has none (secret-info-get shows the latest revision's),
+// secret-set --expire without content sets the latest revision's, and an older revision keeps expiring on its own.
+func TestSecretExpiryPerRevision(t *testing.T) {
+	s := newSimAt(t, clockBase)
+	m := addModel(t, s, "m")
+	deploy(t, m, "a", 1, nil)
+	settle(t, s)
+	a0 := unit(t, m, "a/0")
+	uri := strings.TrimSpace(sh(t, a0, "secret-add --owner unit --label c --expire 1h foo=v1"))
+	eq(t, "revision 1", expiry(t, a0, "c"), `"expiry":"2030-01-01T13:00:00Z"`)
+	sh(t, a0, "secret-set "+uri+" foo=v2")
+	eq(t, "revision 2 without --expire", expiry(t, a0, "c"), "none")
+	sh(t, a0, "secret-set "+uri+" --expire 3h")
+	eq(t, "revision 2 after --expire alone", expiry(t, a0, "c"), `"expiry":"2030-01-01T15:00:00Z"`)
+	eq(t, "revision 1 still expires at 13:00", advance(t, s, a0, time.Hour), []string{"c/1"})
+	sh(t, a0, "secret-set "+uri+" foo=v3 --expire 2030-01-01T16:00:00Z")
+	eq(t, "a new revision gets the --expire given with it", expiry(t, a0, "c"), `"expiry":"2030-01-01T16:00:00Z"`)
+	if st := s.State(); len(st.Secrets) != 1 || st.Secrets[0].Expire != "2030-01-01T16:00:00Z" {
+		t.Errorf("state: %+v", st.Secrets)
+	}
+	eq(t, "revision 2 at 15:00", advance(t, s, a0, 2*time.Hour), []string{"c/1", "c/2"})
+}
+
+// TestSecretExpiryRetriesAndGranularity pins Juju's expiry worker (worker/secretexpire, Worker.expire): a revision
+// fires once its expiry, truncated to the minute, is not after the firing time, so a timer firing sweeps revisions
+// due within that minute; it fires again every ExpireRetryDelay (core/secrets, 5 minutes) while the revision stays
+// and keeps its expiry, once per clock step however many retries the step spans (the uniter's pending set); a new
+// expiry restarts the schedule and removing the revision stops it.
+func TestSecretExpiryRetriesAndGranularity(t *testing.T) {
+	s := newSimAt(t, clockBase)
+	m := addModel(t, s, "m")
+	deploy(t, m, "a", 1, nil)
+	settle(t, s)
+	a0 := unit(t, m, "a/0")
+	sh(t, a0, "secret-add --owner unit --label early --expire 2030-01-01T13:00:10Z key=v")
+	sh(t, a0, "secret-add --owner unit --label late --expire 2030-01-01T13:00:50Z key=v")
+	sh(t, a0, "secret-add --owner unit --label next --expire 2030-01-01T13:01:20Z key=v")
+	eq(t, "not due", advance(t, s, a0, time.Hour), nil)
+	eq(t, "13:00:10 sweeps the 13:00:50 revision too", advance(t, s, a0, 10*time.Second), []string{"early/1", "late/1"})
+	eq(t, "13:01:20", advance(t, s, a0, 70*time.Second), []string{"next/1"})
+	eq(t, "retry not yet due", advance(t, s, a0, 3*time.Minute), nil)
+	// 13:05:20: early and late retry at 13:05:10 and 13:05:50, the same minute.
+	eq(t, "retries after 5 minutes", advance(t, s, a0, time.Minute), []string{"early/1", "late/1"})
+	sh(t, a0, `secret-set $(secret-info-get --label late --format=json | grep -o '^{"[^"]*' | cut -c3-) --expire 1h`)
+	sh(t, a0, `secret-remove $(secret-info-get --label next --format=json | grep -o '^{"[^"]*' | cut -c3-)`)
+	// 13:35:20 spans six retries of early: it runs once; late has a new expiry, next is gone.
+	eq(t, "one hook for a step over several retries", advance(t, s, a0, 30*time.Minute), []string{"early/1"})
+	eq(t, "the new expiry", advance(t, s, a0, 30*time.Minute), []string{"early/1", "late/1"})
+}
+
+// TestSecretExpiryClock pins the controller clock: relative --expire counts from it (Juju's jujuc reads the
+// agent's clock), advances add up, and an obsolete revision's schedule restarts from its expiry (marking it
+// obsolete updates its record, state/secrets.go markObsoleteRevisionOps, which the expiry watcher sends again).
+func TestSecretExpiryClock(t *testing.T) {
+	s := newSimAt(t, clockBase)
+	m := addModel(t, s, "m")
+	deploy(t, m, "a", 1, nil)
+	settle(t, s)
+	a0 := unit(t, m, "a/0")
+	uri := strings.TrimSpace(sh(t, a0, "secret-add --owner unit --label c --expire 90m foo=v1"))
+	eq(t, "--expire 90m", expiry(t, a0, "c"), `"expiry":"2030-01-01T13:30:00Z"`)
+	eq(t, "not yet", advance(t, s, a0, time.Hour), nil)
+	eq(t, "advances add up", advance(t, s, a0, 30*time.Minute), []string{"c/1"})
+	if now := s.Now(); !now.Equal(clockBase.Add(90 * time.Minute)) {
+		t.Errorf("Now() = %v", now)
+	}
+	eq(t, "relative to the advanced clock", sh(t, a0, "secret-add --owner unit --label d --expire 1h key=v >/dev/null; secret-info-get --label d --format=json | grep -o '\"expiry\":\"[^\"]*\"'"),
+		`"expiry":"2030-01-01T14:30:00Z"`)
+	eq(t, "nothing due at 13:32", advance(t, s, a0, 2*time.Minute), nil)
+	n := len(a0.HookNames())
+	sh(t, a0, "secret-set "+uri+" foo=v2")
+	// Revision 1 is now obsolete (no consumer): secret-remove for it, and its expiry fires again at once.
+	eq(t, "obsolete revision re-fires", advance(t, s, a0, 0), []string{"c/1"})
+	eq(t, "hooks", hooksSince(a0, n), []string{"secret-remove", "secret-expired"})
+	if _, err := s.Advance(-time.Second); err == nil {
+		t.Error("Advance(-1s) accepted")
 	}
 }

@@ -41,6 +41,9 @@ type Options struct {
 	AutoRetry int
 	// NoContainers skips starting Pebble for workload containers (pebble-ready never fires).
 	NoContainers bool
+	// Now is the controller's clock (default time.Now); Sim.Advance moves it forward on top. Secret expiry
+	// (--expire durations, the expiry worker) and secret ids read it.
+	Now func() time.Time
 }
 
 // Sim is a simulated Juju controller with its models.
@@ -66,6 +69,12 @@ type Sim struct {
 	appSeq   int
 	recSeq   int
 	records  []HookRecord
+
+	// advanced is how far Advance has moved the clock past Options.Now; expiryRan is the clock when the secret
+	// expiry worker last ran (clock.go).
+	advanced  time.Duration
+	expiryRan time.Time
+
 	// netOctet is the second octet of every unit address of this simulator: 127.<netOctet>.<app>.<unit+1>.
 	netOctet int
 	netLock  *os.File
@@ -94,6 +103,9 @@ func New(o *Options) (*Sim, error) {
 	}
 	if s.opts.Log == nil {
 		s.opts.Log = io.Discard
+	}
+	if s.opts.Now == nil {
+		s.opts.Now = time.Now
 	}
 	for _, d := range []string{s.opts.Dir, s.opts.BinDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {

@@ -163,8 +163,8 @@ func (s *Sim) State() *State {
 		} else {
 			ss.Owner = "application-" + sc.ownerApp.name
 		}
-		if !sc.expire.IsZero() {
-			ss.Expire = sc.expire.UTC().Format(time.RFC3339)
+		if e := sc.latest().expire; !e.IsZero() {
+			ss.Expire = e.UTC().Format(time.RFC3339)
 		}
 		for _, r := range sc.revisions {
 			ss.Revisions = append(ss.Revisions, r.rev)

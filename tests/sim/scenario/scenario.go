@@ -1,6 +1,6 @@
 // Package scenario runs YAML scenario files on the Juju model simulator (tests/sim): a list of
 // steps (deploy, integrate, offer/consume, config, scale, leader change, actions, settle,
-// failure injection, Pebble execs, HTTP gets, secret expiry, waits) and expectations, with a
+// failure injection, Pebble execs, HTTP gets, the clock, waits) and expectations, with a
 // readable transcript.
 //
 // File format (every step is a one-key map; "model" defaults to the last `model:` step):
@@ -29,7 +29,7 @@
 //	  - action: {unit: a/0, name: echo, params: {message: x}, expect: {status: completed, results-contain: {message: x}}, save-as: r1}
 //	  - exec: {unit: a/0, container: workload, command: "cat /etc/hostname", expect: {exit: 0, stdout-contains: a-0}, save-as: h}
 //	  - exec: {unit: a/0, container: workload, command: "make-db", timeout: 5m}  # Pebble kills it after 5m (default 1m): exit -1
-//	  - expire-secrets: {after: 61m}   # secret-expired for every secret revision due within 61m from now (or now: {})
+//	  - advance-clock: {by: 61m}       # the controller clock moves on; secret-expired for the revisions due by then
 //	  - wait: {for: 2s}                                       # real time passes (the workload runs meanwhile)
 //	  - wait: {timeout: 30s, interval: 1s, until: {status: {a/0: active}}}  # settle and check until they hold
 //	  - http-get: {unit: a/0, port: 8080, path: /, expect-status: 200, body-contains: x, save-as: body}
@@ -46,13 +46,15 @@
 //
 // Relative charm and resource paths are relative to the scenario file.
 //
-// Time. The simulator has no timers (tests/sim/doc.go), so time-driven hooks fire only in steps: update-status, and
-// expire-secrets, which is Juju's secret expiry worker firing: every secret whose latest revision expires by now
-// plus `after` gets secret-expired on its owner unit (the leader for an application secret) with
-// JUJU_SECRET_ID, JUJU_SECRET_LABEL and JUJU_SECRET_REVISION, as real requirer charms (the Python tls-certificates
-// library) expect before renewing. It moves no clock: an expiry set later (`--expire 1h` in the secret-expired hook)
-// still counts from the wall clock, so `expire-secrets: {after: 2h}` fires the renewed revision too. `wait: {for}`
-// lets real time pass (so `expire-secrets: {}` then fires what expired meanwhile); `wait: {until}` re-evaluates
+// Time. The simulator has no timers of its own (tests/sim/doc.go): time-driven hooks fire only in steps:
+// update-status, and advance-clock, which moves the controller clock (the wall clock plus every advance so far, so
+// advances add up) and runs Juju's secret expiry worker up to it (worker/secretexpire): each secret revision whose
+// expiry has come gets secret-expired on its owner unit (the leader for an application secret) with JUJU_SECRET_ID,
+// JUJU_SECRET_LABEL and JUJU_SECRET_REVISION, as real requirer charms (the Python tls-certificates library) expect
+// before renewing; a revision the charm neither removes nor gives a new expiry gets it again every 5 minutes
+// (ExpireRetryDelay), and one step over several retries queues it once. Expiry is per revision: `--expire 1h` in
+// the secret-expired hook expires the new revision an hour after the clock then. `wait: {for}` lets real time pass
+// (so `advance-clock: {}` then fires what expired meanwhile); `wait: {until}` re-evaluates
 // an expect block (settling first, which also turns new Pebble notices and check changes into hooks) every
 // interval (default 250ms) until all of it holds or the timeout (default 1m) passes; only the last evaluation
 // counts. Durations are Go's ("90s", "1h30m").
@@ -110,13 +112,13 @@ type Step struct {
 	Trust          *TrustStep    `yaml:"trust"`
 	Same           []string      `yaml:"same"`
 	Expect         *Expect       `yaml:"expect"`
-	ExpireSecrets  *ExpireStep   `yaml:"expire-secrets"`
+	AdvanceClock   *AdvanceStep  `yaml:"advance-clock"`
 	Wait           *WaitStep     `yaml:"wait"`
 }
 
-// ExpireStep fires the secret expiry timers due After from now.
-type ExpireStep struct {
-	After Duration `yaml:"after"`
+// AdvanceStep moves the controller clock forward By (0: not at all) and fires the timers due by then.
+type AdvanceStep struct {
+	By Duration `yaml:"by"`
 }
 
 // WaitStep waits for a duration (For), or until its expectations hold (Until, polled every Interval, at most
@@ -594,13 +596,16 @@ func (r *runner) step(n int, st *Step) error {
 		rs, err := r.evalExpect(st.Expect)
 		r.record(rs)
 		return err
-	case st.ExpireSecrets != nil:
+	case st.AdvanceClock != nil:
 		// Juju's secretexpire worker (worker/secretexpire, Worker.expire) sends each owner the revisions whose
 		// expiry time has come, and the uniter runs secret-expired with JUJU_SECRET_REVISION for each
-		// (worker/uniter/secrets); the simulator has no timers, so this step is the timer firing.
-		at := time.Now().Add(time.Duration(st.ExpireSecrets.After))
-		fmt.Fprintf(r.out, "--- expire secrets due by %s (in %v)\n", at.UTC().Format(time.RFC3339), time.Duration(st.ExpireSecrets.After))
-		r.s.ExpireSecrets(at)
+		// (worker/uniter/secrets); the simulator has no timers, so this step is the clock moving on and the
+		// timers due by then firing (sim.Advance).
+		at, err := r.s.Advance(time.Duration(st.AdvanceClock.By))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(r.out, "--- advance clock by %v to %s\n", time.Duration(st.AdvanceClock.By), at.UTC().Format(time.RFC3339))
 		return nil
 	case st.Wait != nil:
 		return r.wait(st.Wait)

@@ -137,9 +137,10 @@ func runYAML(t *testing.T, text string) (*scenario.Result, string, time.Duration
 	return res, out.String(), time.Since(start), err
 }
 
-// TestExpireSecretsStep pins expire-secrets: secret-expired goes to the owner, with JUJU_SECRET_REVISION, only for
-// a secret due by then.
-func TestExpireSecretsStep(t *testing.T) {
+// TestAdvanceClockStep pins advance-clock: advances add up (59m then 2m passes the 1h expiry); secret-expired goes
+// to the owner with JUJU_SECRET_REVISION once the revision is due, again 5 minutes later while the charm keeps the
+// revision, and no more once it is removed.
+func TestAdvanceClockStep(t *testing.T) {
 	charm := filepath.Join(scenariosDir(), "..", "testcharm")
 	res, out, _, err := runYAML(t, `containers: false
 steps:
@@ -149,21 +150,31 @@ steps:
       charm: `+charm+`
       config:
         script: |
-          if [ "$JUJU_HOOK_NAME" = secret-expired ]; then status-set active "expired $JUJU_SECRET_LABEL rev $JUJU_SECRET_REVISION"; fi
+          if [ "$JUJU_HOOK_NAME" = secret-expired ]; then
+            n=$(( $(cat "$CHARM_DIR/n" 2>/dev/null || echo 0) + 1 )); echo $n >"$CHARM_DIR/n"
+            status-set active "expired $JUJU_SECRET_LABEL rev $JUJU_SECRET_REVISION: $n"
+            [ $n -lt 2 ] || secret-remove "$JUJU_SECRET_ID" --revision "$JUJU_SECRET_REVISION"
+          fi
   - action: {unit: a/0, name: run, params: {cmd: "secret-add --label cert --expire 1h cert=x"}, expect: {status: completed}}
-  - expire-secrets: {after: 59m}
+  - advance-clock: {by: 59m}
   - expect: {status: {a/0: unknown}}
-  - expire-secrets: {after: 61m}
-  - expect: {status: {a/0: "active: expired cert rev 1"}, hooks: {a/0: [secret-expired]}}
+  - advance-clock: {by: 2m}
+  - expect: {status: {a/0: "active: expired cert rev 1: 1"}, hooks: {a/0: [secret-expired]}}
+  - advance-clock: {by: 3m}
+  - expect: {status: {a/0: "active: expired cert rev 1: 1"}}
+  - advance-clock: {by: 2m}
+  - expect: {status: {a/0: "active: expired cert rev 1: 2"}}
+  - advance-clock: {by: 1h}
+  - settle: {}
 `)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Failed > 0 || res.Passed != 4 {
-		t.Errorf("passed %d failed %d, want 4/0:\n%s", res.Passed, res.Failed, out)
+	if res.Failed > 0 || res.Passed != 6 {
+		t.Errorf("passed %d failed %d, want 6/0:\n%s", res.Passed, res.Failed, out)
 	}
-	if n := strings.Count(out, "secret-expired "); n != 1 {
-		t.Errorf("secret-expired ran %d times, want once (not at 59m, once at 61m):\n%s", n, out)
+	if n := strings.Count(out, "secret-expired "); n != 2 {
+		t.Errorf("secret-expired ran %d times, want twice (at 1h and 1h05m, not after the removal):\n%s", n, out)
 	}
 }
 
@@ -196,7 +207,7 @@ steps:
 func TestBadTimeStepsRejected(t *testing.T) {
 	for _, c := range []struct{ name, step string }{
 		{"not a duration", "wait: {for: soon}"},
-		{"negative", "expire-secrets: {after: -1h}"},
+		{"negative", "advance-clock: {by: -1h}"},
 		{"bad exec timeout", "exec: {unit: a/0, container: w, command: x, timeout: 5}"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
