@@ -176,6 +176,9 @@ func (r *reconciler) reconcile() error {
 	if err := r.load(); err != nil {
 		return err
 	}
+	if err := r.removeObsoleteRevision(); err != nil {
+		return err
+	}
 	pub, err := r.published()
 	if err != nil {
 		return err

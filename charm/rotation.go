@@ -217,3 +217,18 @@ func (r *reconciler) endOverlap(pub *published, keepSecret bool) error {
 	update[peerBundle] = mustJSON(bundle)
 	return r.setPeer(update)
 }
+
+// removeObsoleteRevision answers secret-remove: Juju sends it to the leader when no one tracks a revision of a
+// secret the application owns any more. The charm's secrets are the CA's and the previous CA's, and every revision
+// holds a CA private key, so an old one must not stay in the secret store after a rotation replaced it. The removal
+// commits with the hook; a revision already gone is fine (a retried hook).
+func (r *reconciler) removeObsoleteRevision() error {
+	env := r.hc.Env
+	if env.HookName != "secret-remove" || !r.leader || env.SecretID == "" || env.SecretRevision == 0 {
+		return nil
+	}
+	if err := r.hc.RemoveSecret(env.SecretID, env.SecretRevision); err != nil && !errors.Is(err, hooktool.ErrNotFound) {
+		return err
+	}
+	return r.hc.Log(hooktool.LevelInfo, "removed revision %d of secret %s: no one reads it any more", env.SecretRevision, env.SecretID)
+}

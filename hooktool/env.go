@@ -2,6 +2,7 @@ package hooktool
 
 import (
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -21,7 +22,9 @@ type Env struct {
 	ActionName    string
 	SecretID      string
 	SecretLabel   string
-	WorkloadName  string // JUJU_WORKLOAD_NAME for <container>-pebble-* hooks
+	// SecretRevision is JUJU_SECRET_REVISION, set on secret-expired and secret-remove; 0 when absent.
+	SecretRevision int
+	WorkloadName   string // JUJU_WORKLOAD_NAME for <container>-pebble-* hooks
 	// ContainersDir holds <container>/pebble.socket: $SIM_CONTAINERS_DIR in the simulator, /charm/containers in Juju.
 	ContainersDir string
 }
@@ -47,7 +50,9 @@ func EnvFrom(getenv func(string) string) Env {
 		SecretID:      getenv("JUJU_SECRET_ID"),
 		SecretLabel:   getenv("JUJU_SECRET_LABEL"),
 		WorkloadName:  getenv("JUJU_WORKLOAD_NAME"),
-		ContainersDir: getenv("SIM_CONTAINERS_DIR"),
+		// A malformed revision reads as none: the hook then has nothing to act on.
+		SecretRevision: atoiOrZero(getenv("JUJU_SECRET_REVISION")),
+		ContainersDir:  getenv("SIM_CONTAINERS_DIR"),
 	}
 	if e.ContainersDir == "" {
 		e.ContainersDir = "/charm/containers"
@@ -73,3 +78,11 @@ func (e Env) AppName() string {
 
 // IsAction tells whether this dispatch runs an action rather than a hook.
 func (e Env) IsAction() bool { return e.ActionName != "" }
+
+func atoiOrZero(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}

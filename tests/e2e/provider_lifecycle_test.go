@@ -347,4 +347,19 @@ func TestProviderRotation(t *testing.T) {
 	rotate("rotate-private-key", func() {
 		action(t, authority.Leader(), "rotate-private-key", nil)
 	}, "rotated-ca")
+	// Every revision of the CA secrets holds a private key: the ones Juju reported obsolete (secret-remove) are gone.
+	settle(t, s)
+	seen := 0
+	for _, sec := range s.State().Secrets {
+		if sec.Label != "tls-authority-ca" && sec.Label != "tls-authority-ca-previous" {
+			continue
+		}
+		seen++
+		if len(sec.Revisions) != 1 || sec.Revisions[0] != sec.Revision {
+			t.Errorf("secret %s keeps revisions %v beside the latest %d", sec.Label, sec.Revisions, sec.Revision)
+		}
+	}
+	if seen != 2 {
+		t.Errorf("found %d CA secrets, want the current and the previous one", seen)
+	}
 }
