@@ -20,13 +20,36 @@ package sim
 //
 // Addresses. Unit N of the k-th application deployed in a simulator gets 127.<r>.<k>.<N+1>,
 // where r (10-199) is reserved per simulator with an flock, so concurrently running test
-// processes never share an address:port.
+// processes never share an address:port. A re-created pod (ChurnPod, Refresh, InjectPodKill)
+// takes a new host octet from 254 down (cycling through 128-254), as a new pod gets a new IP.
+//
+// Pods. A new pod has a fresh charm dir (the charm's files only), fresh containers and a new
+// address, and runs Juju's new-pod sequence (upgrade-charm, config-changed, start, ...); see
+// docs/JUJU-FIDELITY.md "Pod life". Every container has private scratch dirs (/tmp, /var/tmp,
+// /dev/shm, /root, /run), trust store, /var/lib, /etc/hosts and hostname.
+//
+// Time. The controller clock (Options.Now, Sim.Now, Sim.Advance) drives secret expiry:
+// Advance runs the expiry worker up to the new time.
 //
 // Deliberate differences:
-//   - No timers: update-status, secret expiry and rotation fire when a test calls UpdateStatus,
-//     ExpireSecrets or RotateSecret; auto-retry (Options.AutoRetry) has no backoff.
-//   - Units run one hook at a time in a fixed round-robin order, so hook interleavings between
-//     units are deterministic (Juju runs units concurrently).
-//   - When a relation is removed, JUJU_DEPARTING_UNIT in the departed hooks is the remote unit.
+//   - Timers fire only when a test asks: update-status (UpdateStatus), secret rotation
+//     (RotateSecret) and secret expiry (Advance, at each timer's due time; a due time on a
+//     whole minute fires, where Juju's "strictly before now" fires a moment later). Auto-retry
+//     (Options.AutoRetry) has no backoff.
+//   - Units run one hook at a time in a fixed round-robin order, and relations are visited in id
+//     order, so hook interleavings are deterministic (Juju runs units concurrently and iterates
+//     relations in map order).
+//   - Leadership stays with a unit while its pod is re-created (in Juju the lease may lapse).
+//   - A pod killed under an action is not modelled (Juju fails the interrupted action).
 //   - Refusing an application grant after unit grants uses the simulator's own message.
+//   - Hook tools: `--help` prints a short usage line; `-o/--output` is not supported; invalid-port
+//     messages are the simulator's own; state-set and leader-set share relation-set's parser.
+//   - The environment has SIM_CONTAINERS_DIR (where the unit's Pebble sockets are) and no
+//     KUBERNETES_* variables.
+//   - Action parameters are checked for type and required keys, not JSON-Schema bounds such as
+//     minimum; action results have no size limit of their own (Juju's is MongoDB's 16 MiB).
+//   - secret-get --refresh of a pending update records nothing for the owner (Juju sets a
+//     pending track-latest that matters only to consumers); key#base64 content is stored decoded.
+//   - Containers share the host's /etc (apart from the trust store and hosts), /usr, /opt and
+//     /var outside /var/lib and /var/tmp.
 //   - No storage, no subordinates, no juju-exec, no secret backends.
