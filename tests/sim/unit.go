@@ -101,8 +101,8 @@ type Unit struct {
 	leaderAccepted     bool
 	leaderSettingsSeen int64
 	updateStatus       bool
-	rels          map[*Relation]*unitRel
-	secretEvents  []*pendingHook
+	rels               map[*Relation]*unitRel
+	secretEvents       []*pendingHook
 	// workloadEvents are queued Pebble notice and check hooks.
 	workloadEvents []*pendingHook
 
