@@ -21,6 +21,7 @@ type Config struct {
 	Policy              ca.Policy
 	CRLValidity         time.Duration
 	ForwardReceivedCAs  bool
+	BindClusterNames    bool // refuse cluster names of the model that the requirer does not own (names.go)
 	rootValidityString  string
 	leafValidityString  string
 	allowedDomainsValue string
@@ -92,6 +93,7 @@ func ParseConfig(raw map[string]any) (*Config, error) {
 		leafValidityString:  str("certificate-validity"),
 		allowedDomainsValue: str("allowed-domains"),
 		ForwardReceivedCAs:  boolean("forward-received-cas", false),
+		BindClusterNames:    boolean("bind-cluster-names", false),
 	}
 	if c.Subject.CommonName == "" {
 		problems["ca-common-name"] = "must not be empty"

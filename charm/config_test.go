@@ -42,6 +42,17 @@ func TestParseConfig(t *testing.T) {
 			}
 		}},
 		{name: "unlimited", set: map[string]any{"certificate-limit": float64(-1)}},
+		{name: "bind-cluster-names off by default", check: func(t *testing.T, c *Config) {
+			if c.BindClusterNames {
+				t.Error("bind-cluster-names is on by default")
+			}
+		}},
+		{name: "bind-cluster-names on", set: map[string]any{"bind-cluster-names": true}, check: func(t *testing.T, c *Config) {
+			if !c.BindClusterNames {
+				t.Error("bind-cluster-names true is not parsed")
+			}
+		}},
+		{name: "bind-cluster-names not a boolean", set: map[string]any{"bind-cluster-names": "yes"}, bad: []string{"bind-cluster-names"}},
 		{name: "invalid leaf validity", set: map[string]any{"certificate-validity": "ninety"}, bad: []string{"certificate-validity"}},
 		{name: "empty common name", set: map[string]any{"ca-common-name": " "}, bad: []string{"ca-common-name"}},
 		{name: "root too short", set: map[string]any{"root-ca-validity": "100d"}, bad: []string{"root-ca-validity"}},

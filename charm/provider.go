@@ -455,11 +455,30 @@ func (p *provider) plan(id string) (*relationPlan, error) {
 				Code: refusal.Code, Name: refusal.Name, Message: refusal.Message}})
 			continue
 		}
+		names := ""
+		if foreign := foreignClusterNames(csr, hc.Env.ModelName, req.From); len(foreign) > 0 {
+			names = describeForeign(foreign)
+			if p.r.cfg.BindClusterNames {
+				if err := hc.Log(hooktool.LevelWarning, "%s: %s: refusing a request for names it does not own: %s", id, req.From, names); err != nil {
+					return nil, err
+				}
+				pl.refusals = append(pl.refusals, tlscertificates.RequestError{CSR: req.CSR, Error: tlscertificates.ErrorDetail{
+					Code: ca.CodeDomainNotAllowed, Name: "domain_not_allowed",
+					Message: fmt.Sprintf("%s may not have %s (bind-cluster-names is true)", req.From, names)}})
+				continue
+			}
+		}
 		// Re-issuing under a new CA is not held back by certificate-limit: the overlap must end with every
 		// certificate under the new CA.
 		if _, reissue := byCSR[req.CSR]; !reissue && limit >= 0 && signing >= limit {
 			pl.waiting++
 			continue
+		}
+		if names != "" {
+			// Logged when signed, not while it waits: once per request.
+			if err := hc.Log(hooktool.LevelWarning, "%s: %s: signing names it does not own: %s", id, req.From, names); err != nil {
+				return nil, err
+			}
 		}
 		signing++
 		pl.items = append(pl.items, &planItem{req: req, csr: csr})
