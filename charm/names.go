@@ -36,7 +36,7 @@ import (
 // foreignName is a requested name the requester does not own, with who does.
 type foreignName struct {
 	Name  string
-	Owner string // "unit b/0", "application b", or "no requirer" for a name in the model no application owns
+	Owner string // "unit b/0", "application b" (under b-endpoints), or "the application of service b"
 }
 
 // remoteAppRE is how Juju names a cross-model requirer's application on the offering side.
