@@ -126,5 +126,39 @@ func TestProviderClusterNames(t *testing.T) {
 			t.Fatalf("a after the option is off: %d certificates, %d request errors; want 1, 0", len(certs), len(errs))
 		}
 	})
+
+	// A cross-model requirer (remote-<hex> on this side) owns its own model's names, which are not this model's
+	// to bind, and none of this model's.
+	t.Run("on: cross-model requirer", func(t *testing.T) {
+		edge, err := s.AddModel("edge")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Offer("tls-authority", "certificates", "pki-certs"); err != nil {
+			t.Fatal(err)
+		}
+		if err := edge.Consume(m, "pki-certs", "central"); err != nil {
+			t.Fatal(err)
+		}
+		deployRequirer(t, edge, "c", 1)
+		cRel := integrate(t, edge, "c:certificates", "central:certificates")
+		if err := authority.SetConfig(map[string]any{"bind-cluster-names": true}); err != nil {
+			t.Fatal(err)
+		}
+		settle(t, s)
+		c0 := edge.Unit("c/0")
+		ownC := newCSR(t, ecKey(t), c0.FQDN(), c0.FQDN(), "c.edge.svc")
+		intoPKI := newCSR(t, ecKey(t), "c", "c.pki.svc.cluster.local")
+		publishCSRs(t, c0, false, req(ownC, false), req(intoPKI, false))
+		settle(t, s)
+		certs, errs, _ := issuedBag(t, cRel, authority.Name())
+		if len(certs) != 1 || len(errs) != 1 {
+			t.Fatalf("c: %d certificates, %d request errors; want 1, 1", len(certs), len(errs))
+		}
+		checkIssued(t, certs, ownC, false, caPEM, caFile)
+		if errs[0].CSR != intoPKI || errs[0].Error.Code != ca.CodeDomainNotAllowed {
+			t.Errorf("request error = %+v, want 102 for c.pki.svc.cluster.local", errs[0])
+		}
+	})
 	noFailedHooks(t, authority)
 }
