@@ -34,6 +34,7 @@ func flipSignature(t testing.TB, s string) string {
 	b, _ := pem.Decode([]byte(s))
 	if b == nil {
 		t.Fatal("not PEM")
+		return ""
 	}
 	b.Bytes[len(b.Bytes)-1] ^= 1
 	return strings.TrimSpace(string(pem.EncodeToMemory(b)))
