@@ -654,10 +654,33 @@ func FuzzParseCSR(f *testing.F) {
 	f.Add("")
 	f.Add("-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----")
 	f.Add(good[:len(good)/2])
+	for _, name := range []string{"rsa512", "dsa2048", "ed448", "secp256k1"} {
+		f.Add(fixtureCSR(f, name))
+	}
+	policy := ca.Policy{AllowedDomains: []string{"example.com"}}
 	f.Fuzz(func(t *testing.T, s string) {
 		csr, err := ca.ParseCSR(s)
 		if err == nil {
-			_ = ca.Policy{AllowedDomains: []string{"example.com"}}.Check(csr, false)
+			_ = policy.Check(csr, false)
+		}
+		// Vet never both refuses and signs, and a CSR it passes is one
+		// ParseCSR accepts (signature checked) and the policy allows.
+		vcsr, r, verr := policy.Vet(s, false)
+		if n := btoi(vcsr != nil) + btoi(r != nil) + btoi(verr != nil); n != 1 {
+			t.Fatalf("Vet gave %d of csr, refusal, error", n)
+		}
+		if vcsr != nil && (err != nil || policy.Check(vcsr, false) != nil) {
+			t.Fatalf("Vet passed a CSR that ParseCSR (%v) or the policy refuses", err)
+		}
+		if verr != nil && !errors.Is(verr, ca.ErrMalformedCSR) {
+			t.Fatalf("Vet error %v does not wrap ErrMalformedCSR", verr)
 		}
 	})
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -49,9 +50,14 @@ type Policy struct {
 // Check returns why csr may not be signed under p, or nil. isCA is the
 // requirer's "ca" flag, which is how tls-certificates asks for a CA (the CSR
 // itself usually carries no BasicConstraints). Key checks come first: a weak
-// key is refused whatever the names.
+// key is refused whatever the names. Then names holding a control character
+// (the NUL-prefix attack: "bank.example\x00.evil.org" shown as the bank's name
+// by software that stops at the NUL), whatever the other rules allow.
 func (p Policy) Check(csr *x509.CertificateRequest, isCA bool) *Refusal {
-	if r := checkKey(csr.PublicKey); r != nil {
+	if r := checkKey(csr.PublicKey, csr.RawSubjectPublicKeyInfo); r != nil {
+		return r
+	}
+	if r := checkNames(csr.Subject.Names, csr.Extensions); r != nil {
 		return r
 	}
 	if isCA && !p.AllowCARequests {
@@ -131,24 +137,41 @@ func looksLikeHostname(s string) bool {
 	return true
 }
 
-func checkKey(pub any) *Refusal {
-	weak := func(msg string, args ...any) *Refusal {
-		return &Refusal{Code: CodeOther, Name: "other", Message: fmt.Sprintf(msg, args...)}
-	}
+func other(msg string, args ...any) *Refusal {
+	return &Refusal{Code: CodeOther, Name: "other", Message: fmt.Sprintf(msg, args...)}
+}
+
+// checkKey refuses a key that is weak or of a type the authority does not
+// sign for. spki is the key as encoded in the CSR: the message names its type
+// and size even when x509 could not make a key of it (Ed448, DSA).
+func checkKey(pub any, spki []byte) *Refusal {
 	switch k := pub.(type) {
 	case *rsa.PublicKey:
 		if k.N.BitLen() < MinRSABits {
-			return weak("RSA key of %d bits is too weak (minimum %d)", k.N.BitLen(), MinRSABits)
+			return other("RSA key of %d bits is too weak (minimum %d)", k.N.BitLen(), MinRSABits)
 		}
 	case *ecdsa.PublicKey:
 		switch k.Curve {
 		case elliptic.P256(), elliptic.P384(), elliptic.P521():
 		default:
-			return weak("elliptic curve %s is not allowed (P-256, P-384 or P-521)", k.Curve.Params().Name)
+			return other("ECDSA key on curve %s (%d bits) is not allowed (P-256, P-384 or P-521)", k.Curve.Params().Name, k.Curve.Params().BitSize)
 		}
 	case ed25519.PublicKey:
 	default:
-		return weak("key type %T is not allowed (RSA, ECDSA or Ed25519)", pub)
+		if len(spki) == 0 {
+			return other("key type %T is not allowed (RSA, ECDSA or Ed25519)", pub)
+		}
+		return other("%s is not allowed (RSA of at least %d bits, ECDSA on P-256, P-384 or P-521, or Ed25519)", describeKey(spki), MinRSABits)
+	}
+	return nil
+}
+
+// checkNames refuses a subject attribute or a subject alternative name that
+// holds a control character: no real name does, and software that stops at a
+// NUL or splits at a newline would read another name than the one signed.
+func checkNames(subject []pkix.AttributeTypeAndValue, exts []pkix.Extension) *Refusal {
+	if n := nameWithControl(subject, exts); n != "" {
+		return other("%s contains a control character", n)
 	}
 	return nil
 }

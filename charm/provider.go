@@ -443,14 +443,18 @@ func (p *provider) plan(id string) (*relationPlan, error) {
 				return nil, err
 			}
 		}
-		csr, err := ca.ParseCSR(req.CSR)
+		// Parse, policy, signature: a key x509 cannot verify (RSA-512, DSA, Ed448) is refused, not skipped.
+		csr, refusal, err := p.r.cfg.Policy.Vet(req.CSR, req.CA)
 		if err != nil {
 			if err := hc.Log(hooktool.LevelWarning, "%s: %s: skipping certificate request: %v", id, req.From, err); err != nil {
 				return nil, err
 			}
 			continue
 		}
-		if refusal := p.r.cfg.Policy.Check(csr, req.CA); refusal != nil {
+		if refusal != nil {
+			if err := hc.Log(hooktool.LevelWarning, "%s: %s: refused certificate request: %s (%d): %s", id, req.From, refusal.Name, refusal.Code, refusal.Message); err != nil {
+				return nil, err
+			}
 			pl.refusals = append(pl.refusals, tlscertificates.RequestError{CSR: req.CSR, Error: tlscertificates.ErrorDetail{
 				Code: refusal.Code, Name: refusal.Name, Message: refusal.Message}})
 			continue

@@ -3,8 +3,13 @@ package e2e
 import (
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/pem"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -68,14 +73,35 @@ func TestProviderBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	dup := okCSR("dup.example.com", "dup.example.com")
+	// Keys Go cannot sign a CSR with, made by OpenSSL (ca/testdata/csr/gen.sh).
+	fixture := func(name string) string {
+		b, err := os.ReadFile(filepath.Join("..", "..", "ca", "testdata", "csr", name+".csr"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	// A URI SAN x509 will not encode or parse (a newline in it), as raw GeneralNames.
+	uriSAN, err := asn1.Marshal([]asn1.RawValue{{Class: asn1.ClassContextSpecific, Tag: 6, Bytes: []byte("spiffe://example.com/a\nb")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uriDER, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "uri.example.com"},
+		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 17}, Value: uriSAN}}}, ecKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	uriNL := strings.TrimSpace(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: uriDER})))
+	refused := func(code int) string { return fmt.Sprintf(`refused certificate request: \w+ \(%d\)`, code) }
 
 	rows := []struct {
 		name       string
 		bad0, bad1 string // certificate_signing_requests values of bad/0 and bad/1 ("" = none)
 		log        string // regexp of the authority's juju-log line; it must also name the relation and the unit
 		logUnit    string
-		certs      int // certificates on the bad relation afterwards
-		errCode    int // the request_errors code, 0 for none
+		certs      int    // certificates on the bad relation afterwards
+		errCode    int    // the request_errors code, 0 for none
+		errMsg     string // what the request_errors message the requirer reads must contain
 	}{
 		{name: "not JSON", bad0: "this is not json", log: `ignoring certificate requests`, logUnit: "bad/0"},
 		{name: "JSON object, not a list", bad0: `{"certificate_signing_request": "x", "ca": false}`, log: `ignoring certificate requests`, logUnit: "bad/0"},
@@ -85,11 +111,23 @@ func TestProviderBadInput(t *testing.T) {
 		{name: "bad signature", bad0: list(badSig, false), log: `signature`, logUnit: "bad/0"},
 		{name: "5000 SANs", bad0: list(manySANs, false), log: `5000 subject alternative names`, logUnit: "bad/0"},
 		{name: "1 MiB value", bad0: hugeValue, log: `more than 65536`, logUnit: "bad/0"},
-		{name: "CA request refused", bad0: list(okCSR("ca.example.com"), true), errCode: 999, log: `refused 1 request\(s\) by policy`},
-		{name: "domain not allowed", bad0: list(okCSR("host.example.org", "host.example.org"), false), errCode: 102, log: `refused 1 request\(s\) by policy`},
-		{name: "IP SAN refused", bad0: list(okCSR("ip.example.com", "ip.example.com", "192.0.2.1"), false), errCode: 101, log: `refused 1 request\(s\) by policy`},
-		{name: "wildcard refused", bad0: list(okCSR("wild.example.com", "*.wild.example.com"), false), errCode: 103, log: `refused 1 request\(s\) by policy`},
-		{name: "weak key", bad0: list(newCSR(t, weak, "weak.example.com", "weak.example.com"), false), errCode: 999, log: `refused 1 request\(s\) by policy`},
+		{name: "CA request refused", bad0: list(okCSR("ca.example.com"), true), errCode: 999, log: refused(999), logUnit: "bad/0", errMsg: "CA certificate requests are not allowed"},
+		{name: "domain not allowed", bad0: list(okCSR("host.example.org", "host.example.org"), false), errCode: 102, log: refused(102), logUnit: "bad/0", errMsg: `name "host.example.org" is not in the allowed domains`},
+		{name: "IP SAN refused", bad0: list(okCSR("ip.example.com", "ip.example.com", "192.0.2.1"), false), errCode: 101, log: refused(101), logUnit: "bad/0", errMsg: "IP addresses are not allowed"},
+		{name: "wildcard refused", bad0: list(okCSR("wild.example.com", "*.wild.example.com"), false), errCode: 103, log: refused(103), logUnit: "bad/0", errMsg: `wildcard name "*.wild.example.com" is not allowed`},
+		// Every key the authority does not sign for is answered, with its type and size, even when Go cannot
+		// verify the CSR's signature (RSA-512, DSA, Ed448) or parse it at all (secp256k1).
+		{name: "RSA-1024 key", bad0: list(newCSR(t, weak, "weak.example.com", "weak.example.com"), false), errCode: 999, log: refused(999), logUnit: "bad/0", errMsg: "RSA key of 1024 bits is too weak (minimum 2048)"},
+		{name: "RSA-512 key", bad0: list(fixture("rsa512"), false), errCode: 999, log: refused(999), logUnit: "bad/0", errMsg: "RSA key of 512 bits is too weak (minimum 2048)"},
+		{name: "DSA key", bad0: list(fixture("dsa2048"), false), errCode: 999, log: refused(999), logUnit: "bad/0", errMsg: "DSA key of 2048 bits is not allowed"},
+		{name: "Ed448 key", bad0: list(fixture("ed448"), false), errCode: 999, log: refused(999), logUnit: "bad/0", errMsg: "Ed448 key (448 bits) is not allowed"},
+		{name: "secp256k1 key", bad0: list(fixture("secp256k1"), false), errCode: 999, log: refused(999), logUnit: "bad/0", errMsg: "ECDSA key on curve secp256k1 (256 bits) is not allowed"},
+		// Control characters in names (the NUL-prefix attack); each name is otherwise within example.com.
+		{name: "NUL in CN", bad0: list(okCSR("bank.example.com\x00.evil.org"), false), errCode: 999, log: refused(999), logUnit: "bad/0", errMsg: `common name "bank.example.com\x00.evil.org" contains a control character`},
+		{name: "newline in CN", bad0: list(okCSR("nl.example.com\nx.example.com"), false), errCode: 999, log: refused(999), logUnit: "bad/0", errMsg: `common name "nl.example.com\nx.example.com" contains a control character`},
+		{name: "NUL in DNS SAN", bad0: list(okCSR("nul.example.com", "evil\x00.example.com"), false), errCode: 999, log: refused(999), logUnit: "bad/0", errMsg: `DNS SAN "evil\x00.example.com" contains a control character`},
+		{name: "newline in DNS SAN", bad0: list(okCSR("nl.example.com", "a.example.com\nb.example.com"), false), errCode: 999, log: refused(999), logUnit: "bad/0", errMsg: `DNS SAN "a.example.com\nb.example.com" contains a control character`},
+		{name: "newline in URI SAN", bad0: list(uriNL, false), errCode: 999, log: refused(999), logUnit: "bad/0", errMsg: `URI SAN "spiffe://example.com/a\nb" contains a control character`},
 		{name: "same CSR in two units", bad0: list(dup, false), bad1: list(dup, false), log: `same CSR as`, logUnit: "bad/", certs: 1},
 	}
 	for i, row := range rows {
@@ -185,6 +223,9 @@ func TestProviderBadInput(t *testing.T) {
 				}
 				if errs[0].Error.Name == "" || errs[0].Error.Message == "" {
 					t.Fatalf("request_errors entry without name or message: %+v", errs[0])
+				}
+				if !strings.Contains(errs[0].Error.Message, row.errMsg) {
+					t.Fatalf("request_errors message %q, want it to contain %q", errs[0].Error.Message, row.errMsg)
 				}
 				if !strings.Contains(bag[tlscertificates.KeyRequestErrors], `"csr": `) {
 					t.Fatalf("request_errors not keyed csr: %.200s", bag[tlscertificates.KeyRequestErrors])
