@@ -45,10 +45,21 @@ func (e *ConfigError) Error() string {
 	return "invalid config: " + strings.Join(parts, "; ")
 }
 
+// maxValidity bounds root-ca-validity, certificate-validity and crl-validity alike. A hundred years keeps
+// now + validity far inside X.509's dates (GeneralizedTime runs to 9999; Go switches from UTCTime after 2049) and
+// inside time.Duration (about 292 years), so 2 × certificate-validity, compared with root-ca-validity, cannot
+// overflow either.
+const (
+	maxValidity       = 36500 * 24 * time.Hour
+	maxValidityString = "36500d (100 years)"
+)
+
 // Compiled on first use: most hooks never validate a country or a domain, and every hook pays package init.
 var (
 	countryRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z]{2}$`) })
-	domainRE  = sync.OnceValue(func() *regexp.Regexp {
+	// The form ca.ParseValidity accepts, whatever the size: tells a malformed value from one out of range.
+	validityRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]+[mhdw]?$`) })
+	domainRE   = sync.OnceValue(func() *regexp.Regexp {
 		return regexp.MustCompile(`^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.?$`)
 	})
 )
@@ -119,11 +130,17 @@ func ParseConfig(raw map[string]any) (*Config, error) {
 			v = def
 		}
 		d, err := ca.ParseValidity(v)
-		if err != nil {
+		switch {
+		case err == nil && d <= maxValidity:
+			return d
+		case !validityRE().MatchString(v):
 			problems[k] = fmt.Sprintf("%q is not a duration (a number with m, h, d or w; a bare number is days)", v)
-			return 0
+		case strings.Trim(v, "0mhdw") == "":
+			problems[k] = fmt.Sprintf("%q must be positive", v)
+		default: // well formed, but beyond maxValidity or beyond what time.Duration holds
+			problems[k] = fmt.Sprintf("%q must be at most %s", v, maxValidityString)
 		}
-		return d
+		return 0
 	}
 	c.RootValidity = duration("root-ca-validity", c.rootValidityString, "365d")
 	c.LeafValidity = duration("certificate-validity", c.leafValidityString, "90d")

@@ -22,6 +22,7 @@ func TestParseConfig(t *testing.T) {
 		name  string
 		set   map[string]any
 		bad   []string // options the error must name
+		msg   string   // when set, what the first option's problem must say
 		check func(t *testing.T, c *Config)
 	}{
 		{name: "defaults", check: func(t *testing.T, c *Config) {
@@ -53,7 +54,27 @@ func TestParseConfig(t *testing.T) {
 			}
 		}},
 		{name: "bind-cluster-names not a boolean", set: map[string]any{"bind-cluster-names": "yes"}, bad: []string{"bind-cluster-names"}},
-		{name: "invalid leaf validity", set: map[string]any{"certificate-validity": "ninety"}, bad: []string{"certificate-validity"}},
+		{name: "invalid leaf validity", set: map[string]any{"certificate-validity": "ninety"}, bad: []string{"certificate-validity"},
+			msg: `"ninety" is not a duration`},
+		{name: "signed validity", set: map[string]any{"certificate-validity": "-1d"}, bad: []string{"certificate-validity"},
+			msg: `"-1d" is not a duration`},
+		{name: "zero days", set: map[string]any{"certificate-validity": "0d"}, bad: []string{"certificate-validity"},
+			msg: `"0d" must be positive`},
+		{name: "zero bare", set: map[string]any{"crl-validity": "00"}, bad: []string{"crl-validity"},
+			msg: `"00" must be positive`},
+		{name: "overflows time.Duration", set: map[string]any{"certificate-validity": "99999999d"}, bad: []string{"certificate-validity"},
+			msg: `"99999999d" must be at most 36500d (100 years)`},
+		{name: "overflows int64", set: map[string]any{"crl-validity": "99999999999999999999m"}, bad: []string{"crl-validity"},
+			msg: `must be at most 36500d`},
+		{name: "beyond the maximum", set: map[string]any{"root-ca-validity": "36501d"}, bad: []string{"root-ca-validity"},
+			msg: `"36501d" must be at most 36500d (100 years)`},
+		{name: "the maximum, in weeks", set: map[string]any{"root-ca-validity": "5214w", "certificate-validity": "18249d"}, check: func(t *testing.T, c *Config) {
+			if c.RootValidity != 5214*7*24*time.Hour || c.LeafValidity != 18249*24*time.Hour {
+				t.Errorf("validities = %v, %v", c.RootValidity, c.LeafValidity)
+			}
+		}},
+		{name: "leaf at the maximum, root too short", set: map[string]any{"root-ca-validity": "36500d", "certificate-validity": "36500d"},
+			bad: []string{"root-ca-validity"}, msg: "must be at least twice certificate-validity"},
 		{name: "empty common name", set: map[string]any{"ca-common-name": " "}, bad: []string{"ca-common-name"}},
 		{name: "root too short", set: map[string]any{"root-ca-validity": "100d"}, bad: []string{"root-ca-validity"}},
 		{name: "every bad option named", set: map[string]any{
@@ -85,6 +106,9 @@ func TestParseConfig(t *testing.T) {
 				if _, ok := ce.Problems[opt]; !ok || !strings.Contains(err.Error(), opt) {
 					t.Errorf("error %q does not name %s", err, opt)
 				}
+			}
+			if got := ce.Problems[tt.bad[0]]; tt.msg != "" && !strings.Contains(got, tt.msg) {
+				t.Errorf("%s: problem %q, want it to say %q", tt.bad[0], got, tt.msg)
 			}
 			if len(ce.Problems) != len(tt.bad) {
 				t.Errorf("problems = %v, want exactly %v", ce.Problems, tt.bad)

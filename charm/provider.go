@@ -77,6 +77,20 @@ func newProvider(r *reconciler, pub *published) *provider {
 	}
 }
 
+// about is the prefix of a log line about relation id: none in that relation's own hook, where juju-log already
+// starts the line with "<endpoint>:<id>: " (jujuc juju-log.go, JujuLogCommand.Run), else the id, so that a line
+// about another relation still names it.
+func (p *provider) about(id string) string {
+	return relationPrefix(p.r.hc.Env.RelationID, id)
+}
+
+func relationPrefix(hookRelation, id string) string {
+	if id == hookRelation {
+		return ""
+	}
+	return id + ": "
+}
+
 func csrHash(csr string) string {
 	h := sha256.Sum256([]byte(csr))
 	return hex.EncodeToString(h[:8])
@@ -316,10 +330,10 @@ func (p *provider) readRequests(id string) ([]request, error) {
 	read := func(from string, bag map[string]string) error {
 		rs, problems, err := tlscertificates.ReadRequests(bag)
 		if err != nil {
-			return hc.Log(hooktool.LevelWarning, "%s: %s: ignoring certificate requests: %v", id, from, err)
+			return hc.Log(hooktool.LevelWarning, "%s%s: ignoring certificate requests: %v", p.about(id), from, err)
 		}
 		for _, pr := range problems {
-			if err := hc.Log(hooktool.LevelWarning, "%s: %s: %s", id, from, pr); err != nil {
+			if err := hc.Log(hooktool.LevelWarning, "%s%s: %s", p.about(id), from, pr); err != nil {
 				return err
 			}
 		}
@@ -406,7 +420,7 @@ func (p *provider) plan(id string) (*relationPlan, error) {
 	existing, _, _, problems := tlscertificates.ReadProviderBag(own)
 	for _, pr := range problems {
 		// Only this charm writes here; a problem means an older writer (e.g. the Python charm before a switch).
-		if err := hc.Log(hooktool.LevelWarning, "%s: own databag: %s", id, pr); err != nil {
+		if err := hc.Log(hooktool.LevelWarning, "%sown databag: %s", p.about(id), pr); err != nil {
 			return nil, err
 		}
 	}
@@ -425,7 +439,7 @@ func (p *provider) plan(id string) (*relationPlan, error) {
 	signing := 0
 	for _, req := range reqs {
 		if first, dup := seen[req.CSR]; dup {
-			if err := hc.Log(hooktool.LevelWarning, "%s: %s: same CSR as %s; served once", id, req.From, first); err != nil {
+			if err := hc.Log(hooktool.LevelWarning, "%s%s: same CSR as %s; served once", p.about(id), req.From, first); err != nil {
 				return nil, err
 			}
 			continue
@@ -439,14 +453,14 @@ func (p *provider) plan(id string) (*relationPlan, error) {
 				pl.items = append(pl.items, &planItem{req: req, entry: &e, inv: ent})
 				continue
 			}
-			if err := hc.Log(hooktool.LevelWarning, "%s: %s: re-issuing unreadable certificate: %v", id, req.From, err); err != nil {
+			if err := hc.Log(hooktool.LevelWarning, "%s%s: re-issuing unreadable certificate: %v", p.about(id), req.From, err); err != nil {
 				return nil, err
 			}
 		}
 		// Parse, policy, signature: a key x509 cannot verify (RSA-512, DSA, Ed448) is refused, not skipped.
 		csr, refusal, err := p.r.cfg.Policy.Vet(req.CSR, req.CA)
 		if err != nil {
-			if err := hc.Log(hooktool.LevelWarning, "%s: %s: skipping certificate request: %v", id, req.From, err); err != nil {
+			if err := hc.Log(hooktool.LevelWarning, "%s%s: skipping certificate request: %v", p.about(id), req.From, err); err != nil {
 				return nil, err
 			}
 			continue
@@ -488,7 +502,7 @@ func (p *provider) plan(id string) (*relationPlan, error) {
 		pl.items = append(pl.items, &planItem{req: req, csr: csr})
 	}
 	if len(pl.refusals) > 0 {
-		if err := hc.Log(hooktool.LevelInfo, "%s: refused %d request(s) by policy", id, len(pl.refusals)); err != nil {
+		if err := hc.Log(hooktool.LevelInfo, "%srefused %d request(s) by policy", p.about(id), len(pl.refusals)); err != nil {
 			return nil, err
 		}
 	}

@@ -178,6 +178,10 @@ func TestProviderBadInput(t *testing.T) {
 					if !strings.Contains(l, badID) || !strings.Contains(l, row.logUnit) {
 						t.Errorf("log line does not name relation %s and unit %s: %s", badID, row.logUnit, l)
 					}
+					// Once: in the relation's own hook juju-log's prefix names it, and the charm must not again.
+					if n := len(regexp.MustCompile(regexp.QuoteMeta(badID)+`\b`).FindAllString(l, -1)); n != 1 {
+						t.Errorf("log line names relation %s %d times: %s", badID, n, l)
+					}
 					if len(l) > 4096 {
 						t.Errorf("log line of %d bytes (echoes the input?)", len(l))
 					}
