@@ -466,7 +466,7 @@ func (p *provider) plan(id string) (*relationPlan, error) {
 			continue
 		}
 		if refusal != nil {
-			if err := hc.Log(hooktool.LevelWarning, "%s: %s: refused certificate request: %s (%d): %s", id, req.From, refusal.Name, refusal.Code, refusal.Message); err != nil {
+			if err := hc.Log(hooktool.LevelWarning, "%s%s: refused certificate request: %s (%d): %s", p.about(id), req.From, refusal.Name, refusal.Code, refusal.Message); err != nil {
 				return nil, err
 			}
 			pl.refusals = append(pl.refusals, tlscertificates.RequestError{CSR: req.CSR, Error: tlscertificates.ErrorDetail{
@@ -477,7 +477,7 @@ func (p *provider) plan(id string) (*relationPlan, error) {
 		if foreign := foreignClusterNames(csr, hc.Env.ModelName, req.From); len(foreign) > 0 {
 			names = describeForeign(foreign)
 			if p.r.cfg.BindClusterNames {
-				if err := hc.Log(hooktool.LevelWarning, "%s: %s: refusing a request for names it does not own: %s", id, req.From, names); err != nil {
+				if err := hc.Log(hooktool.LevelWarning, "%s%s: refusing a request for names it does not own: %s", p.about(id), req.From, names); err != nil {
 					return nil, err
 				}
 				pl.refusals = append(pl.refusals, tlscertificates.RequestError{CSR: req.CSR, Error: tlscertificates.ErrorDetail{
@@ -494,7 +494,7 @@ func (p *provider) plan(id string) (*relationPlan, error) {
 		}
 		if names != "" {
 			// Logged when signed, not while it waits: once per request.
-			if err := hc.Log(hooktool.LevelWarning, "%s: %s: signing names it does not own: %s", id, req.From, names); err != nil {
+			if err := hc.Log(hooktool.LevelWarning, "%s%s: signing names it does not own: %s", p.about(id), req.From, names); err != nil {
 				return nil, err
 			}
 		}
