@@ -175,8 +175,8 @@ func BenchmarkProviderIssue1000(b *testing.B) {
 	}
 }
 
-// The signing hook's regression bounds (issue 10): its wall time against its own CPU floor (the CPU the hook and
-// its tools used, spread over every core), and, for an RSA CA, against signing the same CSRs in this process.
+// The signing hook's regression bounds (issue 10): its wall time against its own CPU floor (the CPU the hook, its
+// tools and the simulator serving them used, spread over every core), and, for an RSA CA, against signing the same CSRs in this process.
 const (
 	maxOverCPUFloor = 1.2
 	maxRSAOverRaw   = 1.5
@@ -280,20 +280,23 @@ func benchProviderIssue(b *testing.B, s *sim.Sim, authority *sim.App, rels []*si
 	b.ReportMetric(float64(rawPar.Microseconds())/1000, "raw-sign-allcores-ms")
 	b.ReportMetric(ratio, "hook/raw")
 	b.ReportMetric(float64(hook.Calls()), "hook-calls")
-	// The CPU the hook and its tools used, spread perfectly over every core, is a floor no scheduling beats: it
-	// says how much of a ratio is work (signing, CSR checks, tool processes) and how much is waiting.
-	floor := hook.CPU / time.Duration(runtime.NumCPU())
+	// The CPU the hook and its tools used, plus the simulator's own in serving those tools (Juju's uniter does that
+	// work on a real node, on the same cores), spread perfectly over every core, is a floor no scheduling beats: it
+	// says how much of a ratio is work (signing, CSR checks, tool processes, tool serving) and how much is waiting.
+	hookWork := hook.CPU + hook.SimCPU
+	floor := hookWork / time.Duration(runtime.NumCPU())
 	if floor <= 0 {
 		b.Fatalf("%s: no CPU time recorded for the hook: %+v", alg, hook)
 	}
 	overFloor := float64(hook.Duration) / float64(floor)
 	b.ReportMetric(float64(hook.CPU.Microseconds())/1000, "hook-cpu-ms")
+	b.ReportMetric(float64(hook.SimCPU.Microseconds())/1000, "sim-cpu-ms")
 	b.ReportMetric(float64(floor.Microseconds())/1000, "cpu-floor-ms")
 	b.ReportMetric(float64(floor)/float64(raw), "cpu-floor/raw")
 	b.ReportMetric(overFloor, "hook/cpu-floor")
-	b.Logf("%s: config-changed signing %d: %v (raw Issue x%d: %v sequential, ratio %.2f; %v on %d cores); hook and tools used %v CPU, so at least %v on %d cores (%.2f× raw; the hook took %.2f× that, target ≤ %.1f); tool calls %d: %s; relation-set in the settle's later hooks: %d",
+	b.Logf("%s: config-changed signing %d: %v (raw Issue x%d: %v sequential, ratio %.2f; %v on %d cores); hook and tools used %v CPU and the simulator %v serving them, so at least %v on %d cores (%.2f× raw; the hook took %.2f× that, target ≤ %.1f); tool calls %d: %s; relation-set in the settle's later hooks: %d",
 		alg, total, hook.Duration.Round(time.Millisecond), total, raw.Round(time.Millisecond), ratio, rawPar.Round(time.Millisecond), runtime.NumCPU(),
-		hook.CPU.Round(time.Millisecond), floor.Round(time.Millisecond), runtime.NumCPU(), float64(floor)/float64(raw),
+		hook.CPU.Round(time.Millisecond), hook.SimCPU.Round(time.Millisecond), floor.Round(time.Millisecond), runtime.NumCPU(), float64(floor)/float64(raw),
 		overFloor, maxOverCPUFloor, hook.Calls(), toolList(hook.ToolCalls), laterSets)
 	// The targets fail only on a regression. hook/raw is reported for every algorithm, but bounded for RSA only:
 	// with ECDSA, signing is so cheap that the 101 relation-set processes and the RSA CSR checks are most of the
@@ -301,7 +304,7 @@ func benchProviderIssue(b *testing.B, s *sim.Sim, authority *sim.App, rels []*si
 	// is wait: wall time beyond the hook's own CPU floor is serialisation or idle time the hook added.
 	if overFloor > maxOverCPUFloor {
 		b.Errorf("%s: the signing hook took %v, %.2f× its CPU floor of %v (%v CPU on %d cores; target ≤ %.1f×)",
-			alg, hook.Duration.Round(time.Millisecond), overFloor, floor.Round(time.Millisecond), hook.CPU.Round(time.Millisecond), runtime.NumCPU(), maxOverCPUFloor)
+			alg, hook.Duration.Round(time.Millisecond), overFloor, floor.Round(time.Millisecond), hookWork.Round(time.Millisecond), runtime.NumCPU(), maxOverCPUFloor)
 	}
 	if strings.HasPrefix(alg, "ca-rsa") && ratio > maxRSAOverRaw {
 		b.Errorf("%s: the signing hook took %.2f× the raw signing time (target ≤ %.1f×)", alg, ratio, maxRSAOverRaw)

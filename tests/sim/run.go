@@ -199,6 +199,7 @@ func (s *Sim) runHook(ctx context.Context, u *Unit, h *pendingHook) *HookRecord 
 	s.mu.Unlock()
 
 	start := time.Now()
+	simStart := processCPU()
 	exitCode, runErr := 0, error(nil)
 	if noDispatch {
 		// No dispatch and no hooks/<name>: Juju counts that as success.
@@ -210,6 +211,7 @@ func (s *Sim) runHook(ctx context.Context, u *Unit, h *pendingHook) *HookRecord 
 		})
 	}
 	dur := time.Since(start)
+	simCPU := processCPU() - simStart
 	var cpu time.Duration
 	if ps := cmd.ProcessState; ps != nil {
 		// What wait4 reports: the hook process and every hook tool it waited for.
@@ -225,7 +227,7 @@ func (s *Sim) runHook(ctx context.Context, u *Unit, h *pendingHook) *HookRecord 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.contexts, c.id)
-	rec := HookRecord{Unit: u.name, Model: u.app.model.name, Seq: s.nextRecordSeq(), Name: c.name, Kind: "hook", Duration: dur, CPU: cpu, ExitCode: exitCode, Killed: c.killed, ToolCalls: c.calls,
+	rec := HookRecord{Unit: u.name, Model: u.app.model.name, Seq: s.nextRecordSeq(), Name: c.name, Kind: "hook", Duration: dur, CPU: cpu, SimCPU: simCPU, ExitCode: exitCode, Killed: c.killed, ToolCalls: c.calls,
 		Stdout: stdout.String(), Stderr: stderr.String(), Logs: c.logs}
 	if h.action != nil {
 		rec.Kind = "action"
@@ -490,3 +492,13 @@ func view(committed map[string]string, p map[string]*string) map[string]string {
 type signalError struct{ sig syscall.Signal }
 
 func (e *signalError) Error() string { return "killed by signal " + e.sig.String() }
+
+// processCPU is the user and system time this process (the simulator: the controller side of every hook tool) has
+// used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

@@ -24,15 +24,19 @@ func (s Status) String() string {
 
 // HookRecord describes one hook or action run.
 type HookRecord struct {
-	Model     string         `json:"model"`
-	Unit      string         `json:"unit"`
-	Seq       int            `json:"seq"` // order of the run in the whole controller
-	Name      string         `json:"name"`
-	Kind      string         `json:"kind"` // "hook" or "action"
-	Relation  string         `json:"relation,omitempty"`
-	Remote    string         `json:"remote-unit,omitempty"`
-	Duration  time.Duration  `json:"duration"`
-	CPU       time.Duration  `json:"cpu,omitempty"` // user and system time of the hook process and the tools it ran
+	Model    string        `json:"model"`
+	Unit     string        `json:"unit"`
+	Seq      int           `json:"seq"` // order of the run in the whole controller
+	Name     string        `json:"name"`
+	Kind     string        `json:"kind"` // "hook" or "action"
+	Relation string        `json:"relation,omitempty"`
+	Remote   string        `json:"remote-unit,omitempty"`
+	Duration time.Duration `json:"duration"`
+	CPU      time.Duration `json:"cpu,omitempty"` // user and system time of the hook process and the tools it ran
+	// SimCPU is the simulator process's CPU while the hook ran: serving its hook-tool calls, as Juju's uniter and
+	// controller do on a real deployment. It counts the simulator's other goroutines too, so it is exact only when
+	// one hook runs at a time and nothing else does, as in the benchmarks.
+	SimCPU    time.Duration  `json:"sim_cpu,omitempty"`
 	ExitCode  int            `json:"exit-code"`
 	Killed    bool           `json:"killed,omitempty"`
 	ToolCalls map[string]int `json:"tool-calls,omitempty"`
