@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -27,6 +28,9 @@ const (
 	CRLFile       = "crl.der"
 	CRLPEMFile    = "crl.pem"
 	InventoryFile = "inventory.json"
+	// CRLPrefix starts the name of each trusted CA's CRL file: crl-<id>.der and crl-<id>.pem, served at
+	// /crl/<id> and /crl/<id>.pem (see serveCACRL).
+	CRLPrefix = "crl-"
 )
 
 // DefaultDir is where the charm pushes the files.
@@ -75,6 +79,7 @@ func New(o *Options) *Server {
 	for _, rt := range fileRoutes {
 		s.mux.HandleFunc("GET "+rt.path, s.serveFile(rt))
 	}
+	s.mux.HandleFunc("GET /crl/{name}", s.serveCACRL)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /metrics", s.metrics)
 	return s
@@ -114,6 +119,37 @@ func (s *Server) serveFile(rt route) http.HandlerFunc {
 		// ServeContent gives HEAD, Last-Modified/If-Modified-Since and ranges.
 		http.ServeContent(w, r, rt.file, f.modTime, bytes.NewReader(f.data))
 	}
+}
+
+// serveCACRL serves the CRL of one CA at /crl/<id> (DER) and /crl/<id>.pem, <id> being the lower-case hex the
+// charm names the CA by (its subject key identifier), from crl-<id>.der and crl-<id>.pem. Every certificate names
+// its issuer's path as its CRL distribution point, so during a rotation's overlap the certificates of the previous
+// CA still find that CA's CRL, while /crl and /crl.pem serve the current CA's.
+func (s *Server) serveCACRL(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	id, isPEM := strings.CutSuffix(name, ".pem")
+	if !isCRLID(id) {
+		http.NotFound(w, r)
+		return
+	}
+	rt := route{path: r.URL.Path, file: CRLPrefix + id + ".der", contentType: "application/pkix-crl"}
+	if isPEM {
+		rt.file, rt.contentType = CRLPrefix+id+".pem", "application/x-pem-file"
+	}
+	s.serveFile(rt)(w, r)
+}
+
+// isCRLID accepts what a CA's CRL is named by: lower-case hex, so no path can be built from it.
+func isCRLID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, c := range id {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // healthz is 200 "ok" when the directory is readable and ca.pem holds

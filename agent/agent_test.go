@@ -112,6 +112,9 @@ func TestFileRoutes(t *testing.T) {
 		{"/chain.pem", "chain.pem", "application/x-pem-file", append(ca.pem, ca.pem...)},
 		{"/crl", "crl.der", "application/pkix-crl", crl},
 		{"/crl.pem", "crl.pem", "application/x-pem-file", crlPEM},
+		// Each trusted CA's own CRL, by the hex id its certificates' distribution points name.
+		{"/crl/0a1b2c", "crl-0a1b2c.der", "application/pkix-crl", crl},
+		{"/crl/0a1b2c.pem", "crl-0a1b2c.pem", "application/x-pem-file", crlPEM},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
@@ -139,7 +142,11 @@ func TestFileRoutes(t *testing.T) {
 			}
 		})
 	}
-	for _, path := range []string{"/", "/inventory.json", "/key.pem", "/../ca.pem"} {
+	// A CA's CRL path names lower-case hex only: nothing else in the directory can be reached through it.
+	writeFile(t, dir, "crl-inventory.json", []byte("[]"))
+	writeFile(t, dir, "crl-ab.der", crl)
+	for _, path := range []string{"/", "/inventory.json", "/key.pem", "/../ca.pem", "/crl/inventory.json", "/crl/AB",
+		"/crl/ab.der", "/crl/", "/crl/..%2fca.pem", "/crl/ab/x"} {
 		if code, _, _ := get(t, srv, "GET", path); code != http.StatusNotFound {
 			t.Errorf("%s: status %d, want 404", path, code)
 		}

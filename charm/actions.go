@@ -376,6 +376,7 @@ func (r *reconciler) revokeCertificate() error {
 		return r.hc.FailAction("no issued certificate matches " + strings.TrimSpace("serial "+serialParam+" common-name "+cn))
 	}
 	sort.Strings(serials)
+	previousSerials := map[string]bool{} // issued by the previous CA, during an overlap
 	for id, set := range matches {
 		own, err := r.hc.AppData(id, r.hc.Env.AppName())
 		if err != nil {
@@ -386,6 +387,9 @@ func (r *reconciler) revokeCertificate() error {
 			cert, err := ca.ParseCertificate(c.Certificate)
 			if err == nil && set[serialHex(cert)] {
 				certs[i].Revoked = true
+				if prev := r.peer[peerPreviousCA]; prev != "" && c.CA == prev {
+					previousSerials[serialHex(cert)] = true
+				}
 			}
 		}
 		// Only the certificates key changes: request_errors and capabilities stay byte for byte.
@@ -397,16 +401,25 @@ func (r *reconciler) revokeCertificate() error {
 			p.written[id] = "" // unknown: the next scan reads the databag again
 		}
 	}
-	revoked, err := r.revocations()
-	if err != nil {
-		return err
-	}
+	// Each serial goes on the CRL of the CA that issued it: during a rotation's overlap, a certificate the
+	// previous CA signed (not yet re-issued) is listed on that CA's CRL, the one its distribution point names.
 	now := r.o.Now().UTC()
-	for _, s := range serials {
-		revoked = append(revoked, revocation{Serial: s, RevokedAt: now})
-	}
-	if err := r.setPeer(map[string]string{peerRevoked: mustJSON(revoked)}); err != nil {
-		return err
+	for _, k := range []crlKeys{currentCRL, previousCRL} {
+		revoked, err := r.revocationsOf(k)
+		if err != nil {
+			return err
+		}
+		n := len(revoked)
+		for _, s := range serials {
+			if (k == previousCRL) == previousSerials[s] {
+				revoked = append(revoked, revocation{Serial: s, RevokedAt: now})
+			}
+		}
+		if len(revoked) > n {
+			if err := r.setPeer(map[string]string{k.revoked: mustJSON(revoked)}); err != nil {
+				return err
+			}
+		}
 	}
 	if err := p.savePeerState(r.peer[peerPolicy]); err != nil {
 		return err

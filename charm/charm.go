@@ -78,12 +78,13 @@ type reconciler struct {
 	peerID string
 	peer   map[string]string // peer app databag, with this hook's staged writes
 	// peerUpdate holds the staged writes (see setPeer).
-	peerUpdate map[string]string
-	authMu     sync.Mutex
-	auth       *ca.Authority          // the CA with its key, loaded on first need (authority)
-	caContent  map[string]string      // the CA secret as this hook last read or wrote it (caSecret)
-	requests   *requestCache          // the certificates relations' remote databags (requests.go)
-	got        *certtransfer.Received // CAs received on receive-ca-cert
+	peerUpdate  map[string]string
+	authMu      sync.Mutex
+	auth        *ca.Authority          // the CA with its key, loaded on first need (authority)
+	caContent   map[string]string      // the CA secret as this hook last read or wrote it (caSecret)
+	prevContent map[string]string      // the previous CA's secret, likewise (previousAuthority)
+	requests    *requestCache          // the certificates relations' remote databags (requests.go)
+	got         *certtransfer.Received // CAs received on receive-ca-cert
 }
 
 // published is the CA as the peer databag shows it.
@@ -297,7 +298,7 @@ func (r *reconciler) syncWorkload(pub *published) error {
 		files["inventory.json"] = inv
 	}
 	files["chain.pem"] = strings.Join(pub.Chain(), "\n") + "\n"
-	crlFiles(r.peer[peerCRL], files)
+	r.crlFiles(pub, files)
 	w := &Workload{
 		Files: files,
 		Trust: r.trustSet(pub),

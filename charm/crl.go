@@ -1,10 +1,13 @@
 package charm
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"strconv"
@@ -12,11 +15,12 @@ import (
 	"time"
 
 	"github.com/tls-authority/tls-authority/ca"
+	"github.com/tls-authority/tls-authority/hooktool"
 )
 
 // Peer keys of the revocation list.
 const (
-	peerRevoked       = "revoked"         // JSON []revocation: serials revoked under the current CA
+	peerRevoked       = "revoked"         // JSON []revocation: serials revoked under the current CA (the previous CA's: peerPreviousRevoked)
 	peerCRL           = "crl"             // PEM CRL signed by the current CA
 	peerCRLNumber     = "crl-number"      // grows with every CRL
 	peerCRLNextUpdate = "crl-next-update" // RFC 3339
@@ -40,9 +44,30 @@ func normalizeSerial(s string) (string, error) {
 	return n.Text(16), nil
 }
 
-func (r *reconciler) revocations() ([]revocation, error) {
+// crlKeys names the peer keys of one CA's CRL. Each CA still in the trust bundle has its own CRL, signed by it:
+// the current CA's, and during a rotation's overlap the previous CA's, so a serial revoked under the old CA stays
+// listed for as long as relying parties trust that CA.
+type crlKeys struct {
+	revoked, crl, number, nextUpdate, signedFor string
+}
+
+var (
+	currentCRL  = crlKeys{peerRevoked, peerCRL, peerCRLNumber, peerCRLNextUpdate, peerCRLFor}
+	previousCRL = crlKeys{peerPreviousRevoked, peerPreviousCRL, peerPreviousCRLNumber, peerPreviousCRLNextUpdate, peerPreviousCRLFor}
+)
+
+// Peer keys of the previous CA's CRL, during a rotation's overlap (see crlKeys).
+const (
+	peerPreviousRevoked       = "previous-revoked"
+	peerPreviousCRL           = "previous-crl"
+	peerPreviousCRLNumber     = "previous-crl-number"
+	peerPreviousCRLNextUpdate = "previous-crl-next-update"
+	peerPreviousCRLFor        = "previous-crl-for"
+)
+
+func (r *reconciler) revocationsOf(k crlKeys) ([]revocation, error) {
 	var out []revocation
-	if s := r.peer[peerRevoked]; s != "" {
+	if s := r.peer[k.revoked]; s != "" {
 		if err := json.Unmarshal([]byte(s), &out); err != nil {
 			return nil, fmt.Errorf("cannot parse the revoked serials in the peer databag: %w", err)
 		}
@@ -50,29 +75,44 @@ func (r *reconciler) revocations() ([]revocation, error) {
 	return out, nil
 }
 
-// maintainCRL re-signs the CRL when the revoked set or the CA changed, or when half of its validity has passed, so
-// relying parties never hold an expired one. Leader only; the key is read only when a CRL is signed.
+// maintainCRL keeps the CRL of every trusted CA signed: the current CA's, and the previous CA's during a
+// rotation's overlap. Leader only.
 func (r *reconciler) maintainCRL(pub *published, auth func() (*ca.Authority, error)) error {
-	revoked, err := r.revocations()
+	if err := r.maintainOneCRL(currentCRL, pub.CA, auth); err != nil {
+		return err
+	}
+	if prev := r.peer[peerPreviousCA]; prev != "" {
+		return r.maintainOneCRL(previousCRL, prev, r.previousAuthority)
+	}
+	return nil
+}
+
+// maintainOneCRL re-signs a CA's CRL when its revoked set or the CA changed, or when half of its validity has
+// passed, so relying parties never hold an expired one. The key is read only when a CRL is signed.
+func (r *reconciler) maintainOneCRL(k crlKeys, caPEM string, auth func() (*ca.Authority, error)) error {
+	revoked, err := r.revocationsOf(k)
 	if err != nil {
 		return err
 	}
 	h := sha256.New()
-	h.Write([]byte(pub.CA))
-	h.Write([]byte(r.peer[peerRevoked]))
+	h.Write([]byte(caPEM))
+	h.Write([]byte(r.peer[k.revoked]))
 	digest := hex.EncodeToString(h.Sum(nil)[:8])
 	now := r.o.Now()
 	validity := 7 * 24 * time.Hour
 	if r.cfg != nil && r.cfg.CRLValidity > 0 {
 		validity = r.cfg.CRLValidity
 	}
-	next, _ := time.Parse(time.RFC3339, r.peer[peerCRLNextUpdate])
-	if r.peer[peerCRL] != "" && r.peer[peerCRLFor] == digest && now.Before(next.Add(-validity/2)) {
+	next, _ := time.Parse(time.RFC3339, r.peer[k.nextUpdate])
+	if r.peer[k.crl] != "" && r.peer[k.signedFor] == digest && now.Before(next.Add(-validity/2)) {
 		return nil
 	}
 	a, err := auth()
 	if err != nil {
 		return err
+	}
+	if want, err := ca.ParseCertificate(caPEM); err != nil || a.Certificate == nil || !bytes.Equal(a.Certificate.Raw, want.Raw) {
+		return errors.New("cannot sign the CRL: the key at hand is not the CA's whose CRL it is")
 	}
 	entries := make([]ca.Revoked, 0, len(revoked))
 	for _, rv := range revoked {
@@ -82,29 +122,73 @@ func (r *reconciler) maintainCRL(pub *published, auth func() (*ca.Authority, err
 		}
 		entries = append(entries, ca.Revoked{Serial: n, RevokedAt: rv.RevokedAt})
 	}
-	number, _ := strconv.ParseInt(r.peer[peerCRLNumber], 10, 64)
+	number, _ := strconv.ParseInt(r.peer[k.number], 10, 64)
 	number++
 	der, err := a.NewCRL(entries, number, validity, now)
 	if err != nil {
 		return fmt.Errorf("cannot sign the CRL: %w", err)
 	}
 	return r.setPeer(map[string]string{
-		peerCRL:           ca.EncodeCRL(der),
-		peerCRLNumber:     strconv.FormatInt(number, 10),
-		peerCRLNextUpdate: now.Add(validity).UTC().Format(time.RFC3339),
-		peerCRLFor:        digest,
+		k.crl:        ca.EncodeCRL(der),
+		k.number:     strconv.FormatInt(number, 10),
+		k.nextUpdate: now.Add(validity).UTC().Format(time.RFC3339),
+		k.signedFor:  digest,
 	})
 }
 
-// crlFiles are the agent's CRL files from the published PEM.
-func crlFiles(crlPEM string, files map[string]string) {
+// previousAuthority loads the previous CA's key from its secret, as this hook last wrote it (see caSecret: a hook
+// never reads back a secret it set), else as Juju has it.
+func (r *reconciler) previousAuthority() (*ca.Authority, error) {
+	if r.prevContent == nil {
+		content, err := r.hc.GetSecret(hooktool.GetSecretOptions{Label: CAPreviousSecret})
+		if err != nil {
+			return nil, fmt.Errorf("cannot read the previous CA's secret: %w", err)
+		}
+		r.prevContent = content
+	}
+	return authorityFrom(r.prevContent)
+}
+
+// crlKeyID names a CA's CRL on the agent (/crl/<id>): its subject key identifier in hex, which the CRL's
+// authority key identifier repeats, or a digest of its public key when it has none.
+func crlKeyID(cert *x509.Certificate) string {
+	if len(cert.SubjectKeyId) > 0 {
+		return hex.EncodeToString(cert.SubjectKeyId)
+	}
+	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	return hex.EncodeToString(sum[:20])
+}
+
+// crlURL is where the agents serve the CRL of the CA cert (DER; PEM at .pem): what the certificates it issues
+// name as their CRL distribution point. The path is per CA, so a certificate's CRL stays the one of its issuer
+// after a rotation.
+func (r *reconciler) caCRLURL(cert *x509.Certificate) string {
+	return r.crlURL() + "/" + crlKeyID(cert)
+}
+
+// crlFiles are the agent's CRL files: the current CA's at crl.der and crl.pem, and every trusted CA's (the current
+// one, the previous one during an overlap) at crl-<id>.der and crl-<id>.pem, which the agent serves at /crl/<id>
+// and /crl/<id>.pem (see crlKeyID).
+func (r *reconciler) crlFiles(pub *published, files map[string]string) {
+	if pub.cert != nil && addCRLFiles(r.peer[peerCRL], "crl-"+crlKeyID(pub.cert), files) {
+		addCRLFiles(r.peer[peerCRL], "crl", files)
+	}
+	if prev := r.peer[peerPreviousCA]; prev != "" {
+		if cert, err := ca.ParseCertificate(prev); err == nil {
+			addCRLFiles(r.peer[peerPreviousCRL], "crl-"+crlKeyID(cert), files)
+		}
+	}
+}
+
+func addCRLFiles(crlPEM, base string, files map[string]string) bool {
 	if crlPEM == "" {
-		return
+		return false
 	}
 	block, _ := pem.Decode([]byte(crlPEM))
 	if block == nil {
-		return
+		return false
 	}
-	files["crl.pem"] = crlPEM + "\n"
-	files["crl.der"] = string(block.Bytes)
+	files[base+".pem"] = crlPEM + "\n"
+	files[base+".der"] = string(block.Bytes)
+	return true
 }

@@ -65,9 +65,13 @@ type provider struct {
 }
 
 func newProvider(r *reconciler, pub *published) *provider {
+	crlURL := r.crlURL()
+	if pub.cert != nil {
+		crlURL = r.caCRLURL(pub.cert) // the issuing CA's own CRL, which outlives a rotation
+	}
 	return &provider{
-		r: r, pub: pub, now: r.o.Now(),
-		crlURL:  fmt.Sprintf("http://%s.%s.svc.cluster.local:%d/crl", r.hc.Env.AppName(), r.hc.Env.ModelName, AgentPort),
+		crlURL: crlURL,
+		r:      r, pub: pub, now: r.o.Now(),
 		caps:    capabilities(r.cfg),
 		invByID: map[string][]InventoryEntry{},
 		pending: map[string]int{},
@@ -647,6 +651,11 @@ func (r *reconciler) loadAuthority() (*ca.Authority, error) {
 	if err != nil {
 		return nil, err
 	}
+	return authorityFrom(content)
+}
+
+// authorityFrom is the CA of a CA secret's content.
+func authorityFrom(content map[string]string) (*ca.Authority, error) {
 	key, err := ca.ParsePrivateKey(content["private-key"])
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the CA key from its secret: %w", err)

@@ -169,6 +169,7 @@ func (r *reconciler) switchCA(pub *published) (*published, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.prevContent = old // the previous CA's CRL is signed with it in this hook too, never read back from Juju
 	newCA := content["next-certificate"]
 	// The new key signs from now on, in this hook too: authority loads it from what setCASecret keeps, never
 	// from Juju, which would still answer with the old revision.
@@ -188,7 +189,11 @@ func (r *reconciler) switchCA(pub *published) (*published, error) {
 		peerCA: newCA, peerCAParams: content["next-params"], peerBundle: mustJSON(bundle),
 		peerPreviousCA: pub.CA, peerPreviousSecret: prevID, peerOverlapUntil: until.Format(time.RFC3339),
 		peerNextCA: "", peerNextParams: "", peerRotationStart: "",
-		// Serials revoked under the old CA belong to its CRL; the new CA starts with none.
+		// Serials revoked under the old CA stay on its CRL, which is served and re-signed as long as that CA is
+		// trusted (maintainCRL); it moves as signed, so no key is read for it now. The new CA starts with none,
+		// its CRL numbers going on from the old one's.
+		peerPreviousRevoked: r.peer[peerRevoked], peerPreviousCRL: r.peer[peerCRL], peerPreviousCRLNumber: r.peer[peerCRLNumber],
+		peerPreviousCRLNextUpdate: r.peer[peerCRLNextUpdate], peerPreviousCRLFor: r.peer[peerCRLFor],
 		peerRevoked: "",
 	}); err != nil {
 		return nil, err
@@ -199,7 +204,9 @@ func (r *reconciler) switchCA(pub *published) (*published, error) {
 // endOverlap is phase 3: the previous CA is no longer trusted nor kept. keepSecret leaves its secret (and its URI
 // in the peer databag) for a switch in this same hook to overwrite with the CA it replaces.
 func (r *reconciler) endOverlap(pub *published, keepSecret bool) error {
-	update := map[string]string{peerPreviousCA: "", peerOverlapUntil: ""}
+	update := map[string]string{peerPreviousCA: "", peerOverlapUntil: "",
+		// Its CRL goes with it: no one trusts what it signed any more.
+		peerPreviousRevoked: "", peerPreviousCRL: "", peerPreviousCRLNumber: "", peerPreviousCRLNextUpdate: "", peerPreviousCRLFor: ""}
 	if id := r.peer[peerPreviousSecret]; id != "" && !keepSecret {
 		if err := r.hc.RemoveSecret(id, 0); err != nil && !errors.Is(err, hooktool.ErrNotFound) {
 			return err

@@ -64,7 +64,8 @@ func TestProviderRevocation(t *testing.T) {
 	victim := entryFor(t, rel, authority.Name(), csrs["web/0"])
 	other := entryFor(t, rel, authority.Name(), csrs["web/1"])
 	vc := parseCert(t, victim.Certificate)
-	if len(vc.CRLDistributionPoints) != 1 || !strings.HasSuffix(vc.CRLDistributionPoints[0], ":8080/crl") {
+	// The distribution point is the issuing CA's own CRL (/crl/<its SKI>), which outlives a rotation.
+	if len(vc.CRLDistributionPoints) != 1 || !strings.HasSuffix(vc.CRLDistributionPoints[0], fmt.Sprintf(":8080/crl/%x", caCert.SubjectKeyId)) {
 		t.Fatalf("CRL distribution points %v", vc.CRLDistributionPoints)
 	}
 	serial := fmt.Sprintf("%X", vc.SerialNumber)
