@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -435,6 +436,10 @@ func (p *provider) plan(id string) (*relationPlan, error) {
 		}
 	}
 	pl := &relationPlan{id: id, own: own, prevInv: map[string]InventoryEntry{}}
+	// Problems with single requests are gathered and logged in one juju-log call for the relation: each call is a
+	// process and an RPC, and a storm of bad or foreign requests must not cost one each.
+	var warnings []string
+	warn := func(format string, args ...any) { warnings = append(warnings, fmt.Sprintf(format, args...)) }
 	for _, e := range p.invByID[id] {
 		pl.prevInv[e.CSRHash] = e // one entry per CSR in a relation
 	}
@@ -443,9 +448,7 @@ func (p *provider) plan(id string) (*relationPlan, error) {
 	signing := 0
 	for _, req := range reqs {
 		if first, dup := seen[req.CSR]; dup {
-			if err := hc.Log(hooktool.LevelWarning, "%s%s: same CSR as %s; served once", p.about(id), req.From, first); err != nil {
-				return nil, err
-			}
+			warn("%s: same CSR as %s; served once", req.From, first)
 			continue
 		}
 		seen[req.CSR] = req.From
@@ -457,22 +460,16 @@ func (p *provider) plan(id string) (*relationPlan, error) {
 				pl.items = append(pl.items, &planItem{req: req, entry: &e, inv: ent})
 				continue
 			}
-			if err := hc.Log(hooktool.LevelWarning, "%s%s: re-issuing unreadable certificate: %v", p.about(id), req.From, err); err != nil {
-				return nil, err
-			}
+			warn("%s: re-issuing unreadable certificate: %v", req.From, err)
 		}
 		// Parse, policy, signature: a key x509 cannot verify (RSA-512, DSA, Ed448) is refused, not skipped.
 		csr, refusal, err := p.r.cfg.Policy.Vet(req.CSR, req.CA)
 		if err != nil {
-			if err := hc.Log(hooktool.LevelWarning, "%s%s: skipping certificate request: %v", p.about(id), req.From, err); err != nil {
-				return nil, err
-			}
+			warn("%s: skipping certificate request: %v", req.From, err)
 			continue
 		}
 		if refusal != nil {
-			if err := hc.Log(hooktool.LevelWarning, "%s%s: refused certificate request: %s (%d): %s", p.about(id), req.From, refusal.Name, refusal.Code, refusal.Message); err != nil {
-				return nil, err
-			}
+			warn("%s: refused certificate request: %s (%d): %s", req.From, refusal.Name, refusal.Code, refusal.Message)
 			pl.refusals = append(pl.refusals, tlscertificates.RequestError{CSR: req.CSR, Error: tlscertificates.ErrorDetail{
 				Code: refusal.Code, Name: refusal.Name, Message: refusal.Message}})
 			continue
@@ -481,9 +478,7 @@ func (p *provider) plan(id string) (*relationPlan, error) {
 		if foreign := foreignClusterNames(csr, hc.Env.ModelName, req.From); len(foreign) > 0 {
 			names = describeForeign(foreign)
 			if p.r.cfg.BindClusterNames {
-				if err := hc.Log(hooktool.LevelWarning, "%s%s: refusing a request for names it does not own: %s", p.about(id), req.From, names); err != nil {
-					return nil, err
-				}
+				warn("%s: refusing a request for names it does not own: %s", req.From, names)
 				pl.refusals = append(pl.refusals, tlscertificates.RequestError{CSR: req.CSR, Error: tlscertificates.ErrorDetail{
 					Code: ca.CodeDomainNotAllowed, Name: "domain_not_allowed",
 					Message: fmt.Sprintf("%s may not have %s (bind-cluster-names is true)", req.From, names)}})
@@ -498,12 +493,13 @@ func (p *provider) plan(id string) (*relationPlan, error) {
 		}
 		if names != "" {
 			// Logged when signed, not while it waits: once per request.
-			if err := hc.Log(hooktool.LevelWarning, "%s%s: signing names it does not own: %s", p.about(id), req.From, names); err != nil {
-				return nil, err
-			}
+			warn("%s: signing names it does not own: %s", req.From, names)
 		}
 		signing++
 		pl.items = append(pl.items, &planItem{req: req, csr: csr})
+	}
+	if err := logWarnings(hc, p.about(id), warnings); err != nil {
+		return nil, err
 	}
 	if len(pl.refusals) > 0 {
 		if err := hc.Log(hooktool.LevelInfo, "%srefused %d request(s) by policy", p.about(id), len(pl.refusals)); err != nil {
@@ -674,4 +670,23 @@ func publicKeysEqual(a, b any) bool {
 	ab, err1 := x509.MarshalPKIXPublicKey(a)
 	bb, err2 := x509.MarshalPKIXPublicKey(b)
 	return err1 == nil && err2 == nil && bytes.Equal(ab, bb)
+}
+
+// maxWarningsLogged bounds the request problems one log line lists; the count says how many there were.
+const maxWarningsLogged = 20
+
+// logWarnings logs a relation's request problems in one juju-log call: one problem as its own line, several joined.
+func logWarnings(hc *hooktool.Context, prefix string, warnings []string) error {
+	switch len(warnings) {
+	case 0:
+		return nil
+	case 1:
+		return hc.Log(hooktool.LevelWarning, "%s%s", prefix, warnings[0])
+	}
+	shown := warnings
+	more := ""
+	if len(shown) > maxWarningsLogged {
+		shown, more = shown[:maxWarningsLogged], fmt.Sprintf("; and %d more", len(warnings)-maxWarningsLogged)
+	}
+	return hc.Log(hooktool.LevelWarning, "%s%d problems with certificate requests: %s%s", prefix, len(warnings), strings.Join(shown, "; "), more)
 }

@@ -61,7 +61,7 @@ func rsaCSRs(b *testing.B, n int) []string {
 					errs <- err
 					return
 				}
-				cn := fmt.Sprintf("req-%d.bench.svc.cluster.local", i)
+				cn := fmt.Sprintf("req-%d.bench.example", i) // not a cluster name of the model: no bind-cluster-names warning
 				der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: cn}, DNSNames: []string{cn}}, k)
 				if err != nil {
 					errs <- err
