@@ -501,11 +501,6 @@ func (p *provider) plan(id string) (*relationPlan, error) {
 	if err := logWarnings(hc, p.about(id), warnings); err != nil {
 		return nil, err
 	}
-	if len(pl.refusals) > 0 {
-		if err := hc.Log(hooktool.LevelInfo, "%srefused %d request(s) by policy", p.about(id), len(pl.refusals)); err != nil {
-			return nil, err
-		}
-	}
 	return pl, nil
 }
 
