@@ -21,9 +21,8 @@ func (c *Context) ActionParams() (map[string]any, error) {
 // (state/action.go, Action.Finish; apiserver/common/action.go, FinishActions sets no limit of its own), and a
 // document holds at most 16 MiB.
 const (
-	// MaxActionArg is the most one key=value argument may hold: three quarters of 128 KiB, the margin relation-set
-	// keeps too.
-	MaxActionArg = 96 << 10
+	// MaxActionArg is the most one key=value argument may hold (MaxArg).
+	MaxActionArg = MaxArg
 	// MaxActionResults is the most all of an action's results may hold: half of MongoDB's 16 MiB, leaving room for
 	// the parameters, the messages, stdout and stderr, and BSON's framing.
 	MaxActionResults = 8 << 20

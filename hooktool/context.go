@@ -300,10 +300,9 @@ func (c *Context) relationSet(relID, name string, app bool, data map[string]stri
 	return nil
 }
 
-// maxSettingArgs bounds what relation-set takes as arguments, all of them together: Linux refuses one argument of
-// 128 KiB (MAX_ARG_STRLEN) and all arguments plus the environment over ARG_MAX (about 2 MiB), so the whole command
-// line stays well within the first.
-const maxSettingArgs = 96 << 10
+// maxSettingArgs bounds what relation-set takes as arguments, all of them together, so the whole command line
+// stays within what one argument may hold (MaxArg); more goes through --file.
+const maxSettingArgs = MaxArg
 
 // settingArgs gives data as relation-set's key=value arguments, sorted by key, when they fit on a command line and
 // survive Juju's parsing of them (juju/utils keyvalues.Parse: split at the first "=", key and value trimmed): no NUL

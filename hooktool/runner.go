@@ -23,6 +23,10 @@ var (
 	ErrRelationNotFound = errors.New("relation not found")
 )
 
+// MaxArg is the most one hook-tool argument may hold: three quarters of the 128 KiB Linux allows one argument
+// (MAX_ARG_STRLEN, its NUL included), since every hook tool is a process. Tools with --file take more that way.
+const MaxArg = 96 << 10
+
 // Runner runs one hook tool and returns what it printed on stdout.
 // A tool that exits non-zero gives a *ToolError.
 type Runner interface {
