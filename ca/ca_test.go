@@ -669,7 +669,7 @@ func FuzzParseCSR(f *testing.F) {
 		if n := btoi(vcsr != nil) + btoi(r != nil) + btoi(verr != nil); n != 1 {
 			t.Fatalf("Vet gave %d of csr, refusal, error", n)
 		}
-		if vcsr != nil && (err != nil || policy.Check(vcsr, false) != nil) {
+		if vcsr != nil && (err != nil || policy.Check(vcsr.CSR(), false) != nil) {
 			t.Fatalf("Vet passed a CSR that ParseCSR (%v) or the policy refuses", err)
 		}
 		if verr != nil && !errors.Is(verr, ca.ErrMalformedCSR) {

@@ -47,10 +47,10 @@ func ParseCSR(s string) (*x509.CertificateRequest, error) {
 // not even parse (secp256k1), or a name x509 rejects (a URI with a control
 // character), is refused by policy and answered, not skipped.
 //
-// It returns the request to sign; or a refusal, for request_errors; or an
+// It returns the request to sign (Vetted); or a refusal, for request_errors; or an
 // error wrapping ErrMalformedCSR for input that is not a request (it
 // cannot be parsed, or its signature does not verify), to log and skip.
-func (p Policy) Vet(s string, isCA bool) (*x509.CertificateRequest, *Refusal, error) {
+func (p Policy) Vet(s string, isCA bool) (*Vetted, *Refusal, error) {
 	der, err := decodeCSR(s)
 	if err != nil {
 		return nil, nil, err
@@ -68,8 +68,16 @@ func (p Policy) Vet(s string, isCA bool) (*x509.CertificateRequest, *Refusal, er
 	if err := checkSignature(csr); err != nil {
 		return nil, nil, err
 	}
-	return csr, nil, nil
+	return &Vetted{csr: csr}, nil, nil
 }
+
+// Vetted is a CSR that passed Policy.Vet: parsed, allowed, and its signature verified, so that
+// Authority.IssueVetted need not verify it again (with a P-256 CA, the second check was a third of the signing
+// hook's CPU). Only Vet makes one.
+type Vetted struct{ csr *x509.CertificateRequest }
+
+// CSR is the vetted request.
+func (v *Vetted) CSR() *x509.CertificateRequest { return v.csr }
 
 // refuseRaw gives the refusal for a CSR x509 could not parse, read from its
 // DER: a key of a type the authority does not sign for, or a name with a

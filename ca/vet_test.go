@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tls-authority/tls-authority/ca"
 )
@@ -162,5 +163,37 @@ func TestVetShortMessage(t *testing.T) {
 	}
 	if len(r.Message) > 300 {
 		t.Fatalf("refusal message of %d bytes", len(r.Message))
+	}
+}
+
+// TestIssueVetted: what Vet passes is signed without a second signature check, and verifies under the CA; there is
+// no way to issue for an unvetted CSR but Issue, which checks the signature itself.
+func TestIssueVetted(t *testing.T) {
+	now := time.Now()
+	key := testKey(t, ca.ECDSAP256)
+	cert0, err := ca.NewRoot(key, testSubject, 24*time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := &ca.Authority{Certificate: cert0, Key: key}
+	_, pemCSR := makeCSR(t, testKey(t, ca.Ed25519), csrSpec{cn: "a.example.com", dns: []string{"a.example.com"}})
+	v, r, err := ca.Policy{}.Vet(pemCSR, false)
+	if err != nil || r != nil {
+		t.Fatalf("Vet: %+v, %v", r, err)
+	}
+	cert, err := root.IssueVetted(v, ca.IssueOptions{Validity: time.Hour, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(root.Certificate)
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, DNSName: "a.example.com", CurrentTime: now}); err != nil {
+		t.Fatalf("the vetted CSR's certificate does not verify: %v", err)
+	}
+	if _, err := root.IssueVetted(nil, ca.IssueOptions{Validity: time.Hour, Now: now}); err == nil {
+		t.Fatal("IssueVetted(nil) issued")
+	}
+	if _, err := root.IssueVetted(&ca.Vetted{}, ca.IssueOptions{Validity: time.Hour, Now: now}); err == nil {
+		t.Fatal("IssueVetted of a zero Vetted issued")
 	}
 }

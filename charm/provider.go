@@ -374,7 +374,7 @@ type relationPlan struct {
 
 type planItem struct {
 	req   request
-	csr   *x509.CertificateRequest // to sign, when entry is not set yet
+	csr   *ca.Vetted // to sign, when entry is not set yet
 	entry *tlscertificates.ProviderCertificate
 	inv   InventoryEntry
 }
@@ -475,7 +475,7 @@ func (p *provider) plan(id string) (*relationPlan, error) {
 			continue
 		}
 		names := ""
-		if foreign := foreignClusterNames(csr, hc.Env.ModelName, req.From); len(foreign) > 0 {
+		if foreign := foreignClusterNames(csr.CSR(), hc.Env.ModelName, req.From); len(foreign) > 0 {
 			names = describeForeign(foreign)
 			if p.r.cfg.BindClusterNames {
 				warn("%s: refusing a request for names it does not own: %s", req.From, names)
@@ -599,12 +599,12 @@ func describe(cert *x509.Certificate, id, from, h string) InventoryEntry {
 
 func serialHex(cert *x509.Certificate) string { return fmt.Sprintf("%x", cert.SerialNumber) }
 
-func (p *provider) issue(id string, req request, csr *x509.CertificateRequest) (tlscertificates.ProviderCertificate, InventoryEntry, error) {
+func (p *provider) issue(id string, req request, csr *ca.Vetted) (tlscertificates.ProviderCertificate, InventoryEntry, error) {
 	a, err := p.r.authority()
 	if err != nil {
 		return tlscertificates.ProviderCertificate{}, InventoryEntry{}, err
 	}
-	cert, err := a.Issue(csr, ca.IssueOptions{Validity: p.r.cfg.LeafValidity, IsCA: req.CA, CRLDistributionPoint: p.crlURL, Now: p.now})
+	cert, err := a.IssueVetted(csr, ca.IssueOptions{Validity: p.r.cfg.LeafValidity, IsCA: req.CA, CRLDistributionPoint: p.crlURL, Now: p.now})
 	if err != nil {
 		return tlscertificates.ProviderCertificate{}, InventoryEntry{}, fmt.Errorf("cannot sign the request of %s on %s: %w", req.From, id, err)
 	}

@@ -16,7 +16,10 @@ import (
 	"github.com/tls-authority/tls-authority/tests/sim"
 )
 
-func newSim(b *testing.B) *sim.Sim {
+func newSim(b *testing.B) *sim.Sim { return newSimWith(b, nil) }
+
+// newSimWith is newSim with its options edited by set (nil: none).
+func newSimWith(b *testing.B, set func(*sim.Options)) *sim.Sim {
 	b.Helper()
 	if os.Getuid() != 0 {
 		b.Skip("the simulator needs root")
@@ -28,7 +31,11 @@ func newSim(b *testing.B) *sim.Sim {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { os.RemoveAll(dir) })
-	s, err := sim.New(&sim.Options{Dir: dir, BinDir: filepath.Join(os.TempDir(), "tls-authority-test-bin"), HookTimeout: 10 * time.Minute})
+	o := &sim.Options{Dir: dir, BinDir: filepath.Join(os.TempDir(), "tls-authority-test-bin"), HookTimeout: 10 * time.Minute}
+	if set != nil {
+		set(o)
+	}
+	s, err := sim.New(o)
 	if err != nil {
 		b.Fatal(err)
 	}

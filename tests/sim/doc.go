@@ -36,9 +36,11 @@ package sim
 //     (RotateSecret) and secret expiry (Advance, at each timer's due time; a due time on a
 //     whole minute fires, where Juju's "strictly before now" fires a moment later). Auto-retry
 //     (Options.AutoRetry) has no backoff.
-//   - Units run one hook at a time in a fixed round-robin order, and relations are visited in id
-//     order, so hook interleavings are deterministic (Juju runs units concurrently and iterates
-//     relations in map order).
+//   - By default units run one hook at a time in a fixed round-robin order, and relations are visited
+//     in id order, so hook interleavings are deterministic (Juju runs units concurrently and iterates
+//     relations in map order). Options.Concurrency runs units side by side, as Juju does; the
+//     semantic tests keep the default, the scale-storm benchmark reports both.
+//   - Hook-tool calls from concurrent hooks are served one at a time (one lock over the model).
 //   - Leadership stays with a unit while its pod is re-created (in Juju the lease may lapse).
 //   - A pod killed under an action is not modelled (Juju fails the interrupted action).
 //   - Refusing an application grant after unit grants uses the simulator's own message.

@@ -49,6 +49,11 @@ type unitRel struct {
 	// seen; -1 means joined ran and its relation-changed is still due.
 	members map[*Unit]int64
 	appSeen int64
+	// cache is the agent's relation cache of member settings (runner/context/cache.go RelationCache.members):
+	// a member's settings, once read, are served from it in later hooks too, until a hook for that member
+	// invalidates them (contextfactory.go HookContext: InvalidateMember, RemoveMember on departed). Lost with the
+	// agent (a new pod).
+	cache map[*Unit]map[string]string
 }
 
 func (r *Relation) peer() bool { return len(r.ends) == 1 }
@@ -362,4 +367,54 @@ func (s *Sim) relationHook(u *Unit, r *Relation) *pendingHook {
 		}
 	}
 	return nil
+}
+
+// pruneRelationCachesLocked readies the relation cache for a new hook as the uniter's context factory does
+// (runner/context/contextfactory.go getContextRelations and HookContext): every relation's member cache is
+// pruned to the units the agent knows, and a relation hook drops what it caches of its remote unit (departed:
+// the unit leaves the cache; any other hook: its settings are read afresh). The per-hook caches of non-members
+// and applications start empty (c.others, c.appCache).
+func (s *Sim) pruneRelationCachesLocked(c *hookContext) {
+	u, h := c.unit, c.hook
+	for r, st := range u.rels {
+		for m := range st.cache {
+			if _, ok := st.members[m]; !ok && !(r == h.rel && m == h.remote) {
+				delete(st.cache, m)
+			}
+		}
+		if r == h.rel && h.remote != nil {
+			delete(st.cache, h.remote)
+		}
+	}
+}
+
+// cachedSettingsLocked is RelationCache.Settings for a remote unit m of r: a member's settings come from the
+// agent's cache when it holds them, else from read (the controller), and are kept; a non-member's are kept
+// for this hook only.
+func (c *hookContext) cachedSettingsLocked(r *Relation, m *Unit, read func() map[string]string) map[string]string {
+	st := c.unit.rels[r]
+	if st == nil {
+		return read()
+	}
+	_, member := st.members[m]
+	if member || (r == c.hook.rel && m == c.hook.remote && !strings.HasSuffix(c.hook.name, "-relation-departed")) {
+		if d, ok := st.cache[m]; ok {
+			return copyMap(d)
+		}
+		d := read()
+		if st.cache == nil {
+			st.cache = map[*Unit]map[string]string{}
+		}
+		st.cache[m] = d
+		return copyMap(d)
+	}
+	if d, ok := c.others[r][m]; ok {
+		return copyMap(d)
+	}
+	d := read()
+	if c.others[r] == nil {
+		c.others[r] = map[*Unit]map[string]string{}
+	}
+	c.others[r][m] = d
+	return copyMap(d)
 }

@@ -38,6 +38,11 @@ type hookContext struct {
 	leaderSet map[string]*string
 	ports     map[string]bool // port -> open(true)/close(false), in call order by last write
 	sec       pendingSecrets
+
+	// The per-hook parts of the relation cache (cache.go RelationCache.others and .applications), pruned at
+	// every hook's start (contextfactory.go getContextRelations: Prune).
+	others   map[*Relation]map[*Unit]map[string]string
+	appCache map[*Relation]map[string]string
 }
 
 func (s *Sim) newContextLocked(u *Unit, h *pendingHook) *hookContext {
@@ -50,6 +55,7 @@ func (s *Sim) newContextLocked(u *Unit, h *pendingHook) *hookContext {
 		id: fmt.Sprintf("%s-%s-%d", u.name, name, s.ctxSeq), unit: u, hook: h, name: name,
 		calls: map[string]int{}, relUnit: map[*Relation]map[string]*string{}, relApp: map[*Relation]map[string]*string{},
 		state: map[string]*string{}, leaderSet: map[string]*string{}, ports: map[string]bool{}, sec: pendingSecrets{updates: map[*secret]*secretUpdate{}},
+		others: map[*Relation]map[*Unit]map[string]string{}, appCache: map[*Relation]map[string]string{},
 	}
 	for i, f := range s.failures {
 		if f.unit == u.name && (f.hook == name || f.hook == "*") {
@@ -58,6 +64,7 @@ func (s *Sim) newContextLocked(u *Unit, h *pendingHook) *hookContext {
 			break
 		}
 	}
+	s.pruneRelationCachesLocked(c)
 	if r := h.rel; r != nil && strings.HasSuffix(h.name, "-relation-created") {
 		// The uniter enters the relation's scope before it runs relation-created (relation
 		// statetracker.go SynchronizeScopes -> joinRelation -> Relationer.Join -> EnterScope), so
@@ -245,7 +252,7 @@ func (s *Sim) runHook(ctx context.Context, u *Unit, h *pendingHook) *HookRecord 
 	ok := exitCode == 0 && runErr == nil && !c.killed
 	var commitErr error
 	if ok {
-		if commitErr = c.commitLocked(s); commitErr != nil {
+		if rec.RelationBytes, commitErr = c.commitLocked(s); commitErr != nil {
 			ok = false
 			rec.Stderr += "ERROR " + commitErr.Error() + "\n"
 		}
@@ -374,7 +381,7 @@ func (s *Sim) logHook(u *Unit, rec *HookRecord, runErr error) {
 
 // commitLocked applies a successful hook's buffered writes, as the uniter's context Flush does
 // in one API call. Relation data is diffed so that a write without change bumps nothing.
-func (c *hookContext) commitLocked(s *Sim) error {
+func (c *hookContext) commitLocked(s *Sim) (relationBytes int, err error) {
 	u := c.unit
 	// Validate first: a failing commit must leave nothing behind.
 	for r := range c.relApp {
@@ -382,16 +389,17 @@ func (c *hookContext) commitLocked(s *Sim) error {
 			continue
 		}
 		if u.app.leader != u {
-			return fmt.Errorf("cannot write relation settings: %s is not the leader", u.name)
+			return 0, fmt.Errorf("cannot write relation settings: %s is not the leader", u.name)
 		}
 	}
 	if err := c.commitSecretsLocked(s); err != nil {
-		return err
+		return 0, err
 	}
 	for _, r := range sortedRels(c.relUnit) {
 		if r.removed {
 			continue
 		}
+		relationBytes += changedBytes(r.unitData[u], c.relUnit[r])
 		if applyPending(r.unitData, u, c.relUnit[r]) {
 			r.unitVer[u]++
 		}
@@ -404,6 +412,7 @@ func (c *hookContext) commitLocked(s *Sim) error {
 			r.appData[u.app] = map[string]string{}
 		}
 		before := copyMap(r.appData[u.app])
+		relationBytes += changedBytes(before, c.relApp[r])
 		applyInto(r.appData[u.app], c.relApp[r])
 		if !mapsEqual(before, r.appData[u.app]) {
 			r.appVer[u.app]++
@@ -416,7 +425,7 @@ func (c *hookContext) commitLocked(s *Sim) error {
 	}
 	if len(c.leaderSet) > 0 {
 		if u.app.leader != u {
-			return fmt.Errorf("cannot write settings: not the leader")
+			return 0, fmt.Errorf("cannot write settings: not the leader")
 		}
 		if u.app.leaderSettings == nil {
 			u.app.leaderSettings = map[string]string{}
@@ -435,7 +444,22 @@ func (c *hookContext) commitLocked(s *Sim) error {
 			delete(u.ports, p)
 		}
 	}
-	return nil
+	return relationBytes, nil
+}
+
+// changedBytes is what applying p to bag changes: each key set to a new value with that value, each key deleted.
+func changedBytes(bag map[string]string, p map[string]*string) int {
+	n := 0
+	for k, v := range p {
+		old, had := bag[k]
+		switch {
+		case v == nil && had:
+			n += len(k)
+		case v != nil && (!had || old != *v):
+			n += len(k) + len(*v)
+		}
+	}
+	return n
 }
 
 func sortedRels[V any](m map[*Relation]V) []*Relation {

@@ -41,6 +41,12 @@ type Options struct {
 	AutoRetry int
 	// NoContainers skips starting Pebble for workload containers (pebble-ready never fires).
 	NoContainers bool
+	// Concurrency, when above 1, runs up to that many units' hooks at once, as Juju's unit agents do (each
+	// unit's uniter is its own worker: a unit runs one hook at a time, units run side by side). Events that
+	// arrive while a unit is busy coalesce into the one hook its resolver picks next. 0 or 1: one hook at a
+	// time in the whole controller, round-robin over the units, which keeps transcripts and hook orders
+	// deterministic (the default, and what the semantic tests pin).
+	Concurrency int
 	// Now is the controller's clock (default time.Now); Sim.Advance moves it forward on top. Secret expiry
 	// (--expire durations, the expiry worker) and secret ids read it.
 	Now func() time.Time
@@ -287,6 +293,12 @@ func (s *Sim) Settle(ctx context.Context) error {
 
 // settle is Settle with s.runMu held.
 func (s *Sim) settle(ctx context.Context) error {
+	if s.opts.Concurrency > 1 {
+		if err := s.runConcurrently(ctx); err != nil {
+			return err
+		}
+		return s.unitsInError()
+	}
 	for round := 0; ; round++ {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("cannot settle: %w", err)
@@ -310,6 +322,64 @@ func (s *Sim) settle(ctx context.Context) error {
 			break
 		}
 	}
+	return s.unitsInError()
+}
+
+// runConcurrently runs hooks until no unit has one to run, up to Options.Concurrency units at a time. A unit
+// whose hook ends picks its next one at once (its resolver sees the state as it is then, so what changed
+// meanwhile is one hook, not one per change); units are visited in a rotating order so that none starves.
+func (s *Sim) runConcurrently(ctx context.Context) error {
+	busy := map[*Unit]bool{}
+	done := make(chan *Unit)
+	next := 0
+	wait := func() {
+		u := <-done
+		delete(busy, u)
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			for len(busy) > 0 {
+				wait()
+			}
+			return fmt.Errorf("cannot settle: %w", err)
+		}
+		units := s.liveUnits()
+		for i := range units {
+			if len(busy) >= s.opts.Concurrency {
+				break
+			}
+			u := units[(next+i)%len(units)]
+			if busy[u] {
+				continue
+			}
+			s.pollContainers(u)
+			s.mu.Lock()
+			h := s.nextHook(u)
+			s.mu.Unlock()
+			if h == nil {
+				continue
+			}
+			busy[u] = true
+			go func() {
+				s.runHook(ctx, u, h)
+				done <- u
+			}()
+		}
+		if len(units) > 0 {
+			next = (next + 1) % len(units)
+		}
+		if len(busy) > 0 {
+			wait()
+			continue
+		}
+		if !s.pollNotices() {
+			return nil
+		}
+	}
+}
+
+// unitsInError fails a settle that left units in a hook error.
+func (s *Sim) unitsInError() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var failed []string

@@ -738,13 +738,21 @@ func (s *Sim) readRemoteSettings(c *hookContext, r *Relation, name string) (map[
 			// state RelationUnit.ReadSettings: the settings doc is created at scope entry.
 			return nil, failf("cannot read settings for unit %q in relation %q: unit %q: settings not found", name, r.stateKey(), name)
 		}
-		return nonNil(copyMap(d)), nil
+		// Through the agent's relation cache (cache.go RelationCache.Settings): a member's settings read in an
+		// earlier hook are served until a hook for that member invalidates them.
+		return c.cachedSettingsLocked(r, tu, func() map[string]string { return nonNil(copyMap(d)) }), nil
 	case validAppName.MatchString(name):
 		// getRemoteRelationAppSettings: only the related endpoint's application.
 		if r.lookupApp(u.app, name) != related {
 			return nil, failf("permission denied")
 		}
-		return nonNil(copyMap(r.appData[related])), nil
+		// RelationCache.ApplicationSettings: read once per hook (Prune empties it at every hook's start).
+		if d, ok := c.appCache[r]; ok {
+			return copyMap(d), nil
+		}
+		d := nonNil(copyMap(r.appData[related]))
+		c.appCache[r] = d
+		return copyMap(d), nil
 	}
 	return nil, failf("%q is not a valid unit or application", name)
 }

@@ -40,9 +40,13 @@ type HookRecord struct {
 	ExitCode  int            `json:"exit-code"`
 	Killed    bool           `json:"killed,omitempty"`
 	ToolCalls map[string]int `json:"tool-calls,omitempty"`
-	Stdout    string         `json:"stdout,omitempty"`
-	Stderr    string         `json:"stderr,omitempty"`
-	Logs      []string       `json:"logs,omitempty"`
+	// RelationBytes is what the hook's commit changed in relation databags: the key and new value of every
+	// setting it set to something new (a deleted key counts its name). The size of the settings documents a
+	// controller writes and sends to every related unit.
+	RelationBytes int      `json:"relation-bytes,omitempty"`
+	Stdout        string   `json:"stdout,omitempty"`
+	Stderr        string   `json:"stderr,omitempty"`
+	Logs          []string `json:"logs,omitempty"`
 }
 
 // Calls returns the total number of hook-tool calls.
@@ -328,6 +332,10 @@ func (s *Sim) newPodLocked(u *Unit, interrupted bool) {
 		s.logf("    cannot create the charm container of %s: %v", u.name, err)
 	}
 	u.newPod = true
+	// A new agent starts with an empty relation cache (contextfactory.go NewContextFactory).
+	for _, st := range u.rels {
+		st.cache = nil
+	}
 	// The uniter state in the controller says whether the unit had started (reboot resolver).
 	u.rebootStart = u.started
 	if !interrupted {
