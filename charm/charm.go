@@ -33,7 +33,12 @@ const (
 	peerCAParams = "ca-params" // the config that defined it (CAParams)
 	peerBundle   = "bundle"    // JSON array of the CA PEMs to trust
 	// Kept by the provider (provider.go).
-	peerInventory = "inventory" // JSON []InventoryEntry: every issued certificate
+	// peerInventoryPrefix + a relation's number: JSON []InventoryEntry, the certificates issued on that relation.
+	// One key per relation, so that a join rewrites its relation's entries, not every certificate the authority
+	// ever issued (at 1,000 certificates one key was 360 KB written per join). peerInventory is the key of all
+	// of them that earlier revisions wrote: read, then deleted.
+	peerInventoryPrefix = "inventory-"
+	peerInventory       = "inventory"
 	peerCounts    = "counts"    // JSON counts, for the status line
 	peerPending   = "pending"   // JSON {relation id: outstanding requests left for a later hook}
 	peerRefused   = "refused"   // JSON {relation id: requests refused by policy}
@@ -293,10 +298,7 @@ func (r *reconciler) syncWorkload(pub *published) error {
 		return fmt.Errorf("%w: %w", ErrContainerNotReady, err)
 	}
 	defer c.CloseIdleConnections()
-	files := map[string]string{"ca.pem": strings.Join(pub.Bundle, "\n") + "\n", "inventory.json": "[]"}
-	if inv := r.peer[peerInventory]; inv != "" {
-		files["inventory.json"] = inv
-	}
+	files := map[string]string{"ca.pem": strings.Join(pub.Bundle, "\n") + "\n", "inventory.json": joinInventory(r.peer)}
 	files["chain.pem"] = strings.Join(pub.Chain(), "\n") + "\n"
 	r.crlFiles(pub, files)
 	w := &Workload{

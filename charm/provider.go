@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -209,10 +210,10 @@ func (r *reconciler) scope(ids []string, p *provider) []string {
 
 func (p *provider) loadPeerState() error {
 	peer := p.r.peer
-	if s := peer[peerInventory]; s != "" {
+	for _, k := range inventoryKeys(peer) {
 		var inv []InventoryEntry
-		if err := json.Unmarshal([]byte(s), &inv); err != nil {
-			return fmt.Errorf("cannot parse the inventory in the peer databag: %w", err)
+		if err := json.Unmarshal([]byte(peer[k]), &inv); err != nil {
+			return fmt.Errorf("cannot parse the inventory in the peer databag (%s): %w", k, err)
 		}
 		for _, e := range inv {
 			p.invByID[e.Relation] = append(p.invByID[e.Relation], e)
@@ -261,16 +262,14 @@ func bagDigest(bag map[string]string) string {
 }
 
 func (p *provider) savePeerState(policy string) error {
-	var inv []InventoryEntry
-	ids := make([]string, 0, len(p.invByID))
-	for id := range p.invByID {
-		ids = append(ids, id)
+	want := map[string]string{peerInventory: ""}
+	for _, k := range inventoryKeys(p.r.peer) {
+		want[k] = "" // a relation with no certificates left
 	}
-	sort.Slice(ids, func(i, j int) bool { return hooktool.RelationNumber(ids[i]) < hooktool.RelationNumber(ids[j]) })
 	var c counts
-	for _, id := range ids {
-		for _, e := range p.invByID[id] {
-			inv = append(inv, e)
+	for id, entries := range p.invByID {
+		want[inventoryKey(id)] = jsonOrEmpty(entries)
+		for _, e := range entries {
 			if e.Revoked {
 				c.Revoked++
 			} else {
@@ -290,16 +289,54 @@ func (p *provider) savePeerState(policy string) error {
 		}
 		c.Refused += n
 	}
-	want := map[string]string{
-		peerInventory: jsonOrEmpty(inv),
-		peerPending:   jsonOrEmpty(p.pending),
-		peerRefused:   jsonOrEmpty(p.refused),
-		peerCounts:    mustJSON(c),
-		peerPolicy:    policy,
-		peerSignedBy:  p.pub.CA,
-		peerWritten:   mustJSON(p.written), // "{}" too: it says the record is kept
-	}
+	maps.Copy(want, map[string]string{
+		peerPending:  jsonOrEmpty(p.pending),
+		peerRefused:  jsonOrEmpty(p.refused),
+		peerCounts:   mustJSON(c),
+		peerPolicy:   policy,
+		peerSignedBy: p.pub.CA,
+		peerWritten:  mustJSON(p.written), // "{}" too: it says the record is kept
+	})
 	return p.r.setPeer(want)
+}
+
+// inventoryKey is the peer databag key of a relation's inventory.
+func inventoryKey(id string) string {
+	return peerInventoryPrefix + strconv.Itoa(hooktool.RelationNumber(id))
+}
+
+// inventoryKeys lists the peer databag's inventory keys in relation order, the single key of earlier revisions
+// first.
+func inventoryKeys(peer map[string]string) []string {
+	var keys []string
+	for k := range peer {
+		if strings.HasPrefix(k, peerInventoryPrefix) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, _ := strconv.Atoi(strings.TrimPrefix(keys[i], peerInventoryPrefix))
+		b, _ := strconv.Atoi(strings.TrimPrefix(keys[j], peerInventoryPrefix))
+		return a < b
+	})
+	if peer[peerInventory] != "" {
+		keys = append([]string{peerInventory}, keys...)
+	}
+	return keys
+}
+
+// joinInventory is every inventory key's entries as one JSON array (the agent's inventory.json), joined as text:
+// each key holds a JSON array, so no entry is decoded.
+func joinInventory(peer map[string]string) string {
+	var parts []string
+	for _, k := range inventoryKeys(peer) {
+		inner := strings.TrimSpace(peer[k])
+		inner = strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(inner, "["), "]"))
+		if inner != "" {
+			parts = append(parts, inner)
+		}
+	}
+	return "[" + strings.Join(parts, ",") + "]"
 }
 
 func mustJSON(v any) string {

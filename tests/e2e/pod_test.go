@@ -167,11 +167,17 @@ func viewOf(t *testing.T, step string, w *podWorld) podView {
 		}
 	}
 	slices.Sort(v.PeerKeys)
-	var inv []json.RawMessage
-	if err := json.Unmarshal([]byte(peer["inventory"]), &inv); err != nil {
-		t.Fatalf("%s %s: inventory: %v", step, w.name, err)
+	// The inventory is kept per relation: inventory-<relation number>.
+	for k, val := range peer {
+		if !strings.HasPrefix(k, "inventory-") {
+			continue
+		}
+		var inv []json.RawMessage
+		if err := json.Unmarshal([]byte(val), &inv); err != nil {
+			t.Fatalf("%s %s: %s: %v", step, w.name, k, err)
+		}
+		v.Inv += len(inv)
 	}
-	v.Inv = len(inv)
 	units := w.auth.Units()
 	for _, u := range units {
 		v.Statuses = append(v.Statuses, u.Status().String(), u.AgentStatus().String())
