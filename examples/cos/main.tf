@@ -49,6 +49,9 @@ resource "juju_model" "cos" {
 module "ssc" {
   source     = "../../terraform"
   model_uuid = juju_model.ca.uuid
+  config = {
+    ca-common-name = "COS external CA"
+  }
 }
 
 module "cos" {
