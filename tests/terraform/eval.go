@@ -110,10 +110,9 @@ type inst struct {
 }
 
 type node struct {
-	key      string // "local.x", "juju_offer.y", "data.juju_model.z", "module.m", "output.o"
-	deps     []string
-	iterates bool // has count or for_each
-	eval     func() error
+	key  string // "local.x", "juju_offer.y", "data.juju_model.z", "module.m", "output.o"
+	deps []string
+	eval func() error
 }
 
 func (e *evaluator) instance(m *Module, path string, given map[string]cty.Value) (map[string]cty.Value, error) {

@@ -262,9 +262,7 @@ func (m *Module) addVariable(b *hclsyntax.Block) error {
 	return nil
 }
 
-// metaArgs are what Terraform itself reads from a resource or module block.
-var metaArgs = map[string]bool{"count": true, "for_each": true, "depends_on": true, "provider": true, "providers": true}
-
+// splitMeta separates the meta-arguments Terraform itself reads from a resource or module block.
 func splitMeta(body *hclsyntax.Body) (count, forEach, dependsOn hcl.Expression, rest *hclsyntax.Body, err error) {
 	rest = &hclsyntax.Body{Attributes: hclsyntax.Attributes{}, SrcRange: body.SrcRange, EndRange: body.EndRange}
 	for name, a := range body.Attributes {
