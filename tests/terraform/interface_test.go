@@ -1,6 +1,7 @@
 package terraform
 
 import (
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -9,7 +10,30 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/typeexpr"
 	"github.com/zclconf/go-cty/cty"
+	"gopkg.in/yaml.v3"
 )
+
+// runOn is the base charmcraft.yaml packs the charm for, as Juju names it (ubuntu@24.04).
+func runOn(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		Bases []struct {
+			RunOn []struct{ Name, Channel string } `yaml:"run-on"`
+		} `yaml:"bases"`
+	}
+	if err := yaml.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Bases) != 1 || len(c.Bases[0].RunOn) != 1 {
+		t.Fatalf("charmcraft.yaml: want one run-on base, got %+v", c.Bases)
+	}
+	r := c.Bases[0].RunOn[0]
+	return r.Name + "@" + r.Channel
+}
 
 var hclStart = hcl.InitialPos
 
@@ -164,8 +188,9 @@ output "transfer_url" { value = module.ssc.offers.send-ca-cert.url }
 		}
 	}
 	app := res.Deployment.Apps[0]
-	if app.Charm.Name != meta.Name || app.Charm.Base != "ubuntu@24.04" || app.Trust {
-		t.Errorf("application %+v: want charm %s on ubuntu@24.04 without trust", app, meta.Name)
+	base := runOn(t, filepath.Join(root, "charmcraft.yaml"))
+	if app.Charm.Name != meta.Name || app.Charm.Base != base || app.Trust {
+		t.Errorf("application %+v: want charm %s on %s (charmcraft.yaml's run-on) without trust", app, meta.Name, base)
 	}
 }
 
