@@ -672,7 +672,8 @@ func (e *evaluator) compute(typ, addr string, attrs map[string]cty.Value) error 
 			o.Name = o.Application
 			attrs["name"] = cty.StringVal(o.Name)
 		}
-		// The URL Juju gives an offer: <owner>/<model>.<offer name> (core/crossmodel OfferURL.String).
+		// The URL Juju gives an offer: <owner>/<model>.<offer name> (juju/juju core/crossmodel/offerurl.go, MakeURL
+		// and OfferURL.Path); the provider reads it back as the offer's url.
 		o.URL = Owner + "/" + model + "." + o.Name
 		for _, x := range d.Offers {
 			if x.URL == o.URL {

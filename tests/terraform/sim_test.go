@@ -78,7 +78,9 @@ type step = map[string]any
 
 // scenarioOf turns a planned deployment into simulator steps: what Terraform would ask Juju for, in the order the
 // provider does it (models, applications, offers, then integrations, consuming an offer before its first use under
-// the offer's name, as the provider's ConsumeRemoteOffer does without an alias).
+// the offer's name: terraform-provider-juju v1.5.6 internal/juju/offers.go, ConsumeRemoteOffer, passes no
+// RemoteAppAlias from juju_integration, so Juju names the SAAS after the offer, and a second integration with the
+// same offer reuses it).
 func scenarioOf(t *testing.T, d *Deployment, si map[string]standIn) []step {
 	t.Helper()
 	var steps []step
