@@ -49,7 +49,7 @@ resource "juju_model" "cos" {
 module "ssc" {
   source     = "../../terraform"
   model_uuid = juju_model.ca.uuid
-  config     = {
+  config = {
     ca-common-name = "COS external CA"
   }
 }

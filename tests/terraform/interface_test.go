@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/typeexpr"
+	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
 	"gopkg.in/yaml.v3"
 )
@@ -229,5 +230,25 @@ module "ssc" {
 				t.Errorf("units %d, want %s", got, tc.units)
 			}
 		})
+	}
+}
+
+// Every .tf file is formatted as hclwrite formats it (the formatter under terraform fmt).
+func TestFilesAreFormatted(t *testing.T) {
+	root := repoRoot(t)
+	var files []string
+	for _, dir := range []string{"terraform", "examples/cos", "examples/cos/cos"} {
+		m := load(t, filepath.Join(root, dir))
+		files = append(files, m.Files...)
+	}
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := hclwrite.Format(src); string(got) != string(src) {
+			rel, _ := filepath.Rel(root, f)
+			t.Errorf("%s is not formatted; formatted:\n%s", rel, got)
+		}
 	}
 }

@@ -79,7 +79,7 @@ module "ca" {
 
   app_name   = "ca"
   model_uuid = local.model_uuid
-  config     = {
+  config = {
     ca-common-name = "COS local CA"
     # Only the application that owns a name of this model's Kubernetes services gets it in a certificate.
     bind-cluster-names = "true"
