@@ -233,22 +233,35 @@ module "ssc" {
 	}
 }
 
-// Every .tf file is formatted as hclwrite formats it (the formatter under terraform fmt).
-func TestFilesAreFormatted(t *testing.T) {
+// Every .tf file under terraform/ and examples/ parses, and is formatted as hclwrite formats it (the formatter
+// under terraform fmt).
+func TestFilesParseAndAreFormatted(t *testing.T) {
 	root := repoRoot(t)
-	var files []string
-	for _, dir := range []string{"terraform", "examples/cos", "examples/cos/cos"} {
-		m := load(t, filepath.Join(root, dir))
-		files = append(files, m.Files...)
-	}
-	for _, f := range files {
-		src, err := os.ReadFile(f)
+	dirs := map[string]bool{}
+	for _, sub := range []string{"terraform", "examples"} {
+		err := filepath.WalkDir(filepath.Join(root, sub), func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && strings.HasSuffix(p, ".tf") {
+				dirs[filepath.Dir(p)] = true
+			}
+			return err
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := hclwrite.Format(src); string(got) != string(src) {
-			rel, _ := filepath.Rel(root, f)
-			t.Errorf("%s is not formatted; formatted:\n%s", rel, got)
+	}
+	if len(dirs) < 3 {
+		t.Fatalf("only %d module directories: %v", len(dirs), dirs)
+	}
+	for _, dir := range sortedKeys(dirs) {
+		for _, f := range load(t, dir).Files {
+			src, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := hclwrite.Format(src); string(got) != string(src) {
+				rel, _ := filepath.Rel(root, f)
+				t.Errorf("%s is not formatted; formatted:\n%s", rel, got)
+			}
 		}
 	}
 }
