@@ -1,0 +1,8 @@
+terraform {
+  required_providers {
+    juju = {
+      source  = "juju/juju"
+      version = ">= 1.0"
+    }
+  }
+}
