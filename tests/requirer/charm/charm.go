@@ -54,12 +54,12 @@ const (
 	Dir          = "/var/lib/tls-requirer"
 	CertPath     = Dir + "/tls.crt" // leaf then chain
 	KeyPath      = Dir + "/tls.key"
-	CAPath       = Dir + "/ca.crt"    // the issuing CA
-	PeerCertPath = Dir + "/peer.crt"  // the unit certificate for mutual TLS, then its chain
+	CAPath       = Dir + "/ca.crt"   // the issuing CA
+	PeerCertPath = Dir + "/peer.crt" // the unit certificate for mutual TLS, then its chain
 	PeerKeyPath  = Dir + "/peer.key"
 	PeerCAPath   = Dir + "/peer-ca.crt"   // the CA that issued it: peers must chain to it
 	BackendsPath = Dir + "/backends.json" // mode proxy: [{name, url}]
-	manifestPath = Dir + "/.manifest" // digest of what the charm pushed
+	manifestPath = Dir + "/.manifest"     // digest of what the charm pushed
 	TrustPrefix  = "tls-requirer-"
 )
 
