@@ -407,6 +407,24 @@ type Result struct {
 	Failures       []string // what each failed expectation or step said
 	State          *sim.State
 	Duration       time.Duration
+	// Certificates and Handshakes are the rows of the final tables.
+	Certificates []CertificateRow
+	Handshakes   []HandshakeRow
+}
+
+// CertificateRow is one certificate a `certificate` step recorded, as the summary verified it.
+type CertificateRow struct {
+	Holder, Mode, Names, Issuer, Root string
+	// Verified is openssl verify's verdict ("OK ..." when it verified the certificate up to Root).
+	Verified string
+	OK       bool
+}
+
+// HandshakeRow is one handshake the scenario made.
+type HandshakeRow struct {
+	From, To, Trusting, Result string
+	// OK: it went as expected; ExpectFail: it was expected to be refused.
+	OK, ExpectFail bool
 }
 
 type runner struct {
@@ -596,7 +614,7 @@ func (r *runner) step(n int, st *Step) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(r.out, "--- config %s %v\n", st.Config.App, st.Config.Values)
+		fmt.Fprintf(r.out, "--- %s\n", short(fmt.Sprintf("config %s %v", st.Config.App, st.Config.Values)))
 		return a.SetConfig(st.Config.Values)
 	case st.Scale != nil:
 		a, err := r.app(st.Scale.Model, st.Scale.App)
@@ -760,7 +778,7 @@ func (r *runner) action(a *ActionStep) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(r.out, "--- action %s on %s %v\n", a.Name, a.Unit, a.Params)
+	fmt.Fprintf(r.out, "--- %s\n", short(fmt.Sprintf("action %s on %s %v", a.Name, a.Unit, a.Params)))
 	res, err := u.RunActionContext(r.ctx, a.Name, a.Params)
 	if res == nil {
 		return err
@@ -866,10 +884,12 @@ func (r *runner) exec(e *ExecStep) error {
 	}
 	if e.Handshake != "" {
 		result := fmt.Sprintf("exit %d", code)
+		out := stdout
 		if code != 0 {
-			if line := lastLine(stderr); line != "" {
-				result += ": " + line
-			}
+			out = stderr
+		}
+		if line := lastLine(out); line != "" {
+			result += ": " + line
 		}
 		r.sum.handshakes = append(r.sum.handshakes, handshake{from: e.Unit, to: e.Handshake, trusting: e.Trusting, result: result, ok: ok, expectFail: want != 0})
 	}

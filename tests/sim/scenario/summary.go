@@ -41,6 +41,7 @@ func (r *runner) certificate(c *CertStep) error {
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(r.out, "--- %s\n", short(fmt.Sprintf("certificate: action %s on %s", name, c.Unit)))
 	res, err := u.RunActionContext(r.ctx, name, c.Params)
 	if res == nil {
 		return err
@@ -142,6 +143,8 @@ func (r *runner) summarize() {
 		for i, rc := range r.sum.certs {
 			issuer, root, verdict, ok := r.verify(tmp, i, rc, roots)
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", rc.holder, rc.mode, names(rc.cert), issuer, root, verdict)
+			r.res.Certificates = append(r.res.Certificates, CertificateRow{Holder: rc.holder, Mode: rc.mode, Names: names(rc.cert),
+				Issuer: issuer, Root: root, Verified: verdict, OK: ok})
 			if !ok {
 				r.res.Failed++
 				r.res.Failures = append(r.res.Failures, fmt.Sprintf("certificate of %s (%s): %s", rc.holder, rc.mode, verdict))
@@ -163,6 +166,8 @@ func (r *runner) summarize() {
 			if h.expectFail && h.ok {
 				mark = "yes (refused)"
 			}
+			r.res.Handshakes = append(r.res.Handshakes, HandshakeRow{From: h.from, To: h.to, Trusting: h.trusting, Result: h.result, OK: h.ok, ExpectFail: h.expectFail})
+			// A handshake that went wrong already failed its step's expectation: the table only shows it.
 			trusting := h.trusting
 			if trusting == "" {
 				trusting = "its trust store"
