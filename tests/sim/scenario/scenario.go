@@ -888,7 +888,11 @@ func (r *runner) exec(e *ExecStep) error {
 		if code != 0 {
 			out = stderr
 		}
-		if line := lastLine(out); line != "" {
+		line := lastLine(out)
+		if code == 0 && e.Expect != nil && e.Expect.StdoutContains != "" && strings.Contains(stdout, e.Expect.StdoutContains) {
+			line = e.Expect.StdoutContains // what the step looked for, rather than a trailer such as openssl's "closed"
+		}
+		if line != "" {
 			result += ": " + line
 		}
 		r.sum.handshakes = append(r.sum.handshakes, handshake{from: e.Unit, to: e.Handshake, trusting: e.Trusting, result: result, ok: ok, expectFail: want != 0})
