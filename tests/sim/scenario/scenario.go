@@ -35,6 +35,7 @@
 //	  - http-get: {unit: a/0, port: 8080, path: /, expect-status: 200, body-contains: x, save-as: body}
 //	  - http-get: {unit: a/0, port: 8443, scheme: https, ca: ca-pem, server-name: a-0.a-endpoints.m.svc.cluster.local}
 //	  - http-get: {unit: a/0, port: 8443, scheme: https, ca: root, server-name: a.m.svc.cluster.local, handshake: "client to a"}
+//	  - http-get: {unit: a/0, port: 8443, scheme: https, ca: other, expect-error: "unknown authority"}  # must be refused
 //	  - same: [r1, body]
 //	  - include: common.yaml                # the steps of another file (its `steps:`), paths relative to it
 //	  - certificate: {unit: a/0, mode: unit, params: {scope: unit}}   # record a certificate for the final table
