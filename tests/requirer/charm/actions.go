@@ -33,8 +33,13 @@ func (r *reconciler) getCertificate() error {
 		list = assigned.Unit
 	case tlscertificates.ScopeApp:
 		list = assigned.App
+	case "cluster":
+		if r.clusterCert == nil {
+			return r.hc.FailAction("no cluster-certificates relation")
+		}
+		list = []tlscertificates.AssignedCertificate{*r.clusterCert}
 	default:
-		return r.hc.FailAction(fmt.Sprintf("unknown scope %q (want unit or app)", scope))
+		return r.hc.FailAction(fmt.Sprintf("unknown scope %q (want unit, app or cluster)", scope))
 	}
 	if len(list) == 0 {
 		return r.hc.FailAction(fmt.Sprintf("mode %q requests no %s certificate", r.modeName(), scope))
@@ -52,6 +57,8 @@ func (r *reconciler) getCertificate() error {
 
 func (r *reconciler) modeName() string {
 	switch {
+	case r.cfg.Proxy:
+		return "proxy"
 	case r.cfg.Unit && r.cfg.App:
 		return "both"
 	case r.cfg.App:

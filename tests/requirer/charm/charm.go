@@ -5,11 +5,20 @@
 // the one it serves with its key into the server container, where
 // requirer-server serves it on :8443, and installs the CAs received on
 // receive-ca-cert into that container's trust store.
+//
+// In mode "proxy" it plays Traefik: the application certificate, served by a
+// reverse proxy in front of the units related on ingress-per-unit (each
+// publishes its host and port there, as an ingress_per_unit requirer does),
+// verified with that trust store. Every unit publishes itself on its own
+// ingress relation, and serves mutual TLS to its peers on :9443 with its unit
+// certificate: the one of cluster-certificates when related, else the unit
+// certificate of certificates.
 package charm
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -30,17 +39,27 @@ import (
 const (
 	Container        = "server"
 	CertEndpoint     = "certificates"
+	ClusterEndpoint  = "cluster-certificates"
 	TransferEndpoint = "receive-ca-cert"
-	ServerBinary     = "/usr/local/bin/requirer-server"
-	ServerPort       = 8443
+	// ProxyEndpoint lists the backends of a proxy; BackendEndpoint is where a
+	// unit publishes itself to one.
+	ProxyEndpoint   = "ingress-per-unit"
+	BackendEndpoint = "ingress"
+	ServerBinary    = "/usr/local/bin/requirer-server"
+	ServerPort      = 8443
+	PeerPort        = 9443
 	// Dir is under /var/lib, which is private to each simulated
 	// container (as every path is in a real pod); /etc is shared with the
 	// host in the simulator.
 	Dir          = "/var/lib/tls-requirer"
 	CertPath     = Dir + "/tls.crt" // leaf then chain
 	KeyPath      = Dir + "/tls.key"
-	CAPath       = Dir + "/ca.crt"    // the issuing CA
-	manifestPath = Dir + "/.manifest" // digest of what the charm pushed
+	CAPath       = Dir + "/ca.crt"   // the issuing CA
+	PeerCertPath = Dir + "/peer.crt" // the unit certificate for mutual TLS, then its chain
+	PeerKeyPath  = Dir + "/peer.key"
+	PeerCAPath   = Dir + "/peer-ca.crt"   // the CA that issued it: peers must chain to it
+	BackendsPath = Dir + "/backends.json" // mode proxy: [{name, url}]
+	manifestPath = Dir + "/.manifest"     // digest of what the charm pushed
 	TrustPrefix  = "tls-requirer-"
 )
 
@@ -78,7 +97,11 @@ func Run(hc *hooktool.Context, o *Options) error {
 // Config is the charm's validated config.
 type Config struct {
 	Unit, App bool
-	Requests  map[tlscertificates.Scope]tlscertificates.CertificateRequest
+	// Proxy: the application certificate, served by a reverse proxy.
+	Proxy    bool
+	Requests map[tlscertificates.Scope]tlscertificates.CertificateRequest
+	// Cluster is the request on cluster-certificates: the unit's FQDN.
+	Cluster tlscertificates.CertificateRequest
 }
 
 // Serves is the scope whose certificate the server serves.
@@ -116,9 +139,13 @@ func ParseConfig(cfg map[string]any, env hooktool.Env) (*Config, error) {
 		c.App = true
 	case "both":
 		c.Unit, c.App = true, true
+	case "proxy":
+		c.App, c.Proxy = true, true
 	default:
-		bad = append(bad, fmt.Sprintf("mode %q (want unit, app or both)", mode))
+		bad = append(bad, fmt.Sprintf("mode %q (want unit, app, both or proxy)", mode))
 	}
+	unitFQDN := UnitFQDN(env.UnitName, env.ModelName)
+	c.Cluster = tlscertificates.CertificateRequest{CommonName: unitFQDN, DNSNames: []string{unitFQDN}}
 	for _, scope := range []tlscertificates.Scope{tlscertificates.ScopeUnit, tlscertificates.ScopeApp} {
 		if (scope == tlscertificates.ScopeUnit && !c.Unit) || (scope == tlscertificates.ScopeApp && !c.App) {
 			continue
@@ -157,10 +184,13 @@ func ParseConfig(cfg map[string]any, env hooktool.Env) (*Config, error) {
 }
 
 type reconciler struct {
-	hc  *hooktool.Context
-	o   *Options
-	cfg *Config
-	req *tlscertificates.Requirer
+	hc      *hooktool.Context
+	o       *Options
+	cfg     *Config
+	req     *tlscertificates.Requirer
+	cluster *tlscertificates.Requirer
+	// clusterCert is the cluster-certificates request's state; nil when the endpoint has no relation.
+	clusterCert *tlscertificates.AssignedCertificate
 }
 
 // sync runs both requirers and returns what they found.
@@ -184,11 +214,21 @@ func (r *reconciler) sync() (*tlscertificates.Assigned, *certtransfer.Received, 
 	if err != nil {
 		return nil, nil, err
 	}
+	r.cluster = tlscertificates.NewRequirer(r.hc, &tlscertificates.RequirerOptions{Endpoint: ClusterEndpoint, Now: r.o.Now,
+		UnitRequests: []tlscertificates.CertificateRequest{r.cfg.Cluster}})
+	cluster, err := r.cluster.Sync()
+	if err != nil {
+		return nil, nil, err
+	}
+	r.clusterCert = nil
+	if cluster.RelationID != "" {
+		r.clusterCert = &cluster.Unit[0]
+	}
 	received, err := certtransfer.NewRequirer(r.hc, TransferEndpoint).Sync()
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, p := range append(assigned.Problems, received.Problems...) {
+	for _, p := range append(append(assigned.Problems, cluster.Problems...), received.Problems...) {
 		if err := r.hc.Log(hooktool.LevelWarning, "skipped remote data: %s", p); err != nil {
 			return nil, nil, err
 		}
@@ -231,9 +271,22 @@ func (r *reconciler) reconcile() error {
 			msg += " (renewing)"
 		}
 	}
+	if err := r.publishBackend(); err != nil {
+		return err
+	}
+	var backends []Backend
+	if r.cfg.Proxy {
+		if backends, err = r.backends(); err != nil {
+			return err
+		}
+		if status == hooktool.StatusActive {
+			msg += fmt.Sprintf(", proxying to %d backends", len(backends))
+		}
+	}
+	peer := r.peerSource(assigned)
 	c, err := r.o.Pebble(Container)
 	if err == nil {
-		err = r.syncWorkload(c, cert, received)
+		err = r.syncWorkload(c, cert, peer, backends, received)
 	}
 	if err != nil {
 		if !errors.Is(err, errNotReady) {
@@ -251,33 +304,87 @@ func (r *reconciler) reconcile() error {
 
 var errNotReady = errors.New("server container not ready")
 
+// pemFile is one file the charm pushes into the server container.
+type pemFile struct {
+	path, content string
+	mode          os.FileMode
+}
+
+// pair is a certificate to push with its key, and the requirer that holds the key.
+type pair struct {
+	cert                    *tlscertificates.AssignedCertificate
+	req                     *tlscertificates.Requirer
+	certPath, keyPath, caAt string
+}
+
+// peerSource is the unit certificate that serves mutual TLS: cluster-certificates' when that endpoint is related,
+// else the unit certificate of certificates; nil when neither is there.
+func (r *reconciler) peerSource(a *tlscertificates.Assigned) *pair {
+	p := &pair{certPath: PeerCertPath, keyPath: PeerKeyPath, caAt: PeerCAPath}
+	switch {
+	case r.clusterCert != nil:
+		p.cert, p.req = r.clusterCert, r.cluster
+	case r.cfg.Unit && len(a.Unit) > 0:
+		p.cert, p.req = &a.Unit[0], r.req
+	default:
+		return nil
+	}
+	return p
+}
+
 // syncWorkload makes the server container hold the served certificate and
-// key, the received CAs in its trust store, and the server's layer. A steady
-// hook costs one Pull (the manifest), two directory listings (trust) and one
-// PlanBytes; the key secret is read only when the certificate changed.
-func (r *reconciler) syncWorkload(c *client.Client, cert *tlscertificates.AssignedCertificate, received *certtransfer.Received) error {
+// key, the peer certificate and key, the proxy's backends, the received CAs
+// in its trust store, and the server's layer. A steady hook costs one Pull
+// (the manifest), two directory listings (trust) and one PlanBytes; the key
+// secrets are read only when a certificate changed.
+func (r *reconciler) syncWorkload(c *client.Client, cert *tlscertificates.AssignedCertificate, peer *pair, backends []Backend, received *certtransfer.Received) error {
 	if _, err := c.SysInfo(); err != nil {
 		return fmt.Errorf("%w: %w", errNotReady, err)
 	}
-	if cert != nil && cert.Ready() {
-		certPEM := strings.Join(fullChain(cert), "\n") + "\n"
-		want := digest(certPEM, cert.CA)
+	pairs := []*pair{{cert: cert, req: r.req, certPath: CertPath, keyPath: KeyPath, caAt: CAPath}}
+	if peer != nil {
+		pairs = append(pairs, peer)
+	}
+	var files []pemFile
+	var parts []string
+	for _, p := range pairs {
+		if p.cert == nil || !p.cert.Ready() {
+			continue
+		}
+		certPEM := strings.Join(fullChain(p.cert), "\n") + "\n"
+		parts = append(parts, p.certPath, certPEM, p.cert.CA)
+		files = append(files, pemFile{p.certPath, certPEM, 0o644}, pemFile{p.caAt, p.cert.CA + "\n", 0o644})
+	}
+	if r.cfg.Proxy {
+		b, err := json.Marshal(backends)
+		if err != nil {
+			return fmt.Errorf("cannot encode the backends: %w", err)
+		}
+		parts = append(parts, BackendsPath, string(b))
+		files = append(files, pemFile{BackendsPath, string(b) + "\n", 0o644})
+	}
+	if len(files) > 0 {
+		want := digest(parts...)
 		var have strings.Builder
 		err := c.Pull(&client.PullOptions{Path: manifestPath, Target: &have})
 		if err != nil && !isNotFound(err) {
 			return fmt.Errorf("cannot read %s: %w", manifestPath, err)
 		}
 		if strings.TrimSpace(have.String()) != want {
-			key, err := r.req.PrivateKey(cert.Scope)
-			if err != nil {
-				return err
-			}
-			// The key first: the server keeps the previous pair until the
+			// The keys first: the server keeps the previous pair until the
 			// certificate that matches the new key arrives.
-			for _, f := range []struct {
-				path, content string
-				mode          os.FileMode
-			}{{KeyPath, key + "\n", 0o600}, {CertPath, certPEM, 0o644}, {CAPath, cert.CA + "\n", 0o644}, {manifestPath, want, 0o644}} {
+			var keys []pemFile
+			for _, p := range pairs {
+				if p.cert == nil || !p.cert.Ready() {
+					continue
+				}
+				key, err := p.req.PrivateKey(p.cert.Scope)
+				if err != nil {
+					return err
+				}
+				keys = append(keys, pemFile{p.keyPath, key + "\n", 0o600})
+			}
+			for _, f := range append(append(keys, files...), pemFile{manifestPath, want, 0o644}) {
 				err := c.Push(&client.PushOptions{Source: strings.NewReader(f.content), Path: f.path, MakeDirs: true, Permissions: f.mode})
 				if err != nil {
 					return fmt.Errorf("cannot push %s: %w", f.path, err)
@@ -289,7 +396,7 @@ func (r *reconciler) syncWorkload(c *client.Client, cert *tlscertificates.Assign
 	if _, err := inst.Sync(received.Named()); err != nil {
 		return fmt.Errorf("cannot install received CAs: %w", err)
 	}
-	return ensureLayer(c)
+	return ensureLayer(c, r.cfg.Proxy)
 }
 
 // fullChain is the leaf followed by the rest of the chain, without a

@@ -38,6 +38,9 @@ func TestParseConfig(t *testing.T) {
 		unit: want{cn: unitFQDN, dns: []string{unitFQDN}}, app: want{cn: appFQDN, dns: []string{appFQDN}},
 		serves: tlscertificates.ScopeUnit,
 	}, {
+		name: "proxy: the application's", cfg: map[string]any{"mode": "proxy", "sans": "{fqdn}"},
+		unit: want{none: true}, app: want{cn: appFQDN, dns: []string{appFQDN}}, serves: tlscertificates.ScopeApp,
+	}, {
 		name: "no sans: the FQDN as common name", cfg: map[string]any{"mode": "unit", "sans": ""},
 		unit: want{cn: unitFQDN}, app: want{none: true}, serves: tlscertificates.ScopeUnit,
 	}, {

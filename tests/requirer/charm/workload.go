@@ -8,16 +8,24 @@ import (
 )
 
 // layer runs requirer-server; it listens on the address the pod's hostname
-// resolves to, port 8443, and picks up new certificate files by itself.
-var layer = fmt.Sprintf(`summary: tls-requirer server
+// resolves to, ports 8443 (and 9443, mutual TLS), and picks up new
+// certificate files by itself. In mode proxy it forwards to the backends.
+func layer(proxy bool) string {
+	cmd := fmt.Sprintf("%s --cert %s --key %s --peer-cert %s --peer-key %s --peer-ca %s",
+		ServerBinary, CertPath, KeyPath, PeerCertPath, PeerKeyPath, PeerCAPath)
+	if proxy {
+		cmd += " --backends " + BackendsPath
+	}
+	return fmt.Sprintf(`summary: tls-requirer server
 description: Serves the certificate the charm pushed, over HTTPS.
 services:
   server:
     override: replace
     summary: HTTPS server
-    command: %s --cert %s --key %s
+    command: %s
     startup: enabled
-`, ServerBinary, CertPath, KeyPath)
+`, cmd)
+}
 
 type planServices struct {
 	Services map[string]struct {
@@ -28,7 +36,8 @@ type planServices struct {
 // ensureLayer adds the server layer and replans when the plan does not run
 // our command yet: a new Pebble (pod start) or an upgrade that changed it. A
 // steady hook costs one PlanBytes.
-func ensureLayer(c *client.Client) error {
+func ensureLayer(c *client.Client, proxy bool) error {
+	layer := layer(proxy)
 	data, err := c.PlanBytes(nil)
 	if err != nil {
 		return fmt.Errorf("%w: cannot read the Pebble plan: %w", errNotReady, err)

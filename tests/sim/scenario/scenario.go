@@ -34,7 +34,13 @@
 //	  - wait: {timeout: 30s, interval: 1s, until: {status: {a/0: active}}}  # settle and check until they hold
 //	  - http-get: {unit: a/0, port: 8080, path: /, expect-status: 200, body-contains: x, save-as: body}
 //	  - http-get: {unit: a/0, port: 8443, scheme: https, ca: ca-pem, server-name: a-0.a-endpoints.m.svc.cluster.local}
+//	  - http-get: {unit: a/0, port: 8443, scheme: https, ca: root, server-name: a.m.svc.cluster.local, handshake: "client to a"}
+//	  - http-get: {unit: a/0, port: 8443, scheme: https, ca: other, expect-error: "unknown authority"}  # must be refused
 //	  - same: [r1, body]
+//	  - include: common.yaml                # the steps of another file (its `steps:`), paths relative to it
+//	  - certificate: {unit: a/0, mode: unit, params: {scope: unit}}   # record a certificate for the final table
+//	  - certificate: {unit: ca/0, mode: CA, action: get-ca-certificate, holder: ca}
+//	  - exec: {unit: a/0, container: workload, command: "curl ...", handshake: "a/0 to a-1:9443, mutual TLS"}
 //	  - expect:
 //	      status: {a/0: active, a: "active: ready"}      # "status" or "status: message prefix"
 //	      agent-status: {a/0: idle}
@@ -44,7 +50,17 @@
 //	        - {relation: "a:db", app: a, contains: {k: v}}
 //	      hooks: {a/0: [install, start, db-relation-joined(b/0)]}  # a subsequence of the unit's hooks
 //
-// Relative charm and resource paths are relative to the scenario file.
+// Relative charm and resource paths are relative to the scenario file that holds the step (an included file's own).
+//
+// The summary. A run that recorded certificates or handshakes ends with two tables. Certificates: each `certificate`
+// step runs an action (default get-certificate) on a unit and records its result's certificate (or
+// ca-certificate) and chain (or ca-chain) under a holder and a mode; the table shows each one's names, its issuer
+// and the root it chains to (both named by the holder that recorded them, among the recorded certificates), and
+// the result of `openssl verify -CAfile <root> [-untrusted <intermediates>]` run on it; a certificate that chains
+// to no recorded root, or that openssl does not verify, is a failed expectation. Handshakes: every https
+// http-get, and every exec with a `handshake` label, with whether it went as expected (a handshake expected to
+// fail, such as a client trusting an unrelated CA, passes when it fails). Transcript lines are cut at 200
+// characters; the full results are in the state file and the saved values.
 //
 // Time. The simulator has no timers of its own (tests/sim/doc.go): time-driven hooks fire only in steps:
 // update-status, and advance-clock, which moves the controller clock (the wall clock plus every advance so far, so
@@ -73,6 +89,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -86,6 +103,9 @@ type Scenario struct {
 	Steps      []Step `yaml:"steps"`
 	dir        string
 }
+
+// maxIncludeDepth bounds nested includes (a file that includes itself).
+const maxIncludeDepth = 8
 
 // Step is one step: exactly one field is set.
 type Step struct {
@@ -114,6 +134,20 @@ type Step struct {
 	Expect         *Expect       `yaml:"expect"`
 	AdvanceClock   *AdvanceStep  `yaml:"advance-clock"`
 	Wait           *WaitStep     `yaml:"wait"`
+	Include        string        `yaml:"include"`
+	Certificate    *CertStep     `yaml:"certificate"`
+	// dir is the directory of the file the step came from: its relative paths are relative to it.
+	dir string
+}
+
+// CertStep records a certificate for the summary: the result of an action on a unit.
+type CertStep struct {
+	Model  string         `yaml:"model"`
+	Unit   string         `yaml:"unit"`
+	Action string         `yaml:"action"` // default get-certificate
+	Params map[string]any `yaml:"params"`
+	Holder string         `yaml:"holder"` // default: the unit
+	Mode   string         `yaml:"mode"`   // what the table says it is: unit, app, CA
 }
 
 // AdvanceStep moves the controller clock forward By (0: not at all) and fires the timers due by then.
@@ -253,6 +287,10 @@ type ExecStep struct {
 		StdoutContains string `yaml:"stdout-contains"`
 	} `yaml:"expect"`
 	SaveAs string `yaml:"save-as"`
+	// Handshake, when set, lists the exec in the summary's handshakes under this label.
+	Handshake string `yaml:"handshake"`
+	// Trusting is what the summary says the command trusts (default: its container's trust store).
+	Trusting string `yaml:"trusting"`
 }
 
 // HTTPGetStep fetches http://<unit address>:<port><path> from the host.
@@ -269,6 +307,9 @@ type HTTPGetStep struct {
 	ExpectStatus int    `yaml:"expect-status"`
 	BodyContains string `yaml:"body-contains"`
 	SaveAs       string `yaml:"save-as"`
+	Handshake    string `yaml:"handshake"` // https: the label of the handshake in the summary (default: the URL)
+	// ExpectError: the request must fail with an error containing this (a handshake that must be refused).
+	ExpectError string `yaml:"expect-error"`
 }
 
 // Expect holds assertions on the model.
@@ -307,10 +348,51 @@ func Load(path string) (*Scenario, error) {
 		return nil, fmt.Errorf("cannot load scenario: %w", err)
 	}
 	sc.dir = abs
+	if sc.Steps, err = expand(sc.Steps, abs, 0); err != nil {
+		return nil, fmt.Errorf("cannot load scenario %s: %w", path, err)
+	}
 	if sc.Name == "" {
 		sc.Name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 	}
 	return &sc, nil
+}
+
+// expand replaces each include step by the steps of its file, recursively, and marks every step with the
+// directory of the file it came from.
+func expand(steps []Step, dir string, depth int) ([]Step, error) {
+	var out []Step
+	for _, st := range steps {
+		st.dir = dir
+		if st.Include == "" {
+			out = append(out, st)
+			continue
+		}
+		if depth >= maxIncludeDepth {
+			return nil, fmt.Errorf("cannot include %s: more than %d nested includes", st.Include, maxIncludeDepth)
+		}
+		file := st.Include
+		if !filepath.IsAbs(file) {
+			file = filepath.Join(dir, file)
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("cannot include: %w", err)
+		}
+		var inc struct {
+			Steps []Step `yaml:"steps"`
+		}
+		dec := yaml.NewDecoder(strings.NewReader(string(b)))
+		dec.KnownFields(true)
+		if err := dec.Decode(&inc); err != nil {
+			return nil, fmt.Errorf("cannot include %s: %w", file, err)
+		}
+		sub, err := expand(inc.Steps, filepath.Dir(file), depth+1)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sub...)
+	}
+	return out, nil
 }
 
 // Options configures Run.
@@ -326,6 +408,24 @@ type Result struct {
 	Failures       []string // what each failed expectation or step said
 	State          *sim.State
 	Duration       time.Duration
+	// Certificates and Handshakes are the rows of the final tables.
+	Certificates []CertificateRow
+	Handshakes   []HandshakeRow
+}
+
+// CertificateRow is one certificate a `certificate` step recorded, as the summary verified it.
+type CertificateRow struct {
+	Holder, Mode, Names, Issuer, Root string
+	// Verified is openssl verify's verdict ("OK ..." when it verified the certificate up to Root).
+	Verified string
+	OK       bool
+}
+
+// HandshakeRow is one handshake the scenario made.
+type HandshakeRow struct {
+	From, To, Trusting, Result string
+	// OK: it went as expected; ExpectFail: it was expected to be refused.
+	OK, ExpectFail bool
 }
 
 type runner struct {
@@ -336,6 +436,8 @@ type runner struct {
 	saved map[string]string
 	res   *Result
 	ctx   context.Context
+	dir   string // of the step being run
+	sum   summary
 }
 
 // Run runs a scenario. It returns an error only when the scenario cannot run (a step fails to
@@ -355,6 +457,7 @@ func Run(ctx context.Context, sc *Scenario, o *Options) (*Result, error) {
 	fmt.Fprintf(out, "scenario %s\n", sc.Name)
 	var runErr error
 	for i, st := range sc.Steps {
+		r.dir = st.dir
 		if err := r.step(i+1, &st); err != nil {
 			runErr = fmt.Errorf("cannot run step %d: %w", i+1, err)
 			fmt.Fprintf(out, "✗ step %d: %v\n", i+1, err)
@@ -362,6 +465,9 @@ func Run(ctx context.Context, sc *Scenario, o *Options) (*Result, error) {
 			r.res.Failures = append(r.res.Failures, fmt.Sprintf("step %d: %v", i+1, err))
 			break
 		}
+	}
+	if runErr == nil {
+		r.summarize()
 	}
 	r.res.State = s.State()
 	r.res.Duration = time.Since(start)
@@ -390,7 +496,23 @@ func (r *runner) check(ok bool, format string, args ...any) {
 		r.res.Failed++
 		r.res.Failures = append(r.res.Failures, fmt.Sprintf(format, args...))
 	}
-	fmt.Fprintf(r.out, "%s %s\n", mark, fmt.Sprintf(format, args...))
+	fmt.Fprintf(r.out, "%s %s\n", mark, short(fmt.Sprintf(format, args...)))
+}
+
+// maxLine is where transcript lines are cut: a certificate or an action's JSON results make lines of kilobytes.
+const maxLine = 200
+
+// short cuts s to maxLine characters, on a rune boundary, saying how much it left out.
+func short(s string) string {
+	s = strings.ReplaceAll(s, "\n", `\n`)
+	if len(s) <= maxLine {
+		return s
+	}
+	cut := maxLine
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d more bytes)", s[:cut], len(s)-cut)
 }
 
 func (r *runner) modelNamed(name string) (*sim.Model, error) {
@@ -432,7 +554,11 @@ func (r *runner) path(p string) string {
 	if p == "" || filepath.IsAbs(p) {
 		return p
 	}
-	return filepath.Join(r.sc.dir, p)
+	dir := r.dir
+	if dir == "" {
+		dir = r.sc.dir
+	}
+	return filepath.Join(dir, p)
 }
 
 // settleQuietly settles before reading state; units in error are reported by expectations.
@@ -489,7 +615,7 @@ func (r *runner) step(n int, st *Step) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(r.out, "--- config %s %v\n", st.Config.App, st.Config.Values)
+		fmt.Fprintf(r.out, "--- %s\n", short(fmt.Sprintf("config %s %v", st.Config.App, st.Config.Values)))
 		return a.SetConfig(st.Config.Values)
 	case st.Scale != nil:
 		a, err := r.app(st.Scale.Model, st.Scale.App)
@@ -609,6 +735,8 @@ func (r *runner) step(n int, st *Step) error {
 		return nil
 	case st.Wait != nil:
 		return r.wait(st.Wait)
+	case st.Certificate != nil:
+		return r.certificate(st.Certificate)
 	case st.Model != "":
 		r.model = st.Model
 		if r.s.Model(st.Model) != nil {
@@ -651,7 +779,7 @@ func (r *runner) action(a *ActionStep) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(r.out, "--- action %s on %s %v\n", a.Name, a.Unit, a.Params)
+	fmt.Fprintf(r.out, "--- %s\n", short(fmt.Sprintf("action %s on %s %v", a.Name, a.Unit, a.Params)))
 	res, err := u.RunActionContext(r.ctx, a.Name, a.Params)
 	if res == nil {
 		return err
@@ -739,14 +867,36 @@ func (r *runner) exec(e *ExecStep) error {
 			stderr = err.Error() // not run, or killed at the timeout: say why
 		}
 	}
-	fmt.Fprintf(r.out, "--- exec %s/%s %q: exit %d\n", e.Unit, e.Container, argv, code)
+	fmt.Fprintf(r.out, "--- %s\n", short(fmt.Sprintf("exec %s/%s %q: exit %d", e.Unit, e.Container, argv, code)))
 	want := 0
 	if e.Expect != nil && e.Expect.Exit != nil {
 		want = *e.Expect.Exit
 	}
-	r.check(code == want, "exec %q exit %d (want %d) %s", argv, code, want, strings.TrimSpace(stderr))
+	what := fmt.Sprintf("%q", argv)
+	if e.Handshake != "" {
+		what = e.Handshake
+	}
+	ok := code == want
+	r.check(ok, "exec %s exit %d (want %d) %s", what, code, want, strings.TrimSpace(stderr))
 	if e.Expect != nil && e.Expect.StdoutContains != "" {
-		r.check(strings.Contains(stdout, e.Expect.StdoutContains), "exec %q stdout contains %q", argv, e.Expect.StdoutContains)
+		found := strings.Contains(stdout, e.Expect.StdoutContains)
+		ok = ok && found
+		r.check(found, "exec %s stdout contains %q", what, e.Expect.StdoutContains)
+	}
+	if e.Handshake != "" {
+		result := fmt.Sprintf("exit %d", code)
+		out := stdout
+		if code != 0 {
+			out = stderr
+		}
+		line := lastLine(out)
+		if code == 0 && e.Expect != nil && e.Expect.StdoutContains != "" && strings.Contains(stdout, e.Expect.StdoutContains) {
+			line = e.Expect.StdoutContains // what the step looked for, rather than a trailer such as openssl's "closed"
+		}
+		if line != "" {
+			result += ": " + line
+		}
+		r.sum.handshakes = append(r.sum.handshakes, handshake{from: e.Unit, to: e.Handshake, trusting: e.Trusting, result: result, ok: ok, expectFail: want != 0})
 	}
 	if e.SaveAs != "" {
 		r.saved[e.SaveAs] = stdout
@@ -772,6 +922,10 @@ func (r *runner) httpGet(h *HTTPGetStep) error {
 		scheme = "http"
 	}
 	url := fmt.Sprintf("%s://%s:%d%s", scheme, host, h.Port, h.Path)
+	hs := handshake{from: "client", to: fmt.Sprintf("https://%s:%d%s", serverName, h.Port, h.Path), trusting: h.CA}
+	if h.Handshake != "" {
+		hs.to = h.Handshake
+	}
 	cl := &http.Client{Timeout: 10 * time.Second}
 	if scheme == "https" {
 		cfg := &tls.Config{ServerName: serverName, InsecureSkipVerify: h.Insecure}
@@ -790,15 +944,43 @@ func (r *runner) httpGet(h *HTTPGetStep) error {
 	}
 	var resp *http.Response
 	var err error
-	// The workload may still be starting its server: retry connection errors briefly.
+	// The workload may still be starting its server: retry connection errors briefly (until the expected error).
 	for i := 0; i < 20; i++ {
-		if resp, err = cl.Get(url); err == nil {
+		if resp, err = cl.Get(url); err == nil || (h.ExpectError != "" && strings.Contains(err.Error(), h.ExpectError)) {
 			break
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+	if h.ExpectError != "" {
+		failed := err != nil && strings.Contains(err.Error(), h.ExpectError)
+		got := "no error"
+		if err != nil {
+			got = err.Error()
+		} else {
+			resp.Body.Close()
+		}
+		r.check(failed, "GET %s fails with %q (got %s)", url, h.ExpectError, got)
+		if scheme == "https" {
+			hs.trusting = h.CA
+			if hs.trusting == "" {
+				hs.trusting = "host roots"
+			}
+			r.sum.handshakes = append(r.sum.handshakes, handshake{from: "client", to: hs.to, trusting: hs.trusting, result: got, ok: failed, expectFail: true})
+		}
+		return nil
+	}
+	if hs.trusting == "" {
+		hs.trusting = "host roots"
+		if h.Insecure {
+			hs.trusting = "nothing (insecure)"
+		}
+	}
 	if err != nil {
 		r.check(false, "GET %s: %v", url, err)
+		if scheme == "https" {
+			hs.result = err.Error()
+			r.sum.handshakes = append(r.sum.handshakes, hs)
+		}
 		return nil
 	}
 	body, _ := io.ReadAll(resp.Body)
@@ -807,9 +989,19 @@ func (r *runner) httpGet(h *HTTPGetStep) error {
 	if want == 0 {
 		want = 200
 	}
-	r.check(resp.StatusCode == want, "GET %s: %d (want %d)", url, resp.StatusCode, want)
+	hs.ok = resp.StatusCode == want
+	r.check(hs.ok, "GET %s: %d (want %d)", url, resp.StatusCode, want)
 	if h.BodyContains != "" {
-		r.check(strings.Contains(string(body), h.BodyContains), "GET %s body contains %q", url, h.BodyContains)
+		found := strings.Contains(string(body), h.BodyContains)
+		hs.ok = hs.ok && found
+		r.check(found, "GET %s body contains %q", url, h.BodyContains)
+	}
+	if scheme == "https" {
+		hs.result = fmt.Sprintf("%d %s", resp.StatusCode, lastLine(string(body)))
+		if b := resp.Header.Get("X-Backend"); b != "" {
+			hs.result = fmt.Sprintf("%d via %s: %s", resp.StatusCode, b, lastLine(string(body)))
+		}
+		r.sum.handshakes = append(r.sum.handshakes, hs)
 	}
 	if h.SaveAs != "" {
 		r.saved[h.SaveAs] = string(body)
