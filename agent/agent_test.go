@@ -270,7 +270,9 @@ func TestMetrics(t *testing.T) {
 			{"tls_authority_certificate_expiry_timestamp_seconds", "relation=certificates:2,unit=other", float64(now.Add(-day).Unix())},
 			{"tls_authority_certificate_life_used_ratio", "relation=certificates:1,unit=req/0", 0.9},
 		}, []string{"tls_authority_requests_outstanding"}},
-		{"counts", func() { writeFile(t, dir, "counts.json", []byte(`{"issued":3,"outstanding":4,"refused":2,"revoked":1}`)) }, []sample{
+		{"counts", func() {
+			writeFile(t, dir, "counts.json", []byte(`{"issued":3,"outstanding":4,"refused":2,"revoked":1}`))
+		}, []sample{
 			{"tls_authority_requests_outstanding", "", 4},
 			{"tls_authority_requests_refused", "", 2},
 		}, nil},

@@ -213,6 +213,9 @@ func (r *reconciler) reconcile() error {
 			return err
 		}
 	}
+	if err := r.publishObservability(); err != nil {
+		return err
+	}
 	if err := r.flushPeer(); err != nil {
 		return err
 	}
@@ -297,6 +300,7 @@ func (r *reconciler) syncWorkload(pub *published) error {
 	if inv := r.peer[peerInventory]; inv != "" {
 		files["inventory.json"] = inv
 	}
+	r.metricsFiles(files)
 	files["chain.pem"] = strings.Join(pub.Chain(), "\n") + "\n"
 	r.crlFiles(pub, files)
 	w := &Workload{
