@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -11,10 +12,11 @@ import (
 
 // file is one version of a served file, as read from disk.
 type file struct {
-	data    []byte
-	modTime time.Time
-	size    int64
-	ino     uint64
+	data         []byte
+	modTime      time.Time
+	lastModified string // modTime as a Last-Modified header
+	size         int64
+	ino          uint64
 
 	once   sync.Once // what is derived from data (parsed certificates, inventory) is computed once per version
 	parsed any
@@ -69,7 +71,7 @@ func (fs *files) get(name string) (*file, error) {
 	}
 	// Stat before reading: if the file changes in between, the next request
 	// sees a newer stat and rereads, so a stale version is never kept.
-	f := &file{data: data, modTime: st.ModTime(), size: st.Size(), ino: ino}
+	f := &file{data: data, modTime: st.ModTime(), size: st.Size(), ino: ino, lastModified: st.ModTime().UTC().Format(http.TimeFormat)}
 	fs.mu.Lock()
 	fs.cache[name] = f
 	fs.mu.Unlock()
