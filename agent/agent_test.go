@@ -131,8 +131,32 @@ func TestFileRoutes(t *testing.T) {
 			if code != http.StatusOK || body != string(tt.data) || h.Get("Content-Type") != tt.contentType {
 				t.Errorf("got %d %q %q", code, h.Get("Content-Type"), body)
 			}
-			if h.Get("Last-Modified") == "" {
-				t.Error("no Last-Modified")
+			st, err := os.Stat(filepath.Join(dir, tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			lastModified := st.ModTime().UTC().Format(http.TimeFormat)
+			if h.Get("Last-Modified") != lastModified || h.Get("Content-Length") != fmt.Sprint(len(tt.data)) || h.Get("Accept-Ranges") != "bytes" {
+				t.Errorf("GET headers %v, want Last-Modified %s", h, lastModified)
+			}
+			// Conditional and range requests go through http.ServeContent.
+			req, _ := http.NewRequest("GET", srv.URL+tt.path, nil)
+			req.Header.Set("If-Modified-Since", lastModified)
+			if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusNotModified {
+				t.Errorf("If-Modified-Since: %v %v", resp, err)
+			} else {
+				resp.Body.Close()
+			}
+			req, _ = http.NewRequest("GET", srv.URL+tt.path, nil)
+			req.Header.Set("Range", "bytes=0-1")
+			if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusPartialContent {
+				t.Errorf("Range: %v %v", resp, err)
+			} else {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if string(b) != string(tt.data[:2]) {
+					t.Errorf("Range body %q", b)
+				}
 			}
 			code, body, h = get(t, srv, "HEAD", tt.path)
 			if code != http.StatusOK || body != "" || h.Get("Content-Length") != fmt.Sprint(len(tt.data)) {
@@ -348,7 +372,7 @@ func TestMetricsCardinality(t *testing.T) {
 	for i := range holders {
 		for j := range 3 {
 			inv = append(inv, agent.InventoryEntry{Serial: fmt.Sprintf("%x%x", i, j), NotBefore: base.Add(-time.Hour),
-				NotAfter: base.Add(time.Duration(i*10+j) * time.Minute), Relation: fmt.Sprintf("certificates:%d", i%7), Unit: fmt.Sprintf("r%d/%d", i, j%1)})
+				NotAfter: base.Add(time.Duration(i*10+j) * time.Minute), Relation: fmt.Sprintf("certificates:%d", i%7), Unit: fmt.Sprintf("r%d/0", i)}) // three certificates each
 		}
 	}
 	b, _ := json.Marshal(inv)
