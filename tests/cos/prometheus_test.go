@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tls-authority/tls-authority/interfaces/grafanadashboard"
 	"github.com/tls-authority/tls-authority/interfaces/prometheusscrape"
 	"github.com/tls-authority/tls-authority/interfaces/tlscertificates"
 	"github.com/tls-authority/tls-authority/tests/artifacts"
@@ -347,6 +348,31 @@ func TestPrometheusScrapesEveryUnit(t *testing.T) {
 	caCert, err := x509.ParseCertificate(b.Bytes)
 	if err != nil {
 		t.Fatal(err)
+	}
+
+	// The dashboard as Grafana reads it: base64, xz, JSON with a uid.
+	dash, err := grafanadashboard.ReadAppBag(relationOf(t, m, "grafana-dashboard").AppData("tls-authority"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := grafanadashboard.DecodeTemplate(dash.Templates["file:tls-authority"])
+	if err != nil || len(d.UID) != 40 || d.Title == "" || d.Version < 1 {
+		t.Fatalf("dashboard %+v: %v", d, err)
+	}
+
+	// A steady hook on a related unit makes no call for either relation.
+	before := map[string]int{}
+	for _, u := range app.Units() {
+		before[u.Name()] = len(u.Hooks())
+	}
+	s.UpdateStatus()
+	settle(t, s)
+	for _, u := range app.Units() {
+		for _, h := range u.Hooks()[before[u.Name()]:] {
+			if h.Name == "update-status" && (h.ToolCalls["relation-ids"] > 0 || h.ToolCalls["relation-set"] > 0 || h.ToolCalls["relation-get"] > 1) {
+				t.Errorf("update-status on %s: %v", u.Name(), h.ToolCalls)
+			}
+		}
 	}
 
 	dir := t.TempDir()
