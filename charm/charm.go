@@ -300,9 +300,9 @@ func (r *reconciler) syncWorkload(pub *published) error {
 	if inv := r.peer[peerInventory]; inv != "" {
 		files["inventory.json"] = inv
 	}
-	r.metricsFiles(files)
 	files["chain.pem"] = strings.Join(pub.Chain(), "\n") + "\n"
 	r.crlFiles(pub, files)
+	r.metricsFiles(files)
 	w := &Workload{
 		Files: files,
 		Trust: r.trustSet(pub),
