@@ -17,7 +17,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -132,21 +131,10 @@ func (s *Server) serveFile(rt route) http.HandlerFunc {
 			http.Error(w, "cannot read "+rt.file, http.StatusInternalServerError)
 			return
 		}
-		h := w.Header()
-		h.Set("Content-Type", rt.contentType)
-		if r.Method != http.MethodGet || r.Header.Get("Range") != "" || r.Header.Get("If-Modified-Since") != "" ||
-			r.Header.Get("If-None-Match") != "" || r.Header.Get("If-Range") != "" || r.Header.Get("If-Unmodified-Since") != "" {
-			// ServeContent gives HEAD, Last-Modified/If-Modified-Since and ranges.
-			http.ServeContent(w, r, rt.file, f.modTime, bytes.NewReader(f.data))
-			return
-		}
-		// A plain GET, what relying parties send: the same headers ServeContent sets, and the body in one Write.
-		// ServeContent copies from a reader, which makes net/http flush the headers in a write of their own before
-		// the body: two syscalls per request instead of one.
-		h.Set("Last-Modified", f.lastModified)
-		h.Set("Accept-Ranges", "bytes")
-		h.Set("Content-Length", strconv.Itoa(len(f.data)))
-		w.Write(f.data)
+		w.Header().Set("Content-Type", rt.contentType)
+		// ServeContent gives HEAD, Last-Modified/If-Modified-Since and ranges. A hand-written path for plain GETs
+		// was tried: the same syscalls per request (strace) and about 5% less CPU, not worth a second code path.
+		http.ServeContent(w, r, rt.file, f.modTime, bytes.NewReader(f.data))
 	}
 }
 

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -12,9 +11,8 @@ import (
 
 // file is one version of a served file, as read from disk.
 type file struct {
-	data         []byte
-	modTime      time.Time
-	lastModified string // modTime as a Last-Modified header
+	data    []byte
+	modTime time.Time
 	size         int64
 	ino          uint64
 
@@ -71,7 +69,7 @@ func (fs *files) get(name string) (*file, error) {
 	}
 	// Stat before reading: if the file changes in between, the next request
 	// sees a newer stat and rereads, so a stale version is never kept.
-	f := &file{data: data, modTime: st.ModTime(), size: st.Size(), ino: ino, lastModified: st.ModTime().UTC().Format(http.TimeFormat)}
+	f := &file{data: data, modTime: st.ModTime(), size: st.Size(), ino: ino}
 	fs.mu.Lock()
 	fs.cache[name] = f
 	fs.mu.Unlock()
