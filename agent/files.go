@@ -13,8 +13,8 @@ import (
 type file struct {
 	data    []byte
 	modTime time.Time
-	size         int64
-	ino          uint64
+	size    int64
+	ino     uint64
 
 	once   sync.Once // what is derived from data (parsed certificates, inventory) is computed once per version
 	parsed any
