@@ -13,6 +13,9 @@ all: charm image tools
 
 # Debian tools the simulated containers and the tests use: the real update-ca-certificates, openssl, unshare, curl.
 DEB_TOOLS := update-ca-certificates:ca-certificates openssl:openssl unshare:util-linux curl:curl git:git
+# Debian's prometheus package (the real prometheus and promtool the COS tests run) is unpacked, not installed, so no
+# system service starts: tests/cos finds the binaries here.
+PROM_DIR  := $(CURDIR)/$(BUILD)/deps/prometheus
 deps:
 	@missing=""; for t in $(DEB_TOOLS); do command -v $${t%%:*} >/dev/null 2>&1 || [ -x /usr/sbin/$${t%%:*} ] || missing="$$missing $${t##*:}"; done; \
 	if [ -n "$$missing" ]; then \
@@ -20,6 +23,10 @@ deps:
 	  apt-get update -qq && apt-get install -y -qq $$missing; \
 	fi
 	@[ "$$(id -u)" = 0 ] || { echo "the simulator needs root: it gives every container a private mount namespace"; exit 1; }
+	@[ -x $(PROM_DIR)/usr/bin/prometheus ] && [ -x $(PROM_DIR)/usr/bin/promtool ] || { \
+	  tmp=$$(mktemp -d) && cd $$tmp && { apt-get download prometheus >/dev/null 2>&1 || { apt-get update -qq && apt-get download prometheus; }; } && \
+	  cd - >/dev/null && rm -rf $(PROM_DIR) && mkdir -p $(PROM_DIR) && dpkg-deb -x $$tmp/prometheus_*.deb $(PROM_DIR) && rm -rf $$tmp && \
+	  echo "unpacked $$($(PROM_DIR)/usr/bin/promtool --version 2>&1 | head -n 1) into $(PROM_DIR)"; }
 
 # The hook binary is static and stripped: it starts on every hook, so its size is its start-up time.
 $(BUILD)/dispatch: FORCE

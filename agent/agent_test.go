@@ -6,10 +6,12 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
+	"math"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +20,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/tls-authority/tls-authority/agent"
 )
@@ -126,8 +131,32 @@ func TestFileRoutes(t *testing.T) {
 			if code != http.StatusOK || body != string(tt.data) || h.Get("Content-Type") != tt.contentType {
 				t.Errorf("got %d %q %q", code, h.Get("Content-Type"), body)
 			}
-			if h.Get("Last-Modified") == "" {
-				t.Error("no Last-Modified")
+			st, err := os.Stat(filepath.Join(dir, tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			lastModified := st.ModTime().UTC().Format(http.TimeFormat)
+			if h.Get("Last-Modified") != lastModified || h.Get("Content-Length") != fmt.Sprint(len(tt.data)) || h.Get("Accept-Ranges") != "bytes" {
+				t.Errorf("GET headers %v, want Last-Modified %s", h, lastModified)
+			}
+			// Conditional and range requests go through http.ServeContent.
+			req, _ := http.NewRequest("GET", srv.URL+tt.path, nil)
+			req.Header.Set("If-Modified-Since", lastModified)
+			if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusNotModified {
+				t.Errorf("If-Modified-Since: %v %v", resp, err)
+			} else {
+				resp.Body.Close()
+			}
+			req, _ = http.NewRequest("GET", srv.URL+tt.path, nil)
+			req.Header.Set("Range", "bytes=0-1")
+			if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusPartialContent {
+				t.Errorf("Range: %v %v", resp, err)
+			} else {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if string(b) != string(tt.data[:2]) {
+					t.Errorf("Range body %q", b)
+				}
 			}
 			code, body, h = get(t, srv, "HEAD", tt.path)
 			if code != http.StatusOK || body != "" || h.Get("Content-Length") != fmt.Sprint(len(tt.data)) {
@@ -216,88 +245,165 @@ func TestHealthz(t *testing.T) {
 
 func TestMetrics(t *testing.T) {
 	dir := t.TempDir()
-	srv := newServer(t, dir)
+	now := time.Unix(1500000000, 0)
+	srv := httptest.NewServer(agent.New(&agent.Options{Dir: dir, Now: func() time.Time { return now }}))
+	t.Cleanup(srv.Close)
 	notAfter := time.Unix(2000000000, 0)
-	ca := newCA(t, `root "quoted"`, notAfter)
-	future, past := time.Unix(1900000000, 0), time.Unix(1000000000, 0)
+	root := newCA(t, `root "quoted"`, notAfter)
+	inter := newCA(t, "intermediate", time.Unix(1800000000, 0))
+	day := 24 * time.Hour
 	inventory := []agent.InventoryEntry{
-		{Serial: "0a", Subject: "CN=a", SANs: []string{"a"}, NotAfter: future, Relation: "certificates:1", Unit: "req/0"},
-		{Serial: "0b", Subject: "CN=b", NotAfter: future, Revoked: true},
-		{Serial: "0c", Subject: "CN=c\nx", NotAfter: past},
+		// req/0 holds two: the earliest not-after and the largest life fraction are its series.
+		{Serial: "0a", Subject: "CN=a", SANs: []string{"a"}, NotBefore: now.Add(-9 * day), NotAfter: now.Add(day), Relation: "certificates:1", Unit: "req/0"},
+		{Serial: "0d", Subject: "CN=d", NotBefore: now.Add(-day), NotAfter: now.Add(3 * day), Relation: "certificates:1", Unit: "req/0"},
+		{Serial: "0b", Subject: "CN=b", NotAfter: now.Add(day), Revoked: true, Relation: "certificates:1", Unit: "req/1"},
+		// An older charm's entry, without not-before: an expiry but no life fraction.
+		{Serial: "0c", Subject: "CN=c\nx", NotAfter: now.Add(-day), Relation: "certificates:2", Unit: "other"},
 	}
 	invJSON, _ := json.Marshal(inventory)
+	type sample struct {
+		name   string
+		labels string // name=value,... sorted by name
+		value  float64
+	}
 	tests := []struct {
 		name    string
 		setup   func()
-		want    []string
-		notWant []string
+		want    []sample
+		notWant []string // families that must be absent
 	}{
-		{"nothing", func() {}, []string{"# TYPE tls_authority_ca_expiry_timestamp_seconds gauge\n"},
-			[]string{"tls_authority_ca_expiry_timestamp_seconds{", "tls_authority_certificates_issued", "tls_authority_inventory_valid"}},
-		{"ca only", func() { writeFile(t, dir, "ca.pem", ca.pem) }, []string{
-			// RFC 2253 escapes the quotes, then the text format escapes backslashes and quotes.
-			`tls_authority_ca_expiry_timestamp_seconds{serial="1234",subject="CN=root \\\"quoted\\\""} 2000000000` + "\n",
+		{"nothing", func() {}, []sample{{"process_open_fds", "", -1}, {"go_goroutines", "", -1}},
+			[]string{"tls_authority_ca_expiry_timestamp_seconds", "tls_authority_certificates_issued", "tls_authority_inventory_valid"}},
+		{"bundle and chain", func() {
+			writeFile(t, dir, "ca.pem", root.pem)
+			// The chain repeats the root: one series per CA, whatever file names it.
+			writeFile(t, dir, "chain.pem", append(append([]byte{}, inter.pem...), root.pem...))
+			writeFile(t, dir, "crl.pem", []byte("-----BEGIN X509 CRL-----\n-----END X509 CRL-----\n"))
+		}, []sample{
+			// RFC 2253 escapes the quotes.
+			{"tls_authority_ca_expiry_timestamp_seconds", `key_id=` + hexID(root.cert) + `,serial=1234,subject=CN=root \"quoted\"`, 2000000000},
+			{"tls_authority_ca_expiry_timestamp_seconds", `key_id=` + hexID(inter.cert) + `,serial=1234,subject=CN=intermediate`, 1800000000},
 		}, []string{"tls_authority_certificates_issued"}},
-		{"inventory", func() { writeFile(t, dir, "inventory.json", invJSON) }, []string{
-			"tls_authority_inventory_valid 1\n",
-			"tls_authority_certificates_issued 3\n",
-			"tls_authority_certificates_revoked 1\n",
-			"tls_authority_certificates_outstanding 1\n",
-			`tls_authority_certificate_expiry_timestamp_seconds{serial="0a",subject="CN=a"} 1900000000` + "\n",
-			`tls_authority_certificate_expiry_timestamp_seconds{serial="0c",subject="CN=c\nx"} 1000000000` + "\n",
+		{"inventory", func() { writeFile(t, dir, "inventory.json", invJSON) }, []sample{
+			{"tls_authority_inventory_valid", "", 1},
+			{"tls_authority_certificates_issued", "", 3},
+			{"tls_authority_certificates_revoked", "", 1},
+			{"tls_authority_certificates_expired", "", 1},
+			{"tls_authority_certificate_series_dropped", "", 0},
+			{"tls_authority_certificate_expiry_timestamp_seconds", "relation=certificates:1,unit=req/0", float64(now.Add(day).Unix())},
+			{"tls_authority_certificate_expiry_timestamp_seconds", "relation=certificates:2,unit=other", float64(now.Add(-day).Unix())},
+			{"tls_authority_certificate_life_used_ratio", "relation=certificates:1,unit=req/0", 0.9},
+		}, []string{"tls_authority_requests_outstanding"}},
+		{"counts", func() {
+			writeFile(t, dir, "counts.json", []byte(`{"issued":3,"outstanding":4,"refused":2,"revoked":1}`))
+		}, []sample{
+			{"tls_authority_requests_outstanding", "", 4},
+			{"tls_authority_requests_refused", "", 2},
 		}, nil},
-		{"crl", func() { writeFile(t, dir, "crl.der", ca.crl(t, time.Unix(1950000000, 0), 2)) }, []string{
-			"tls_authority_crl_next_update_timestamp_seconds 1950000000\n",
-			"tls_authority_crl_revoked_certificates 2\n",
+		{"crls", func() {
+			writeFile(t, dir, "crl.der", root.crl(t, time.Unix(1950000000, 0), 2))
+			writeFile(t, dir, "crl-"+hexID(root.cert)+".der", root.crl(t, time.Unix(1950000000, 0), 2))
+			writeFile(t, dir, "crl-"+hexID(inter.cert)+".der", inter.crl(t, time.Unix(1960000000, 0), 0))
+		}, []sample{
+			{"tls_authority_crl_next_update_timestamp_seconds", "key_id=" + hexID(root.cert), 1950000000},
+			{"tls_authority_crl_revoked_certificates", "key_id=" + hexID(root.cert), 2},
+			{"tls_authority_crl_next_update_timestamp_seconds", "key_id=" + hexID(inter.cert), 1960000000},
+			{"tls_authority_crl_revoked_certificates", "key_id=" + hexID(inter.cert), 0},
 		}, nil},
-		{"broken inventory", func() { writeFile(t, dir, "inventory.json", []byte("{")) }, []string{
-			"tls_authority_inventory_valid 0\n",
-		}, []string{"tls_authority_certificates_issued"}},
+		{"broken inventory", func() { writeFile(t, dir, "inventory.json", []byte("{")) }, []sample{
+			{"tls_authority_inventory_valid", "", 0},
+		}, []string{"tls_authority_certificates_issued", "tls_authority_certificate_expiry_timestamp_seconds"}},
 	}
 	for _, tt := range tests {
 		tt.setup()
-		code, body, h := get(t, srv, "GET", "/metrics")
-		if code != 200 || h.Get("Content-Type") != "text/plain; version=0.0.4; charset=utf-8" {
-			t.Errorf("%s: %d %q", tt.name, code, h.Get("Content-Type"))
+		resp, err := http.Get(srv.URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := expfmt.NewTextParser(model.LegacyValidation)
+		families, err := p.TextToMetricFamilies(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || err != nil {
+			t.Fatalf("%s: %d %v", tt.name, resp.StatusCode, err)
 		}
 		for _, w := range tt.want {
-			if !strings.Contains(body, w) {
-				t.Errorf("%s: metrics lack %q:\n%s", tt.name, w, body)
+			f := families[w.name]
+			if f == nil {
+				t.Errorf("%s: no family %s", tt.name, w.name)
+				continue
+			}
+			found := false
+			for _, m := range f.GetMetric() {
+				var ls []string
+				for _, l := range m.GetLabel() {
+					ls = append(ls, l.GetName()+"="+l.GetValue())
+				}
+				if strings.Join(ls, ",") != w.labels {
+					continue
+				}
+				found = true
+				if got := m.GetGauge().GetValue(); w.value >= 0 && math.Abs(got-w.value) > 1e-9 {
+					t.Errorf("%s: %s{%s} = %v, want %v", tt.name, w.name, w.labels, got, w.value)
+				}
+			}
+			if !found {
+				t.Errorf("%s: no series %s{%s} in %v", tt.name, w.name, w.labels, f)
 			}
 		}
-		for _, w := range tt.notWant {
-			if strings.Contains(body, w) {
-				t.Errorf("%s: metrics have %q:\n%s", tt.name, w, body)
+		for _, name := range tt.notWant {
+			if families[name] != nil {
+				t.Errorf("%s: family %s is there: %v", tt.name, name, families[name])
 			}
 		}
-		checkExposition(t, body)
 	}
 }
 
-// checkExposition checks the text format's shape: every sample belongs to a
-// family declared by HELP and TYPE just before, and no series repeats.
-func checkExposition(t *testing.T, body string) {
-	t.Helper()
-	seen := map[string]bool{}
-	family := ""
-	for _, line := range strings.Split(strings.TrimSuffix(body, "\n"), "\n") {
-		switch {
-		case strings.HasPrefix(line, "# HELP "):
-			family = strings.Fields(line)[2]
-		case strings.HasPrefix(line, "# TYPE "):
-			if f := strings.Fields(line); f[2] != family || f[3] != "gauge" {
-				t.Errorf("bad TYPE line %q", line)
-			}
-		default:
-			if !strings.HasPrefix(line, family+" ") && !strings.HasPrefix(line, family+"{") {
-				t.Errorf("sample %q outside its family %q", line, family)
-			}
-			series := line[:strings.LastIndex(line, " ")]
-			if seen[series] {
-				t.Errorf("duplicate series %q", series)
-			}
-			seen[series] = true
+func hexID(c *x509.Certificate) string { return hex.EncodeToString(c.SubjectKeyId) }
+
+// TestMetricsCardinality: the per-certificate series are one per relation and unit, however many certificates
+// each holds, and at most agent.MaxCertificateSeries, the first to expire kept.
+func TestMetricsCardinality(t *testing.T) {
+	dir := t.TempDir()
+	srv := httptest.NewServer(agent.New(&agent.Options{Dir: dir}))
+	t.Cleanup(srv.Close)
+	base := time.Now().Add(24 * time.Hour).Truncate(time.Second)
+	var inv []agent.InventoryEntry
+	holders := agent.MaxCertificateSeries + 50
+	for i := range holders {
+		for j := range 3 {
+			inv = append(inv, agent.InventoryEntry{Serial: fmt.Sprintf("%x%x", i, j), NotBefore: base.Add(-time.Hour),
+				NotAfter: base.Add(time.Duration(i*10+j) * time.Minute), Relation: fmt.Sprintf("certificates:%d", i%7), Unit: fmt.Sprintf("r%d/0", i)}) // three certificates each
 		}
+	}
+	b, _ := json.Marshal(inv)
+	writeFile(t, dir, "inventory.json", b)
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	families, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := families["tls_authority_certificate_expiry_timestamp_seconds"].GetMetric()
+	if len(exp) != agent.MaxCertificateSeries {
+		t.Errorf("%d expiry series, want %d", len(exp), agent.MaxCertificateSeries)
+	}
+	if d := families["tls_authority_certificate_series_dropped"].GetMetric()[0].GetGauge().GetValue(); d != 50 {
+		t.Errorf("dropped = %v, want 50", d)
+	}
+	latest := 0.0
+	for _, m := range exp {
+		latest = max(latest, m.GetGauge().GetValue())
+	}
+	// Holder i's first certificate expires at base + 10i minutes: the ones kept are 0..Max-1.
+	if want := float64(base.Add(time.Duration((agent.MaxCertificateSeries-1)*10) * time.Minute).Unix()); latest != want {
+		t.Errorf("latest kept expiry %v, want %v", latest, want)
+	}
+	if n := families["tls_authority_certificates_issued"].GetMetric()[0].GetGauge().GetValue(); n != float64(3*holders) {
+		t.Errorf("issued = %v", n)
 	}
 }
 

@@ -218,6 +218,9 @@ func (r *reconciler) reconcile() error {
 			return err
 		}
 	}
+	if err := r.publishObservability(); err != nil {
+		return err
+	}
 	if err := r.flushPeer(); err != nil {
 		return err
 	}
@@ -301,6 +304,7 @@ func (r *reconciler) syncWorkload(pub *published) error {
 	files := map[string]string{"ca.pem": strings.Join(pub.Bundle, "\n") + "\n", "inventory.json": joinInventory(r.peer)}
 	files["chain.pem"] = strings.Join(pub.Chain(), "\n") + "\n"
 	r.crlFiles(pub, files)
+	r.metricsFiles(files)
 	w := &Workload{
 		Files: files,
 		Trust: r.trustSet(pub),

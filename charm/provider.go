@@ -36,6 +36,10 @@ type InventoryEntry struct {
 	Revoked  bool      `json:"revoked,omitempty"`
 	CA       bool      `json:"ca,omitempty"`
 	CSRHash  string    `json:"csr_sha256"`
+
+	// NotBefore lets the agent tell how much of its life a certificate has used; entries of older charms lack it
+	// and are described again from their certificate (inventoryEntry).
+	NotBefore time.Time `json:"not_before,omitzero"`
 }
 
 // counts is the summary the status line shows; kept beside the inventory so a steady hook need not parse it.
@@ -605,7 +609,7 @@ func (p *provider) record(plans []*relationPlan) {
 // inventoryEntry describes a kept entry, from the previous inventory when it is there (no parsing).
 func (p *provider) inventoryEntry(id string, req request, e tlscertificates.ProviderCertificate, prev map[string]InventoryEntry) (InventoryEntry, error) {
 	h := csrHash(req.CSR)
-	if ent, ok := prev[h]; ok && ent.Revoked == e.Revoked {
+	if ent, ok := prev[h]; ok && ent.Revoked == e.Revoked && !ent.NotBefore.IsZero() {
 		ent.Unit = req.From
 		return ent, nil
 	}
@@ -629,7 +633,7 @@ func describe(cert *x509.Certificate, id, from, h string) InventoryEntry {
 	}
 	sans = append(sans, cert.EmailAddresses...)
 	return InventoryEntry{
-		Serial: serialHex(cert), Subject: cert.Subject.String(), SANs: sans, NotAfter: cert.NotAfter.UTC(),
+		Serial: serialHex(cert), Subject: cert.Subject.String(), SANs: sans, NotAfter: cert.NotAfter.UTC(), NotBefore: cert.NotBefore.UTC(),
 		Relation: id, Unit: from, CA: cert.IsCA, CSRHash: h,
 	}
 }

@@ -4,8 +4,10 @@ package pack
 
 import (
 	"archive/zip"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,6 +42,10 @@ bases:
 charmcraft-version: 3.2.0
 `, arch, channel, name)
 }
+
+// DataDirs are the charm directory's folders copied into the archive with everything under them, when present: the
+// alert rules and dashboards COS reads from the charm (prometheus_scrape's and grafana_dashboard's default folders).
+var DataDirs = []string{"src/prometheus_alert_rules", "src/grafana_dashboards"}
 
 // Charm writes the archive.
 func Charm(o *Options) error {
@@ -90,6 +96,27 @@ func Charm(o *Options) error {
 		func() error { return addFile("config.yaml", filepath.Join(o.CharmDir, "config.yaml"), 0o644, true) },
 		func() error { return addFile("actions.yaml", filepath.Join(o.CharmDir, "actions.yaml"), 0o644, true) },
 		func() error { return add("manifest.yaml", 0o644, strings.NewReader(Manifest(o.Base, o.Arch))) },
+	}
+	for _, dir := range DataDirs {
+		steps = append(steps, func() error {
+			root := filepath.Join(o.CharmDir, filepath.FromSlash(dir))
+			return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+				if errors.Is(err, fs.ErrNotExist) && p == root {
+					return filepath.SkipDir
+				}
+				if err != nil {
+					return fmt.Errorf("cannot read %s: %w", p, err)
+				}
+				if !d.Type().IsRegular() {
+					return nil
+				}
+				rel, err := filepath.Rel(o.CharmDir, p)
+				if err != nil {
+					return err
+				}
+				return addFile(filepath.ToSlash(rel), p, 0o644, false)
+			})
+		})
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {

@@ -102,7 +102,9 @@ func TestPackedCharm(t *testing.T) {
 		}
 	}
 	slices.Sort(names)
-	if want := []string{"actions.yaml", "config.yaml", "dispatch", "manifest.yaml", "metadata.yaml"}; !slices.Equal(names, want) {
+	want := []string{"actions.yaml", "config.yaml", "dispatch", "manifest.yaml", "metadata.yaml",
+		"src/grafana_dashboards/tls-authority.json", "src/prometheus_alert_rules/tls-authority.rule"}
+	if !slices.Equal(names, want) {
 		t.Errorf("archive holds %v, want %v", names, want)
 	}
 }
