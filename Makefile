@@ -3,6 +3,7 @@ GO        ?= go
 BUILD     := build
 CHARM     := $(BUILD)/tls-authority_amd64.charm
 IMAGE     := $(BUILD)/image
+REQUIRER_IMAGE := $(BUILD)/requirer-image
 GOFLAGS_B := -trimpath -ldflags=-s
 TEST_TIMEOUT ?= 40m
 BENCH_TIME   ?= 30x
@@ -28,9 +29,10 @@ $(BUILD)/dispatch: FORCE
 charm: $(BUILD)/dispatch
 	$(GO) run ./cmd/pack-charm -charm-dir . -dispatch $(BUILD)/dispatch -o $(CHARM)
 
-# The simulated OCI image of the authority container: its bin/ is /usr/local/bin inside the container.
+# The simulated OCI image of the authority container, laid out as the rock (rockcraft.yaml) lays out its root
+# filesystem; the simulated container sees its usr/local/bin at /usr/local/bin (tests/packaging checks the paths).
 image:
-	CGO_ENABLED=0 $(GO) build $(GOFLAGS_B) -o $(IMAGE)/bin/tls-authority-agent ./agent/cmd/tls-authority-agent
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_B) -o $(IMAGE)/usr/local/bin/tls-authority-agent ./agent/cmd/tls-authority-agent
 
 tools:
 	$(GO) build -o $(BUILD)/scenario ./tests/cmd/scenario
@@ -39,7 +41,7 @@ tools:
 requirer: FORCE
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_B) -o $(BUILD)/requirer/dispatch ./tests/requirer/hooks
 	$(GO) run ./cmd/pack-charm -charm-dir tests/requirer -dispatch $(BUILD)/requirer/dispatch -o $(BUILD)/tls-requirer_amd64.charm
-	CGO_ENABLED=0 $(GO) build $(GOFLAGS_B) -o $(BUILD)/requirer-image/bin/requirer-server ./tests/requirer/server
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_B) -o $(REQUIRER_IMAGE)/usr/local/bin/requirer-server ./tests/requirer/server
 
 demo: deps charm image requirer tools
 	rm -rf $(BUILD)/demo $(BUILD)/demo-tls

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tls-authority/tls-authority/pack"
 	"github.com/tls-authority/tls-authority/tests/artifacts"
+	"github.com/tls-authority/tls-authority/tests/container"
 	"github.com/tls-authority/tls-authority/tests/sim/scenario"
 )
 
@@ -32,9 +33,9 @@ func TestDemoScenarios(t *testing.T) {
 	build := filepath.Join(root, "build")
 	steps := []struct{ pkg, out string }{
 		{"./hooks", filepath.Join(build, "dispatch")},
-		{"./agent/cmd/tls-authority-agent", filepath.Join(build, "image", "bin", "tls-authority-agent")},
+		{"./agent/cmd/tls-authority-agent", container.ImagePath(filepath.Join(build, "image"), artifacts.AgentPath)},
 		{"./tests/requirer/hooks", filepath.Join(build, "requirer", "dispatch")},
-		{"./tests/requirer/server", filepath.Join(build, "requirer-image", "bin", "requirer-server")},
+		{"./tests/requirer/server", container.ImagePath(filepath.Join(build, "requirer-image"), "/usr/local/bin/requirer-server")},
 	}
 	for _, s := range steps {
 		if err := artifacts.GoBuild(root, s.pkg, s.out); err != nil {

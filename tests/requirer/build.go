@@ -8,11 +8,13 @@ package requirer
 
 import (
 	"os"
+	"path"
 	"path/filepath"
 	"sync"
 
 	"github.com/tls-authority/tls-authority/pack"
 	"github.com/tls-authority/tls-authority/tests/artifacts"
+	"github.com/tls-authority/tls-authority/tests/container"
 )
 
 // Names a test deploys with.
@@ -51,7 +53,7 @@ func build() {
 		return
 	}
 	image = filepath.Join(out, "image")
-	buildErr = artifacts.GoBuild(root, "./tests/requirer/server", filepath.Join(image, "bin", ServerBinaryName))
+	buildErr = artifacts.GoBuild(root, "./tests/requirer/server", container.ImagePath(image, path.Join(container.ImageBinDir, ServerBinaryName)))
 }
 
 // Build returns the packed charm and the server image directory, building
