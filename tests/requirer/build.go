@@ -1,9 +1,9 @@
 // Package requirer builds the reference requirer charm for tests: the packed
 // charm (dispatch from ./tests/requirer/hooks, with this directory's
 // metadata.yaml, config.yaml and actions.yaml) and the server container's
-// image directory, whose bin/ holds requirer-server (it is /usr/local/bin in
-// the simulated container). Built once per test process, from the working
-// tree.
+// image directory, laid out as its rock (server/rockcraft.yaml) with
+// requirer-server in usr/local/bin. Built once per test process, from the
+// working tree.
 package requirer
 
 import (
@@ -21,7 +21,7 @@ import (
 const (
 	// Resource is the server container's image resource.
 	Resource = "server-image"
-	// ServerBinaryName is the server's file name in the image's bin/.
+	// ServerBinaryName is the server's file name in the image's /usr/local/bin.
 	ServerBinaryName = "requirer-server"
 )
 
