@@ -3,6 +3,7 @@ GO        ?= go
 BUILD     := build
 CHARM     := $(BUILD)/tls-authority_amd64.charm
 IMAGE     := $(BUILD)/image
+REQUIRER_IMAGE := $(BUILD)/requirer-image
 GOFLAGS_B := -trimpath -ldflags=-s
 TEST_TIMEOUT ?= 40m
 BENCH_TIME   ?= 30x
@@ -35,9 +36,10 @@ $(BUILD)/dispatch: FORCE
 charm: $(BUILD)/dispatch
 	$(GO) run ./cmd/pack-charm -charm-dir . -dispatch $(BUILD)/dispatch -o $(CHARM)
 
-# The simulated OCI image of the authority container: its bin/ is /usr/local/bin inside the container.
+# The simulated OCI image of the authority container, laid out as the rock (rockcraft.yaml) lays out its root
+# filesystem; the simulated container sees its usr/local/bin at /usr/local/bin (tests/packaging checks the paths).
 image:
-	CGO_ENABLED=0 $(GO) build $(GOFLAGS_B) -o $(IMAGE)/bin/tls-authority-agent ./agent/cmd/tls-authority-agent
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_B) -o $(IMAGE)/usr/local/bin/tls-authority-agent ./agent/cmd/tls-authority-agent
 
 tools:
 	$(GO) build -o $(BUILD)/scenario ./tests/cmd/scenario
@@ -46,7 +48,7 @@ tools:
 requirer: FORCE
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_B) -o $(BUILD)/requirer/dispatch ./tests/requirer/hooks
 	$(GO) run ./cmd/pack-charm -charm-dir tests/requirer -dispatch $(BUILD)/requirer/dispatch -o $(BUILD)/tls-requirer_amd64.charm
-	CGO_ENABLED=0 $(GO) build $(GOFLAGS_B) -o $(BUILD)/requirer-image/bin/requirer-server ./tests/requirer/server
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_B) -o $(REQUIRER_IMAGE)/usr/local/bin/requirer-server ./tests/requirer/server
 
 # Each scenario ends with a table of the certificates it recorded and the handshakes it made, and fails (so does
 # make demo) on any handshake that did not go as expected or any certificate that openssl verify does not verify

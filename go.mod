@@ -9,6 +9,7 @@ require (
 	github.com/juju/charm/v12 v12.1.1
 	github.com/prometheus/client_golang v1.23.2
 	github.com/prometheus/common v0.66.1
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 	github.com/ulikunitz/xz v0.5.15
 	github.com/zclconf/go-cty v1.16.3
 	go.step.sm/crypto v0.92.0

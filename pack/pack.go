@@ -10,7 +10,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Options say what goes into the archive.
@@ -20,10 +22,17 @@ type Options struct {
 	Out      string // the .charm file to write
 	Base     string // e.g. "ubuntu@24.04"
 	Arch     string // e.g. "amd64"
+	// StartedAt is the manifest's charmcraft-started-at; zero means now, or SOURCE_DATE_EPOCH when set (a
+	// reproducible build).
+	StartedAt time.Time
 }
 
-// Manifest returns the manifest.yaml charmcraft writes for one base.
-func Manifest(base, arch string) string {
+// Manifest returns the manifest.yaml charmcraft writes for one base (charmcraft services/package.py
+// write_metadata, models/manifest.py Manifest): its analysis attributes are what charmcraft's linters find in a
+// charm whose dispatch is a binary (linters.py Language and Framework: "unknown" unless the dispatch runs Python),
+// the bases are the one base and architecture the charm was built for, and charmcraft-started-at is the build's
+// start, written as Python's str() of a UTC datetime.
+func Manifest(base, arch string, startedAt time.Time) string {
 	name, channel := "ubuntu", "24.04"
 	for i := range base {
 		if base[i] == '@' {
@@ -33,19 +42,26 @@ func Manifest(base, arch string) string {
 	return fmt.Sprintf(`analysis:
   attributes:
   - name: language
-    result: go
+    result: unknown
+  - name: framework
+    result: unknown
 bases:
 - architectures:
   - %s
   channel: '%s'
   name: %s
-charmcraft-version: 3.2.0
-`, arch, channel, name)
+charmcraft-started-at: '%s'
+charmcraft-version: %s
+`, arch, channel, name, startedAt.UTC().Format("2006-01-02 15:04:05.000000+00:00"), CharmcraftVersion)
 }
 
 // DataDirs are the charm directory's folders copied into the archive with everything under them, when present: the
 // alert rules and dashboards COS reads from the charm (prometheus_scrape's and grafana_dashboard's default folders).
 var DataDirs = []string{"src/prometheus_alert_rules", "src/grafana_dashboards"}
+
+// CharmcraftVersion is the charmcraft release whose packing this package follows (the manifest names it): 4.4.0,
+// the tag below commit 15966e9, whose schema tests/packaging checks charmcraft.yaml against.
+const CharmcraftVersion = "4.4.0"
 
 // Charm writes the archive.
 func Charm(o *Options) error {
@@ -54,6 +70,12 @@ func Charm(o *Options) error {
 	}
 	if o.Arch == "" {
 		o.Arch = "amd64"
+	}
+	if o.StartedAt.IsZero() {
+		o.StartedAt = time.Now()
+		if e, err := strconv.ParseInt(os.Getenv("SOURCE_DATE_EPOCH"), 10, 64); err == nil {
+			o.StartedAt = time.Unix(e, 0)
+		}
 	}
 	if err := os.MkdirAll(filepath.Dir(o.Out), 0o755); err != nil {
 		return fmt.Errorf("cannot create output directory: %w", err)
@@ -95,7 +117,9 @@ func Charm(o *Options) error {
 		},
 		func() error { return addFile("config.yaml", filepath.Join(o.CharmDir, "config.yaml"), 0o644, true) },
 		func() error { return addFile("actions.yaml", filepath.Join(o.CharmDir, "actions.yaml"), 0o644, true) },
-		func() error { return add("manifest.yaml", 0o644, strings.NewReader(Manifest(o.Base, o.Arch))) },
+		func() error {
+			return add("manifest.yaml", 0o644, strings.NewReader(Manifest(o.Base, o.Arch, o.StartedAt)))
+		},
 	}
 	for _, dir := range DataDirs {
 		steps = append(steps, func() error {

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/tls-authority/tls-authority/pack"
+	"github.com/tls-authority/tls-authority/tests/container"
 )
 
 // RepoRoot is the directory holding go.mod.
@@ -69,7 +70,7 @@ func build() {
 		return
 	}
 	image = filepath.Join(outDir, "image")
-	buildErr = GoBuild(root, "./agent/cmd/tls-authority-agent", filepath.Join(image, "bin", "tls-authority-agent"))
+	buildErr = GoBuild(root, "./agent/cmd/tls-authority-agent", container.ImagePath(image, AgentPath))
 }
 
 // Charm returns the path of the packed tls-authority charm.
@@ -78,7 +79,11 @@ func Charm() (string, error) {
 	return charm, buildErr
 }
 
-// Image returns the directory of the authority container's image (its bin/ holds the agent).
+// AgentPath is where the authority's rock (rockcraft.yaml) and `make image` put the agent.
+const AgentPath = "/usr/local/bin/tls-authority-agent"
+
+// Image returns the directory of the authority container's image, laid out as the rock's root filesystem: the
+// agent is at container.ImagePath(dir, AgentPath).
 func Image() (string, error) {
 	once.Do(build)
 	return image, buildErr

@@ -26,6 +26,7 @@ import (
 
 	"github.com/tls-authority/tls-authority/agent"
 	"github.com/tls-authority/tls-authority/tests/artifacts"
+	"github.com/tls-authority/tls-authority/tests/container"
 )
 
 // Goals of the agent's benchmark (issue #12): on loopback, with 10,000 inventory entries.
@@ -92,7 +93,7 @@ func startAgent(b *testing.B, dir string) (base string, pid int) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(filepath.Join(image, "bin", "tls-authority-agent"), "--dir", dir, "--listen", addr)
+	cmd := exec.Command(container.ImagePath(image, artifacts.AgentPath), "--dir", dir, "--listen", addr)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)

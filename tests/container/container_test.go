@@ -229,8 +229,8 @@ func TestVarLibIsPrivate(t *testing.T) {
 func TestImageBin(t *testing.T) {
 	needRoot(t)
 	image := t.TempDir()
-	os.MkdirAll(filepath.Join(image, "bin"), 0o755)
-	os.WriteFile(filepath.Join(image, "bin", "hello-image"), []byte("#!/bin/sh\necho from image\n"), 0o755)
+	os.MkdirAll(container.ImagePath(image, container.ImageBinDir), 0o755)
+	os.WriteFile(container.ImagePath(image, "/usr/local/bin/hello-image"), []byte("#!/bin/sh\necho from image\n"), 0o755)
 	c := start(t, container.Namespace{Hostname: "app-0", Image: image})
 	if out := exec(t, c, "hello-image"); out != "from image\n" {
 		t.Errorf("hello-image printed %q", out)

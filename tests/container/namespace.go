@@ -22,10 +22,21 @@ type Namespace struct {
 	Root     string      // host dir; the private dirs live under Root/rootfs/<path>
 	Hostname string      // e.g. "tls-authority-0"
 	Hosts    []HostEntry // written to Root/hosts, bind-mounted on /etc/hosts (plus 127.0.0.1 localhost)
-	Image    string      // optional host dir; Image/bin is bind-mounted read-only on /usr/local/bin
+	Image    string      // optional host dir laid out as the rock's root filesystem; see ImagePath
 	// Keep lists host paths the container must still reach although a scratch dir hides them (its Pebble state
 	// dir and socket, the binaries it runs, a socket it talks to): each is bind-mounted back at the same path.
 	Keep []string
+}
+
+// ImageBinDir is the one directory of an image a container sees, read-only, as an image layer is: where the rocks
+// (rockcraft.yaml, tests/requirer/server/rockcraft.yaml) put their binaries.
+const ImageBinDir = "/usr/local/bin"
+
+// ImagePath is where an image directory holds the file a container sees at the absolute path p. An image directory
+// is laid out as the rock's root filesystem (`make image` writes build/image/usr/local/bin/tls-authority-agent), so
+// the simulator runs the files at the paths the rock has them.
+func ImagePath(image, p string) string {
+	return filepath.Join(image, filepath.FromSlash(strings.TrimPrefix(p, "/")))
 }
 
 // privateDirs are the container paths that get a private directory under
@@ -168,7 +179,7 @@ func (ns *Namespace) binds() []nsBind {
 	}
 	binds = append(binds, nsBind{Source: ns.HostsPath(), Target: "/etc/hosts"})
 	if ns.Image != "" {
-		binds = append(binds, nsBind{Source: filepath.Join(ns.Image, "bin"), Target: "/usr/local/bin", ReadOnly: true})
+		binds = append(binds, nsBind{Source: ImagePath(ns.Image, ImageBinDir), Target: ImageBinDir, ReadOnly: true})
 	}
 	return binds
 }

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tls-authority/tls-authority/pack"
 	"github.com/tls-authority/tls-authority/tests/artifacts"
 	"github.com/tls-authority/tls-authority/tests/sim/scenario"
 )
@@ -29,26 +28,7 @@ func TestDemoScenarios(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	build := filepath.Join(root, "build")
-	steps := []struct{ pkg, out string }{
-		{"./hooks", filepath.Join(build, "dispatch")},
-		{"./agent/cmd/tls-authority-agent", filepath.Join(build, "image", "bin", "tls-authority-agent")},
-		{"./tests/requirer/hooks", filepath.Join(build, "requirer", "dispatch")},
-		{"./tests/requirer/server", filepath.Join(build, "requirer-image", "bin", "requirer-server")},
-	}
-	for _, s := range steps {
-		if err := artifacts.GoBuild(root, s.pkg, s.out); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, c := range []pack.Options{
-		{CharmDir: root, Dispatch: filepath.Join(build, "dispatch"), Out: filepath.Join(build, "tls-authority_amd64.charm")},
-		{CharmDir: filepath.Join(root, "tests", "requirer"), Dispatch: filepath.Join(build, "requirer", "dispatch"), Out: filepath.Join(build, "tls-requirer_amd64.charm")},
-	} {
-		if err := pack.Charm(&c); err != nil {
-			t.Fatal(err)
-		}
-	}
+	buildDemo(t, root)
 	before := snapshotScratch()
 	defer func() {
 		// Only what is still there a moment later: another process's temp file (update-ca-certificates' own, on

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tls-authority/tls-authority/pack"
 	"github.com/tls-authority/tls-authority/tests/artifacts"
+	"github.com/tls-authority/tls-authority/tests/container"
 	"github.com/tls-authority/tls-authority/tests/sim/scenario"
 )
 
@@ -19,9 +20,9 @@ func buildDemo(t *testing.T, root string) {
 	build := filepath.Join(root, "build")
 	for _, s := range []struct{ pkg, out string }{
 		{"./hooks", filepath.Join(build, "dispatch")},
-		{"./agent/cmd/tls-authority-agent", filepath.Join(build, "image", "bin", "tls-authority-agent")},
+		{"./agent/cmd/tls-authority-agent", container.ImagePath(filepath.Join(build, "image"), artifacts.AgentPath)},
 		{"./tests/requirer/hooks", filepath.Join(build, "requirer", "dispatch")},
-		{"./tests/requirer/server", filepath.Join(build, "requirer-image", "bin", "requirer-server")},
+		{"./tests/requirer/server", container.ImagePath(filepath.Join(build, "requirer-image"), "/usr/local/bin/requirer-server")},
 	} {
 		if err := artifacts.GoBuild(root, s.pkg, s.out); err != nil {
 			t.Fatal(err)

@@ -1,25 +1,27 @@
 // Package requirer builds the reference requirer charm for tests: the packed
 // charm (dispatch from ./tests/requirer/hooks, with this directory's
 // metadata.yaml, config.yaml and actions.yaml) and the server container's
-// image directory, whose bin/ holds requirer-server (it is /usr/local/bin in
-// the simulated container). Built once per test process, from the working
-// tree.
+// image directory, laid out as its rock (server/rockcraft.yaml) with
+// requirer-server in usr/local/bin. Built once per test process, from the
+// working tree.
 package requirer
 
 import (
 	"os"
+	"path"
 	"path/filepath"
 	"sync"
 
 	"github.com/tls-authority/tls-authority/pack"
 	"github.com/tls-authority/tls-authority/tests/artifacts"
+	"github.com/tls-authority/tls-authority/tests/container"
 )
 
 // Names a test deploys with.
 const (
 	// Resource is the server container's image resource.
 	Resource = "server-image"
-	// ServerBinaryName is the server's file name in the image's bin/.
+	// ServerBinaryName is the server's file name in the image's /usr/local/bin.
 	ServerBinaryName = "requirer-server"
 )
 
@@ -51,7 +53,7 @@ func build() {
 		return
 	}
 	image = filepath.Join(out, "image")
-	buildErr = artifacts.GoBuild(root, "./tests/requirer/server", filepath.Join(image, "bin", ServerBinaryName))
+	buildErr = artifacts.GoBuild(root, "./tests/requirer/server", container.ImagePath(image, path.Join(container.ImageBinDir, ServerBinaryName)))
 }
 
 // Build returns the packed charm and the server image directory, building

@@ -3,11 +3,11 @@ package sim_test
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tls-authority/tls-authority/tests/container"
 	"github.com/tls-authority/tls-authority/tests/sim"
 )
 
@@ -31,8 +31,8 @@ func TestPebbleReadyAndNamespaces(t *testing.T) {
 	s := newContainerSim(t)
 	m := addModel(t, s, "m")
 	image := t.TempDir()
-	os.MkdirAll(filepath.Join(image, "bin"), 0o755)
-	os.WriteFile(filepath.Join(image, "bin", "hello"), []byte("#!/bin/sh\necho hello from image\n"), 0o755)
+	os.MkdirAll(container.ImagePath(image, container.ImageBinDir), 0o755)
+	os.WriteFile(container.ImagePath(image, "/usr/local/bin/hello"), []byte("#!/bin/sh\necho hello from image\n"), 0o755)
 	_, err := m.Deploy("a", containerCharm(t), &sim.DeployOptions{Units: 2, Resources: map[string]string{"workload-image": image}})
 	if err != nil {
 		t.Fatal(err)

@@ -26,7 +26,7 @@ import (
 )
 
 // agentBin is this command, built once by TestMain into an image dir
-// (imageDir/bin/tls-authority-agent, as the container image lays it out).
+// (imageDir/usr/local/bin/tls-authority-agent, as the rock lays it out).
 var imageDir, agentBin string
 
 func TestMain(m *testing.M) {
@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	agentBin = filepath.Join(imageDir, "bin", "tls-authority-agent")
+	agentBin = container.ImagePath(imageDir, "/usr/local/bin/tls-authority-agent")
 	out, err := exec.Command("go", "build", "-o", agentBin, ".").CombinedOutput()
 	code := 1
 	if err != nil {

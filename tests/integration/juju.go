@@ -1,0 +1,430 @@
+// Package integration runs tls-authority on a real Juju controller through github.com/juju/juju/api: it deploys the
+// packed charm with its rock, the reference requirer (tests/requirer) in unit and app mode, offers the authority to a
+// second model, waits for active and idle, runs the actions, verifies every chain with openssl, makes the TLS
+// handshakes and rotates the CA. It is its own Go module (Juju's dependencies stay out of the root module), pinned
+// to Juju 3.6.11 with Juju's replace lines.
+//
+// The tests skip, with one line naming the variables, unless these are set (see Env):
+//
+//	TLS_AUTHORITY_CONTROLLER  a controller in the local Juju client store (~/.local/share/juju), e.g. "concierge-microk8s"
+//	TLS_AUTHORITY_CHARM       the packed charm (charmcraft pack or make charm)
+//	TLS_AUTHORITY_IMAGE       the authority-image: an OCI image reference the cluster can pull (the rockcraft rock)
+//	TLS_REQUIRER_CHARM        the packed reference requirer (make requirer)
+//	TLS_REQUIRER_IMAGE        its server-image (the rock of tests/requirer/server)
+//
+// JUJU_MODEL, when set, prefixes the models the tests add (default "tls-it"); they are destroyed at the end unless
+// TLS_AUTHORITY_KEEP_MODELS is set.
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/juju/charm/v12"
+	"github.com/juju/names/v5"
+	"github.com/juju/version/v2"
+
+	"github.com/juju/juju/api"
+	"github.com/juju/juju/api/client/action"
+	"github.com/juju/juju/api/client/application"
+	"github.com/juju/juju/api/client/applicationoffers"
+	"github.com/juju/juju/api/client/charms"
+	apiclient "github.com/juju/juju/api/client/client"
+	"github.com/juju/juju/api/client/modelconfig"
+	"github.com/juju/juju/api/client/modelmanager"
+	"github.com/juju/juju/api/client/resources"
+	commoncharm "github.com/juju/juju/api/common/charm"
+	"github.com/juju/juju/cmd/juju/application/deployer"
+	"github.com/juju/juju/cmd/modelcmd"
+	corebase "github.com/juju/juju/core/base"
+	corecharm "github.com/juju/juju/core/charm"
+	"github.com/juju/juju/core/crossmodel"
+	"github.com/juju/juju/environs/config"
+	"github.com/juju/juju/juju"
+	"github.com/juju/juju/jujuclient"
+	"github.com/juju/juju/rpc/params"
+)
+
+// Env names what the tests deploy and where.
+type Env struct {
+	Controller    string
+	Charm         string
+	Image         string
+	RequirerCharm string
+	RequirerImage string
+	ModelPrefix   string
+	KeepModels    bool
+}
+
+// envVars are the variables every test needs, in Env's order.
+var envVars = []string{"TLS_AUTHORITY_CONTROLLER", "TLS_AUTHORITY_CHARM", "TLS_AUTHORITY_IMAGE", "TLS_REQUIRER_CHARM", "TLS_REQUIRER_IMAGE"}
+
+// EnvFromOS reads Env from the environment; missing lists the required variables that are unset.
+func EnvFromOS() (env *Env, missing []string) {
+	v := make([]string, len(envVars))
+	for i, name := range envVars {
+		if v[i] = os.Getenv(name); v[i] == "" {
+			missing = append(missing, name)
+		}
+	}
+	env = &Env{Controller: v[0], Charm: v[1], Image: v[2], RequirerCharm: v[3], RequirerImage: v[4],
+		ModelPrefix: os.Getenv("JUJU_MODEL"), KeepModels: os.Getenv("TLS_AUTHORITY_KEEP_MODELS") != ""}
+	if env.ModelPrefix == "" {
+		env.ModelPrefix = "tls-it"
+	}
+	return env, missing
+}
+
+// SkipMessage is the one line a test skips with when variables are missing.
+func SkipMessage(missing []string) string {
+	return fmt.Sprintf("no Juju controller: set %s (missing %s)", strings.Join(envVars, ", "), strings.Join(missing, ", "))
+}
+
+// Controller is a connection to a controller of the local client store, as the juju CLI makes it.
+type Controller struct {
+	name    string
+	store   jujuclient.ClientStore
+	account *jujuclient.AccountDetails
+	conn    api.Connection
+}
+
+// Dial connects to the named controller with the account the client store holds for it.
+func Dial(name string) (*Controller, error) {
+	store := jujuclient.NewFileClientStore()
+	account, err := store.AccountDetails(name)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the account of controller %s: %w", name, err)
+	}
+	conn, err := juju.NewAPIConnection(juju.NewAPIConnectionParams{
+		ControllerName: name, ControllerStore: store, DialOpts: api.DefaultDialOpts(), AccountDetails: account,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot connect to controller %s: %w", name, err)
+	}
+	return &Controller{name: name, store: store, account: account, conn: conn}, nil
+}
+
+// Close closes the controller connection.
+func (c *Controller) Close() error { return c.conn.Close() }
+
+// Model is a connection to one model.
+type Model struct {
+	Name  string
+	UUID  string
+	Owner string
+	ctrl  *Controller
+	conn  api.Connection
+}
+
+// AddModel adds a model on the controller's default cloud and credential, and connects to it.
+func (c *Controller) AddModel(name string) (*Model, error) {
+	info, err := modelmanager.NewClient(c.conn).CreateModel(name, c.account.User, "", "", names.CloudCredentialTag{}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("cannot add model %s: %w", name, err)
+	}
+	conn, err := juju.NewAPIConnection(juju.NewAPIConnectionParams{
+		ControllerName: c.name, ControllerStore: c.store, DialOpts: api.DefaultDialOpts(), AccountDetails: c.account,
+		ModelUUID: info.UUID,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot connect to model %s: %w", name, err)
+	}
+	return &Model{Name: name, UUID: info.UUID, Owner: c.account.User, ctrl: c, conn: conn}, nil
+}
+
+// Destroy destroys the model with its storage, waiting at most maxWait.
+func (m *Model) Destroy(maxWait time.Duration) error {
+	m.conn.Close()
+	yes := true
+	err := modelmanager.NewClient(m.ctrl.conn).DestroyModel(names.NewModelTag(m.UUID), &yes, &yes, &maxWait, &maxWait)
+	if err != nil {
+		return fmt.Errorf("cannot destroy model %s: %w", m.Name, err)
+	}
+	return nil
+}
+
+// Deploy deploys a local charm archive as the juju CLI does (cmd/juju/application/deployer: AddLocalCharm, the
+// pending resources, then Deploy), with config values as strings and resources as OCI image references.
+func (m *Model) Deploy(app, charmPath string, units int, cfg map[string]string, res map[string]string) error {
+	abs, err := filepath.Abs(charmPath)
+	if err != nil {
+		return fmt.Errorf("cannot deploy %s: %w", app, err)
+	}
+	ch, curl, err := corecharm.NewCharmAtPath(abs)
+	if err != nil {
+		return fmt.Errorf("cannot read charm %s: %w", abs, err)
+	}
+	agentVersion, err := m.agentVersion()
+	if err != nil {
+		return err
+	}
+	local, err := charms.NewLocalCharmClient(m.conn)
+	if err != nil {
+		return fmt.Errorf("cannot deploy %s: %w", app, err)
+	}
+	curl, err = local.AddLocalCharm(curl, ch, false, agentVersion)
+	if err != nil {
+		return fmt.Errorf("cannot upload charm %s: %w", abs, err)
+	}
+	origin, err := localOrigin(ch, curl)
+	if err != nil {
+		return err
+	}
+	ids, err := deployer.DeployResources(app, resources.CharmID{URL: curl.String(), Origin: origin}, res,
+		ch.Meta().Resources, m.conn, (&modelcmd.FilesystemCommand{}).Filesystem())
+	if err != nil {
+		return fmt.Errorf("cannot upload the resources of %s: %w", app, err)
+	}
+	err = application.NewClient(m.conn).Deploy(application.DeployArgs{
+		CharmID:         application.CharmID{URL: curl.String(), Origin: origin},
+		CharmOrigin:     origin,
+		ApplicationName: app,
+		NumUnits:        units,
+		Config:          cfg,
+		Resources:       ids,
+	})
+	if err != nil {
+		return fmt.Errorf("cannot deploy %s: %w", app, err)
+	}
+	return nil
+}
+
+// localOrigin is the origin the CLI gives a local charm (cmd/juju/application/utils MakeOrigin): local, its
+// revision, and the base and architecture of the charm's manifest.
+func localOrigin(ch charm.Charm, curl *charm.URL) (commoncharm.Origin, error) {
+	bases := ch.Manifest().Bases
+	if len(bases) == 0 || len(bases[0].Architectures) == 0 {
+		return commoncharm.Origin{}, fmt.Errorf("cannot deploy %s: its manifest names no base and architecture", curl)
+	}
+	base, err := corebase.ParseBase(bases[0].Name, bases[0].Channel.Track)
+	if err != nil {
+		return commoncharm.Origin{}, fmt.Errorf("cannot deploy %s: %w", curl, err)
+	}
+	rev := curl.Revision
+	return commoncharm.Origin{Source: commoncharm.OriginLocal, Revision: &rev, Base: base,
+		Architecture: bases[0].Architectures[0]}, nil
+}
+
+// agentVersion is the model's agent version, which AddLocalCharm checks the charm's min-juju-version against.
+func (m *Model) agentVersion() (version.Number, error) {
+	attrs, err := modelconfig.NewClient(m.conn).ModelGet()
+	if err != nil {
+		return version.Zero, fmt.Errorf("cannot read the config of model %s: %w", m.Name, err)
+	}
+	cfg, err := config.New(config.NoDefaults, attrs)
+	if err != nil {
+		return version.Zero, fmt.Errorf("cannot read the config of model %s: %w", m.Name, err)
+	}
+	v, ok := cfg.AgentVersion()
+	if !ok {
+		return version.Zero, fmt.Errorf("cannot read the agent version of model %s", m.Name)
+	}
+	return v, nil
+}
+
+// Integrate relates two endpoints ("app:endpoint").
+func (m *Model) Integrate(a, b string) error {
+	if _, err := application.NewClient(m.conn).AddRelation([]string{a, b}, nil); err != nil {
+		return fmt.Errorf("cannot integrate %s and %s: %w", a, b, err)
+	}
+	return nil
+}
+
+// Offer offers an application's endpoint under a name, and returns the offer's URL.
+func (m *Model) Offer(app, endpoint, name string) (string, error) {
+	results, err := applicationoffers.NewClient(m.ctrl.conn).Offer(m.UUID, app, []string{endpoint}, m.Owner, name, "")
+	if err == nil && len(results) == 1 && results[0].Error != nil {
+		err = results[0].Error
+	}
+	if err != nil {
+		return "", fmt.Errorf("cannot offer %s:%s: %w", app, endpoint, err)
+	}
+	return fmt.Sprintf("%s/%s.%s", m.Owner, m.Name, name), nil
+}
+
+// Consume adds the offer at url to this model under alias.
+func (m *Model) Consume(url, alias string) error {
+	details, err := applicationoffers.NewClient(m.ctrl.conn).GetConsumeDetails(url)
+	if err != nil {
+		return fmt.Errorf("cannot consume %s: %w", url, err)
+	}
+	if details.Offer == nil {
+		return fmt.Errorf("cannot consume %s: the controller returned no offer", url)
+	}
+	_, err = application.NewClient(m.conn).Consume(crossmodel.ConsumeApplicationArgs{
+		Offer: *details.Offer, Macaroon: details.Macaroon, ApplicationAlias: alias,
+	})
+	if err != nil {
+		return fmt.Errorf("cannot consume %s: %w", url, err)
+	}
+	return nil
+}
+
+// Status is the model's full status.
+func (m *Model) Status() (*params.FullStatus, error) {
+	st, err := apiclient.NewClient(m.conn, nil).Status(&apiclient.StatusArgs{})
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the status of model %s: %w", m.Name, err)
+	}
+	return st, nil
+}
+
+// Units lists an application's units, sorted, with their status.
+func (m *Model) Units(app string) (map[string]params.UnitStatus, []string, error) {
+	st, err := m.Status()
+	if err != nil {
+		return nil, nil, err
+	}
+	a, ok := st.Applications[app]
+	if !ok {
+		return nil, nil, fmt.Errorf("cannot find application %s in model %s", app, m.Name)
+	}
+	var unitNames []string
+	for u := range a.Units {
+		unitNames = append(unitNames, u)
+	}
+	sort.Strings(unitNames)
+	return a.Units, unitNames, nil
+}
+
+// WaitActiveIdle waits until every unit of every application of the model is active with an idle agent, for at
+// least two status reads in a row (a hook can start between them), and fails at once on a unit in error.
+func (m *Model) WaitActiveIdle(ctx context.Context) error {
+	steady := 0
+	var last string
+	for {
+		st, err := m.Status()
+		if err != nil {
+			return err
+		}
+		ok, why := activeIdle(st)
+		if strings.HasPrefix(why, "error:") {
+			return fmt.Errorf("cannot settle model %s: %s", m.Name, why)
+		}
+		if ok {
+			if steady++; steady == 2 {
+				return nil
+			}
+		} else {
+			steady, last = 0, why
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cannot settle model %s: %w (last: %s)", m.Name, ctx.Err(), last)
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+// activeIdle says whether all units are active and idle, and if not, why.
+func activeIdle(st *params.FullStatus) (bool, string) {
+	var apps []string
+	for a := range st.Applications {
+		apps = append(apps, a)
+	}
+	sort.Strings(apps)
+	for _, a := range apps {
+		app := st.Applications[a]
+		if len(app.Units) == 0 {
+			return false, a + " has no units yet"
+		}
+		for u, us := range app.Units {
+			if us.WorkloadStatus.Status == "error" || us.AgentStatus.Status == "error" {
+				return false, fmt.Sprintf("error: %s: %s %s", u, us.WorkloadStatus.Info, us.AgentStatus.Info)
+			}
+			if us.WorkloadStatus.Status != "active" || us.AgentStatus.Status != "idle" {
+				return false, fmt.Sprintf("%s is %s/%s: %s", u, us.WorkloadStatus.Status, us.AgentStatus.Status, us.WorkloadStatus.Info)
+			}
+		}
+	}
+	return true, ""
+}
+
+// RunAction runs an action on a unit and waits for its result; an action that does not complete is an error.
+func (m *Model) RunAction(ctx context.Context, unit, name string, args map[string]any) (map[string]any, error) {
+	c := action.NewClient(m.conn)
+	enq, err := c.EnqueueOperation([]action.Action{{Receiver: names.NewUnitTag(unit).String(), Name: name, Parameters: args}})
+	if err != nil {
+		return nil, fmt.Errorf("cannot run %s on %s: %w", name, unit, err)
+	}
+	res, err := m.wait(ctx, c, enq)
+	if err != nil {
+		return nil, fmt.Errorf("cannot run %s on %s: %w", name, unit, err)
+	}
+	if res.Status != "completed" {
+		return res.Output, fmt.Errorf("cannot run %s on %s: %s: %s", name, unit, res.Status, res.Message)
+	}
+	return res.Output, nil
+}
+
+// Exec runs a shell command in a workload container of a unit, as `juju ssh --container` would: juju exec runs it
+// in the unit's charm container, which reaches the workload's Pebble on its socket with the pebble binary Juju
+// mounts at /charm/bin.
+func (m *Model) Exec(ctx context.Context, unit, container, command string, timeout time.Duration) (code int, stdout, stderr string, err error) {
+	c := action.NewClient(m.conn)
+	script := fmt.Sprintf("PEBBLE_SOCKET=/charm/containers/%s/pebble.socket /charm/bin/pebble exec --timeout %s -- /bin/sh -c %s",
+		container, timeout, shellQuote(command))
+	enq, err := c.Run(action.RunParams{Commands: script, Units: []string{unit}, Timeout: timeout + time.Minute})
+	if err != nil {
+		return 0, "", "", fmt.Errorf("cannot exec in %s/%s: %w", unit, container, err)
+	}
+	res, err := m.wait(ctx, c, enq)
+	if err != nil {
+		return 0, "", "", fmt.Errorf("cannot exec in %s/%s: %w", unit, container, err)
+	}
+	out := res.Output
+	stdout, _ = out["stdout"].(string)
+	stderr, _ = out["stderr"].(string)
+	switch v := out["return-code"].(type) {
+	case int:
+		code = v
+	case float64:
+		code = int(v)
+	case nil:
+		code = 0 // juju exec leaves return-code out when it is 0
+	default:
+		return 0, stdout, stderr, fmt.Errorf("cannot read the exit code %v of the exec in %s/%s", v, unit, container)
+	}
+	return code, stdout, stderr, nil
+}
+
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// wait polls the one enqueued action until it ends.
+func (m *Model) wait(ctx context.Context, c *action.Client, enq action.EnqueuedActions) (action.ActionResult, error) {
+	if len(enq.Actions) != 1 || enq.Actions[0].Action == nil {
+		return action.ActionResult{}, fmt.Errorf("enqueued %d actions, want 1", len(enq.Actions))
+	}
+	if err := enq.Actions[0].Error; err != nil {
+		return action.ActionResult{}, err
+	}
+	id := enq.Actions[0].Action.ID
+	for {
+		results, err := c.Actions([]string{id})
+		if err != nil {
+			return action.ActionResult{}, err
+		}
+		if len(results) == 1 {
+			r := results[0]
+			if r.Error != nil {
+				return r, r.Error
+			}
+			switch r.Status {
+			case "completed", "failed", "cancelled", "error", "aborted":
+				return r, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return action.ActionResult{}, fmt.Errorf("action %s: %w", id, ctx.Err())
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
