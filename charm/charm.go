@@ -39,12 +39,12 @@ const (
 	// of them that earlier revisions wrote: read, then deleted.
 	peerInventoryPrefix = "inventory-"
 	peerInventory       = "inventory"
-	peerCounts    = "counts"    // JSON counts, for the status line
-	peerPending   = "pending"   // JSON {relation id: outstanding requests left for a later hook}
-	peerRefused   = "refused"   // JSON {relation id: requests refused by policy}
-	peerPolicy    = "policy"    // digest of the signing policy the relations were last served under
-	peerSignedBy  = "signed-by" // the CA the relations were last served under
-	peerWritten   = "written"   // JSON {relation id: digest of the provider databag as last written}
+	peerCounts          = "counts"    // JSON counts, for the status line
+	peerPending         = "pending"   // JSON {relation id: outstanding requests left for a later hook}
+	peerRefused         = "refused"   // JSON {relation id: requests refused by policy}
+	peerPolicy          = "policy"    // digest of the signing policy the relations were last served under
+	peerSignedBy        = "signed-by" // the CA the relations were last served under
+	peerWritten         = "written"   // JSON {relation id: digest of the provider databag as last written}
 )
 
 // Options are what a hook needs besides Juju.
