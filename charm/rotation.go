@@ -44,7 +44,10 @@ func (r *reconciler) rotate(pub *published, forced bool) (*published, error) {
 	next := r.peer[peerNextCA]
 	wantParams := r.cfg.CAParams()
 	nearExpiry := pub.cert != nil && pub.cert.NotAfter.Sub(now) < r.cfg.LeafValidity
-	restart := forced || (next == "" && (pub.Params != wantParams || nearExpiry)) || (next != "" && r.peer[peerNextParams] != wantParams)
+	// With an issuer related the CA is the issuer's to sign: config and expiry bring a new CSR and a renewal
+	// (syncIssuer), never a self-signed root.
+	own := r.peer[peerIssuer] == ""
+	restart := forced || own && ((next == "" && (pub.Params != wantParams || nearExpiry)) || (next != "" && r.peer[peerNextParams] != wantParams))
 	started, _ := time.Parse(time.RFC3339, r.peer[peerRotationStart])
 	switching := !restart && next != "" && (r.hc.Env.HookName == "update-status" || now.Sub(started) >= rotationPropagation)
 	if until, err := time.Parse(time.RFC3339, r.peer[peerOverlapUntil]); err == nil && now.After(until) {
@@ -144,7 +147,7 @@ func (r *reconciler) startRotation(pub *published, forced, nearExpiry bool) (*pu
 	}
 	pub.Bundle = bundle
 	return pub, r.setPeer(map[string]string{
-		peerNextCA: certPEM, peerNextParams: r.cfg.CAParams(), peerBundle: mustJSON(bundle),
+		peerNextCA: certPEM, peerNextParams: r.cfg.CAParams(), peerBundle: mustJSON(bundle), peerNextParents: "",
 		peerRotationStart: r.o.Now().UTC().Format(time.RFC3339),
 	})
 }
@@ -173,7 +176,11 @@ func (r *reconciler) switchCA(pub *published) (*published, error) {
 	newCA := content["next-certificate"]
 	// The new key signs from now on, in this hook too: authority loads it from what setCASecret keeps, never
 	// from Juju, which would still answer with the old revision.
-	if err := r.setCASecret(map[string]string{"private-key": content["next-private-key"], "certificate": newCA, "params": content["next-params"]}); err != nil {
+	next := map[string]string{"private-key": content["next-private-key"], "certificate": newCA, "params": content["next-params"]}
+	if k := content[secretIssuerKey]; k != "" {
+		next[secretIssuerKey] = k // the intermediate's key stays for its renewals
+	}
+	if err := r.setCASecret(next); err != nil {
 		return nil, err
 	}
 	cert, err := ca.ParseCertificate(newCA)
@@ -189,6 +196,8 @@ func (r *reconciler) switchCA(pub *published) (*published, error) {
 		peerCA: newCA, peerCAParams: content["next-params"], peerBundle: mustJSON(bundle),
 		peerPreviousCA: pub.CA, peerPreviousSecret: prevID, peerOverlapUntil: until.Format(time.RFC3339),
 		peerNextCA: "", peerNextParams: "", peerRotationStart: "",
+		// The issuers go with their CAs: the next one's become current, the current one's stay trusted with it.
+		peerParents: r.peer[peerNextParents], peerNextParents: "", peerPreviousParents: r.peer[peerParents],
 		// Serials revoked under the old CA stay on its CRL, which is served and re-signed as long as that CA is
 		// trusted (maintainCRL); it moves as signed, so no key is read for it now. The new CA starts with none,
 		// its CRL numbers going on from the old one's.
@@ -198,7 +207,8 @@ func (r *reconciler) switchCA(pub *published) (*published, error) {
 	}); err != nil {
 		return nil, err
 	}
-	return &published{CA: newCA, Params: content["next-params"], Bundle: bundle, cert: cert}, nil
+	return &published{CA: newCA, Params: content["next-params"], Bundle: bundle, cert: cert,
+		Parents: r.parentsOf(peerParents), Others: r.parentsOf(peerPreviousParents)}, nil
 }
 
 // endOverlap is phase 3: the previous CA is no longer trusted nor kept. keepSecret leaves its secret (and its URI
@@ -206,7 +216,8 @@ func (r *reconciler) switchCA(pub *published) (*published, error) {
 func (r *reconciler) endOverlap(pub *published, keepSecret bool) error {
 	update := map[string]string{peerPreviousCA: "", peerOverlapUntil: "",
 		// Its CRL goes with it: no one trusts what it signed any more.
-		peerPreviousRevoked: "", peerPreviousCRL: "", peerPreviousCRLNumber: "", peerPreviousCRLNextUpdate: "", peerPreviousCRLFor: ""}
+		peerPreviousRevoked: "", peerPreviousCRL: "", peerPreviousCRLNumber: "", peerPreviousCRLNextUpdate: "", peerPreviousCRLFor: "",
+		peerPreviousParents: ""}
 	if id := r.peer[peerPreviousSecret]; id != "" && !keepSecret {
 		if err := r.hc.RemoveSecret(id, 0); err != nil && !errors.Is(err, hooktool.ErrNotFound) {
 			return err
@@ -218,6 +229,7 @@ func (r *reconciler) endOverlap(pub *published, keepSecret bool) error {
 		bundle = append(bundle, next)
 	}
 	pub.Bundle = bundle
+	pub.Others = r.parentsOf(peerNextParents)
 	if err := r.hc.Log(hooktool.LevelInfo, "rotation overlap ended: the previous CA is no longer trusted"); err != nil {
 		return err
 	}
