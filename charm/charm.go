@@ -101,7 +101,9 @@ type published struct {
 
 // Trust is what a client of this authority trusts: every CA of the bundle and every issuer above them, roots
 // included, each once.
-func (p *published) Trust() []string { return appendNew(appendNew(slices.Clone(p.Bundle), p.Parents...), p.Others...) }
+func (p *published) Trust() []string {
+	return appendNew(appendNew(slices.Clone(p.Bundle), p.Parents...), p.Others...)
+}
 
 // Chain is the CA followed by its parents: what chain.pem serves.
 func (p *published) Chain() []string { return append([]string{p.CA}, p.Parents...) }
