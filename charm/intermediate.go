@@ -270,7 +270,9 @@ func (r *reconciler) leaveIssuer(pub *published) (*published, error) {
 	if err != nil && !errors.Is(err, hooktool.ErrNotFound) {
 		return nil, err
 	}
-	if content[secretIssuerKey] != "" {
+	// A secret holding only the key of an intermediate never delivered is left for ensureCA to overwrite with a
+	// root in this hook: a secret is never set empty.
+	if content[secretIssuerKey] != "" && content["certificate"] != "" {
 		delete(content, secretIssuerKey)
 		if r.peer[peerNextParents] != "" {
 			delete(content, "next-private-key")
@@ -296,13 +298,11 @@ func (r *reconciler) leaveIssuer(pub *published) (*published, error) {
 	if err := r.setPeer(update); err != nil {
 		return nil, err
 	}
-	if err := r.hc.Log(hooktool.LevelInfo, "issuer removed: this authority goes back to a self-signed root"); err != nil {
-		return nil, err
-	}
 	if pub.CA == "" || len(pub.Parents) == 0 {
-		return pub, nil // a root already, or none yet: ensureCA makes one
+		// A root already, or none yet: ensureCA makes one.
+		return pub, r.hc.Log(hooktool.LevelInfo, "issuer removed: this authority stays a self-signed root")
 	}
-	return r.startRotation(pub, false, false)
+	return r.startRotation(pub, "issuer removed: back to a self-signed root")
 }
 
 // parentsOf reads a JSON list of certificates from the peer databag; a bad value reads as none.

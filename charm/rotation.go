@@ -60,7 +60,14 @@ func (r *reconciler) rotate(pub *published, forced bool) (*published, error) {
 	}
 	switch {
 	case restart:
-		return r.startRotation(pub, forced, nearExpiry)
+		why := "config changed"
+		switch {
+		case forced:
+			why = "rotate-private-key"
+		case nearExpiry:
+			why = "the CA expires within one certificate validity"
+		}
+		return r.startRotation(pub, why)
 	case switching:
 		return r.switchCA(pub)
 	}
@@ -108,7 +115,8 @@ func (r *reconciler) setCASecret(content map[string]string) error {
 	return nil
 }
 
-func (r *reconciler) startRotation(pub *published, forced, nearExpiry bool) (*published, error) {
+// startRotation is phase 1 towards a new self-signed root; why goes in the log line.
+func (r *reconciler) startRotation(pub *published, why string) (*published, error) {
 	content, err := r.caSecret()
 	if err != nil {
 		return nil, err
@@ -129,13 +137,6 @@ func (r *reconciler) startRotation(pub *published, forced, nearExpiry bool) (*pu
 	content["next-private-key"], content["next-certificate"], content["next-params"] = keyPEM, certPEM, r.cfg.CAParams()
 	if err := r.setCASecret(content); err != nil {
 		return nil, err
-	}
-	why := "config changed"
-	switch {
-	case forced:
-		why = "rotate-private-key"
-	case nearExpiry:
-		why = "the CA expires within one certificate validity"
 	}
 	if err := r.hc.Log(hooktool.LevelInfo, "rotation started (%s): new CA %q serial %x is trusted now and signs after the next update-status",
 		why, cert.Subject.CommonName, cert.SerialNumber); err != nil {
