@@ -32,10 +32,11 @@ const (
 // relation, so a renewal or a re-issue by a rotating parent is a new certificate for the same key.
 const secretIssuerKey = "issuer-key"
 
-// issuerRelevant tells whether this hook must look at the issuer relation: its own hooks, the full scans, and the
-// renewal time of the intermediate. A steady hook makes no call for it.
+// issuerRelevant tells whether this hook must look at the issuer relation: its own hooks, the full scans, the
+// renewal time of the intermediate, and any hook before there is a CA (install may come before
+// issuer-relation-created: a root made then would only be rotated away). A steady hook makes no call for it.
 func (r *reconciler) issuerRelevant() bool {
-	if r.hc.Env.RelationName == IssuerEndpoint || fullScanHooks[r.hc.Env.HookName] {
+	if r.hc.Env.RelationName == IssuerEndpoint || fullScanHooks[r.hc.Env.HookName] || r.peer[peerCA] == "" {
 		return true
 	}
 	if r.peer[peerIssuer] == "" {

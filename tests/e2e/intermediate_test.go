@@ -598,3 +598,68 @@ func TestIntermediateSignsScriptedCA(t *testing.T) {
 		t.Fatalf("a CA request under allow-ca-requests false: errors %+v", errs)
 	}
 }
+
+// TestIntermediateFromTheStart: an authority deployed with issuer already related never makes a root. While pki
+// cannot sign it has no CA: Waiting, get-ca-certificate fails, requests wait; once pki signs, the delivered
+// certificate is the CA at once (nothing was signed before it, so no rotation) and the waiting requests are signed
+// under it.
+func TestIntermediateFromTheStart(t *testing.T) {
+	s := newSim(t)
+	pki, err := s.AddModel("pki")
+	if err != nil {
+		t.Fatal(err)
+	}
+	edge, err := s.AddModel("model-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := deployAuthority(t, pki, "pki", 1, map[string]any{"ca-common-name": "pki-root"})
+	settle(t, s)
+	if err := parent.SetConfig(map[string]any{"certificate-validity": "bogus"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pki.Offer("pki", "certificates", "pki-certs"); err != nil {
+		t.Fatal(err)
+	}
+	if err := edge.Consume(pki, "pki-certs", "central"); err != nil {
+		t.Fatal(err)
+	}
+	auth := deployAuthority(t, edge, "authority", 1, map[string]any{"ca-common-name": "model-a-ca"})
+	app := deployRequirer(t, edge, "app", 1)
+	integrate(t, edge, "authority:issuer", "central:certificates")
+	rel := integrate(t, edge, "app:certificates", "authority:certificates")
+	settle(t, s)
+	wantStatus(t, "no CA yet", auth, "waiting", "waiting for the issuer to sign this authority's CA certificate")
+	if res, err := auth.Leader().RunAction("get-ca-certificate", nil); err != nil || res.Status != "failed" {
+		t.Fatalf("get-ca-certificate before the issuer delivered: %v %+v", err, res)
+	}
+	csr := newCSR(t, rsaKey(t), "app-0.example.com", "app-0.example.com")
+	publishCSRs(t, app.Units()[0], false, req(csr, false))
+	settle(t, s)
+	if _, ok := findEntry(rel.AppData("authority"), csr); ok {
+		t.Fatal("signed without a CA")
+	}
+
+	if err := parent.SetConfig(map[string]any{"certificate-validity": "90d"}); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, s)
+	wantStatus(t, "delivered", auth, "active", "issued 1")
+	inter, pkiRoot := caOf(t, auth), caOf(t, parent)
+	if c := parseCert(t, inter); c.Issuer.CommonName != "pki-root" {
+		t.Fatalf("the CA is issued by %q", c.Issuer.CommonName)
+	}
+	e, ok := findEntry(rel.AppData("authority"), csr)
+	if !ok {
+		t.Fatal("the waiting request is not signed once the issuer delivered")
+	}
+	verifyUnder(t, "first leaf", e, []string{pkiRoot}, 3)
+	for _, h := range auth.Leader().Hooks() {
+		for _, l := range h.Logs {
+			if strings.Contains(l, "created CA") || strings.Contains(l, "rotation started") {
+				t.Fatalf("an authority with issuer from the start logged %q", l)
+			}
+		}
+	}
+	noFailedHooks(t, auth)
+}
