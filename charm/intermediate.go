@@ -86,6 +86,11 @@ func (r *reconciler) syncIssuer(pub *published) (*published, error) {
 	}
 	state := map[string]string{peerIssuer: got.RelationID}
 	a := got.App[0]
+	if got.Wrote && a.Ready() {
+		if err := r.hc.Log(hooktool.LevelInfo, "asked the issuer to renew the intermediate CA certificate (expires %s)", a.NotAfter.UTC().Format(time.RFC3339)); err != nil {
+			return nil, err
+		}
+	}
 	cert, parents, verr := delivered(a, key, r.o.Now())
 	switch {
 	case !a.Ready() && a.Refused != nil:
