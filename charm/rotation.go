@@ -193,7 +193,7 @@ func (r *reconciler) switchCA(pub *published) (*published, error) {
 	if err := r.hc.Log(hooktool.LevelInfo, "rotation: CA serial %x signs now; the previous CA stays trusted until %s", cert.SerialNumber, until.Format(time.RFC3339)); err != nil {
 		return nil, err
 	}
-	if err := r.setPeer(map[string]string{
+	update := map[string]string{
 		peerCA: newCA, peerCAParams: content["next-params"], peerBundle: mustJSON(bundle),
 		peerPreviousCA: pub.CA, peerPreviousSecret: prevID, peerOverlapUntil: until.Format(time.RFC3339),
 		peerNextCA: "", peerNextParams: "", peerRotationStart: "",
@@ -205,7 +205,16 @@ func (r *reconciler) switchCA(pub *published) (*published, error) {
 		peerPreviousRevoked: r.peer[peerRevoked], peerPreviousCRL: r.peer[peerCRL], peerPreviousCRLNumber: r.peer[peerCRLNumber],
 		peerPreviousCRLNextUpdate: r.peer[peerCRLNextUpdate], peerPreviousCRLFor: r.peer[peerCRLFor],
 		peerRevoked: "",
-	}); err != nil {
+	}
+	if pub.cert != nil && crlKeyID(pub.cert) == crlKeyID(cert) {
+		// A renewed or re-issued intermediate keeps its key, so its CRL has the same path as the old one's (crlFiles
+		// serves one): the serials revoked under the old certificate stay on the new one's CRL instead.
+		update[peerRevoked] = r.peer[peerRevoked]
+		for _, k := range []string{peerPreviousRevoked, peerPreviousCRL, peerPreviousCRLNumber, peerPreviousCRLNextUpdate, peerPreviousCRLFor} {
+			update[k] = ""
+		}
+	}
+	if err := r.setPeer(update); err != nil {
 		return nil, err
 	}
 	return &published{CA: newCA, Params: content["next-params"], Bundle: bundle, cert: cert,

@@ -680,3 +680,52 @@ func TestIntermediateFromTheStart(t *testing.T) {
 	}
 	noFailedHooks(t, auth)
 }
+
+// TestIntermediateCRLAcrossReissue: a certificate revoked under the intermediate stays revoked after pki's rotation
+// re-issues the intermediate for the same key (same key identifier, so the same CRL path): the CRL the agent serves
+// there after the switch is signed by the re-issued intermediate and still lists the serial.
+func TestIntermediateCRLAcrossReissue(t *testing.T) {
+	w := newInterWorld(t, map[string]any{"ca-common-name": "pki-root"}, map[string]any{"ca-common-name": "model-a-ca", "certificate-validity": "30d"})
+	s := w.s
+	w.relateIssuer(t)
+	settle(t, s)
+	s.UpdateStatus()
+	settle(t, s)
+	first := caOf(t, w.auth)
+	revoked := parseCert(t, w.entry(t, "app/1").Certificate)
+	serial := fmt.Sprintf("%x", revoked.SerialNumber)
+	action(t, w.auth.Leader(), "revoke-certificate", map[string]any{"serial": serial})
+	settle(t, s)
+
+	action(t, w.parent.Leader(), "rotate-private-key", nil)
+	settle(t, s)
+	s.UpdateStatus() // pki signs with its new root: it re-issues the intermediate; the authority trusts it
+	settle(t, s)
+	s.UpdateStatus() // the re-issued intermediate signs
+	settle(t, s)
+	second := caOf(t, w.auth)
+	if second == first {
+		t.Fatal("the intermediate was not re-issued")
+	}
+	sc := parseCert(t, second)
+	for _, u := range w.auth.Units() {
+		for _, path := range []string{"/crl", "/crl/" + fmt.Sprintf("%x", revoked.AuthorityKeyId)} {
+			der := httpGet(t, fmt.Sprintf("http://%s:8080%s", u.Address(), path))
+			crl, err := x509.ParseRevocationList(der)
+			if err != nil {
+				t.Fatalf("%s %s: %v", u.Name(), path, err)
+			}
+			if err := crl.CheckSignatureFrom(sc); err != nil {
+				t.Fatalf("%s %s is not signed by the re-issued intermediate: %v", u.Name(), path, err)
+			}
+			listed := false
+			for _, e := range crl.RevokedCertificateEntries {
+				listed = listed || e.SerialNumber.Cmp(revoked.SerialNumber) == 0
+			}
+			if !listed {
+				t.Fatalf("%s %s no longer lists serial %s after the intermediate was re-issued", u.Name(), path, serial)
+			}
+		}
+	}
+	noFailedHooks(t, w.auth)
+}
