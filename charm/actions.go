@@ -500,6 +500,9 @@ func (r *reconciler) rotatePrivateKey() error {
 	if pub.CA == "" {
 		return r.hc.FailAction("the CA is not created yet")
 	}
+	if r.peer[peerIssuer] != "" {
+		return r.hc.FailAction("cannot rotate an intermediate CA by itself: its issuer signs it; remove the issuer relation to go back to a self-signed root, or rotate the issuer")
+	}
 	if pub, err = r.rotate(pub, true); err != nil {
 		return err
 	}

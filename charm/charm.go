@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -98,7 +99,15 @@ type published struct {
 	Params  string
 	Bundle  []string // CAs to trust: the current one first, the previous one during a rotation's overlap
 	Parents []string // the CA's issuers up to the root, in intermediate mode
-	cert    *x509.Certificate
+	// Others are the issuers of the next and previous CAs of a rotation in intermediate mode, trusted with them.
+	Others []string
+	cert   *x509.Certificate
+}
+
+// Trust is what a client of this authority trusts: every CA of the bundle and every issuer above them, roots
+// included, each once.
+func (p *published) Trust() []string {
+	return appendNew(appendNew(slices.Clone(p.Bundle), p.Parents...), p.Others...)
 }
 
 // Chain is the CA followed by its parents: what chain.pem serves.
@@ -169,6 +178,8 @@ func (r *reconciler) published() (*published, error) {
 	if len(p.Bundle) == 0 {
 		p.Bundle = []string{p.CA}
 	}
+	p.Parents = r.parentsOf(peerParents)
+	p.Others = appendNew(r.parentsOf(peerNextParents), r.parentsOf(peerPreviousParents)...)
 	return p, nil
 }
 
@@ -191,6 +202,9 @@ func (r *reconciler) reconcile() error {
 	}
 	if r.leader {
 		if err := r.observeRequests(); err != nil {
+			return err
+		}
+		if pub, err = r.syncIssuer(pub); err != nil {
 			return err
 		}
 		if pub, err = r.ensureCA(pub); err != nil {
@@ -241,11 +255,14 @@ func (r *reconciler) ensureCA(pub *published) (*published, error) {
 	// republish an existing CA rather than minting a second one.
 	content, err := r.caSecret()
 	switch {
-	case err == nil:
+	case err == nil && content["certificate"] != "":
 		pub.CA = content["certificate"]
 		pub.Params = content["params"]
-	case errors.Is(err, hooktool.ErrNotFound):
-		if pub, err = r.createCA(); err != nil {
+	case err == nil || errors.Is(err, hooktool.ErrNotFound):
+		if r.peer[peerIssuer] != "" {
+			return pub, nil // the issuer signs the CA (syncIssuer); nothing is signed until it does
+		}
+		if pub, err = r.createCA(content); err != nil {
 			return nil, err
 		}
 	default:
@@ -263,7 +280,9 @@ func (r *reconciler) ensureCA(pub *published) (*published, error) {
 	return pub, nil
 }
 
-func (r *reconciler) createCA() (*published, error) {
+// createCA makes a self-signed root, in the CA secret when one exists already (it may hold only the key of an
+// intermediate whose issuer went away before delivering).
+func (r *reconciler) createCA(existing map[string]string) (*published, error) {
 	key, err := ca.GenerateKey(r.cfg.Algorithm)
 	if err != nil {
 		return nil, fmt.Errorf("cannot generate the CA key: %w", err)
@@ -279,17 +298,27 @@ func (r *reconciler) createCA() (*published, error) {
 	certPEM := ca.EncodeCertificate(cert)
 	params := r.cfg.CAParams()
 	content := map[string]string{"private-key": keyPEM, "certificate": certPEM, "params": params}
+	if existing != nil {
+		if err := r.setCASecret(content); err != nil {
+			return nil, err
+		}
+		return &published{CA: certPEM, Params: params}, r.logCreated(cert)
+	}
 	id, err := r.hc.AddSecret(content,
 		&hooktool.AddSecretOptions{Label: CASecret, Owner: hooktool.OwnerApplication, Description: "tls-authority CA key and certificate"})
 	if err != nil {
 		return nil, err
 	}
 	r.caContent = content
-	if err := r.hc.Log(hooktool.LevelInfo, "created CA %q (%s, serial %x, expires %s)", cert.Subject.CommonName,
-		r.cfg.Algorithm, cert.SerialNumber, cert.NotAfter.UTC().Format(time.RFC3339)); err != nil {
+	if err := r.logCreated(cert); err != nil {
 		return nil, err
 	}
 	return &published{CA: certPEM, Params: params}, r.setPeer(map[string]string{peerCASecret: id})
+}
+
+func (r *reconciler) logCreated(cert *x509.Certificate) error {
+	return r.hc.Log(hooktool.LevelInfo, "created CA %q (%s, serial %x, expires %s)", cert.Subject.CommonName,
+		r.cfg.Algorithm, cert.SerialNumber, cert.NotAfter.UTC().Format(time.RFC3339))
 }
 
 func (r *reconciler) syncWorkload(pub *published) error {
@@ -301,7 +330,8 @@ func (r *reconciler) syncWorkload(pub *published) error {
 		return fmt.Errorf("%w: %w", ErrContainerNotReady, err)
 	}
 	defer c.CloseIdleConnections()
-	files := map[string]string{"ca.pem": strings.Join(pub.Bundle, "\n") + "\n", "inventory.json": joinInventory(r.peer)}
+	// ca.pem is what a client trusts: in intermediate mode the roots too; chain.pem what a server presents.
+	files := map[string]string{"ca.pem": strings.Join(pub.Trust(), "\n") + "\n", "inventory.json": joinInventory(r.peer)}
 	files["chain.pem"] = strings.Join(pub.Chain(), "\n") + "\n"
 	r.crlFiles(pub, files)
 	r.metricsFiles(files)
@@ -330,7 +360,7 @@ func (r *reconciler) trustSet(pub *published) map[string]string {
 			set["ca-"+strconv.Itoa(i)] = c
 		}
 	}
-	for i, c := range pub.Parents {
+	for i, c := range appendNew(slices.Clone(pub.Parents), pub.Others...) {
 		set["parent-"+strconv.Itoa(i)] = c
 	}
 	if r.got != nil {
@@ -348,6 +378,8 @@ func (r *reconciler) setStatus(pub *published, workloadErr error) error {
 	switch {
 	case r.cfgErr != nil:
 		return r.setUnitStatus(hooktool.StatusBlocked, r.cfgErr.Error())
+	case r.peer[peerIssuerWaiting] != "":
+		return r.setUnitStatus(hooktool.StatusWaiting, r.peer[peerIssuerWaiting])
 	case pub.CA == "" && r.leader:
 		return r.setUnitStatus(hooktool.StatusWaiting, "waiting for the peer relation to create the CA")
 	case pub.CA == "":

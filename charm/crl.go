@@ -174,7 +174,8 @@ func (r *reconciler) crlFiles(pub *published, files map[string]string) {
 		addCRLFiles(r.peer[peerCRL], "crl", files)
 	}
 	if prev := r.peer[peerPreviousCA]; prev != "" {
-		if cert, err := ca.ParseCertificate(prev); err == nil {
+		// A renewed intermediate keeps its key, hence its key id: the current CA's CRL is the one served there.
+		if cert, err := ca.ParseCertificate(prev); err == nil && (pub.cert == nil || crlKeyID(cert) != crlKeyID(pub.cert)) {
 			addCRLFiles(r.peer[peerPreviousCRL], "crl-"+crlKeyID(cert), files)
 		}
 	}

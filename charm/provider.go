@@ -528,7 +528,9 @@ func (p *provider) plan(id string) (*relationPlan, error) {
 		}
 		// Re-issuing under a new CA is not held back by certificate-limit: the overlap must end with every
 		// certificate under the new CA.
-		if _, reissue := byCSR[req.CSR]; !reissue && limit >= 0 && signing >= limit {
+		// While an issuer has not delivered, the CA it replaces signs nothing new (the certificates it signed are
+		// still served, and re-issued should it rotate).
+		if _, reissue := byCSR[req.CSR]; !reissue && (p.r.peer[peerIssuerWaiting] != "" || limit >= 0 && signing >= limit) {
 			pl.waiting++
 			continue
 		}
@@ -651,10 +653,7 @@ func (p *provider) issue(id string, req request, csr *ca.Vetted) (tlscertificate
 	}
 	leaf := ca.EncodeCertificate(cert)
 	// Leaf first, then the CA exactly as published (requirers compare strings), then its parents up to the root.
-	chain := []string{leaf, p.pub.CA}
-	for _, c := range a.Chain {
-		chain = append(chain, ca.EncodeCertificate(c))
-	}
+	chain := append([]string{leaf, p.pub.CA}, p.pub.Parents...)
 	// No Validate here: every part is known good (the CSR parsed, the CA parsed when loaded, the leaf just
 	// encoded), and decoding five PEM blocks again per certificate is a tenth of a signing hook's own CPU.
 	entry := tlscertificates.ProviderCertificate{CA: p.pub.CA, CSR: req.CSR, Certificate: leaf, Chain: chain}

@@ -44,7 +44,10 @@ func (r *reconciler) rotate(pub *published, forced bool) (*published, error) {
 	next := r.peer[peerNextCA]
 	wantParams := r.cfg.CAParams()
 	nearExpiry := pub.cert != nil && pub.cert.NotAfter.Sub(now) < r.cfg.LeafValidity
-	restart := forced || (next == "" && (pub.Params != wantParams || nearExpiry)) || (next != "" && r.peer[peerNextParams] != wantParams)
+	// With an issuer related the CA is the issuer's to sign: config and expiry bring a new CSR and a renewal
+	// (syncIssuer), never a self-signed root.
+	own := r.peer[peerIssuer] == ""
+	restart := forced || own && ((next == "" && (pub.Params != wantParams || nearExpiry)) || (next != "" && r.peer[peerNextParams] != wantParams))
 	started, _ := time.Parse(time.RFC3339, r.peer[peerRotationStart])
 	switching := !restart && next != "" && (r.hc.Env.HookName == "update-status" || now.Sub(started) >= rotationPropagation)
 	if until, err := time.Parse(time.RFC3339, r.peer[peerOverlapUntil]); err == nil && now.After(until) {
@@ -57,7 +60,14 @@ func (r *reconciler) rotate(pub *published, forced bool) (*published, error) {
 	}
 	switch {
 	case restart:
-		return r.startRotation(pub, forced, nearExpiry)
+		why := "config changed"
+		switch {
+		case forced:
+			why = "rotate-private-key"
+		case nearExpiry:
+			why = "the CA expires within one certificate validity"
+		}
+		return r.startRotation(pub, why)
 	case switching:
 		return r.switchCA(pub)
 	}
@@ -105,7 +115,8 @@ func (r *reconciler) setCASecret(content map[string]string) error {
 	return nil
 }
 
-func (r *reconciler) startRotation(pub *published, forced, nearExpiry bool) (*published, error) {
+// startRotation is phase 1 towards a new self-signed root; why goes in the log line.
+func (r *reconciler) startRotation(pub *published, why string) (*published, error) {
 	content, err := r.caSecret()
 	if err != nil {
 		return nil, err
@@ -127,13 +138,6 @@ func (r *reconciler) startRotation(pub *published, forced, nearExpiry bool) (*pu
 	if err := r.setCASecret(content); err != nil {
 		return nil, err
 	}
-	why := "config changed"
-	switch {
-	case forced:
-		why = "rotate-private-key"
-	case nearExpiry:
-		why = "the CA expires within one certificate validity"
-	}
 	if err := r.hc.Log(hooktool.LevelInfo, "rotation started (%s): new CA %q serial %x is trusted now and signs after the next update-status",
 		why, cert.Subject.CommonName, cert.SerialNumber); err != nil {
 		return nil, err
@@ -144,7 +148,7 @@ func (r *reconciler) startRotation(pub *published, forced, nearExpiry bool) (*pu
 	}
 	pub.Bundle = bundle
 	return pub, r.setPeer(map[string]string{
-		peerNextCA: certPEM, peerNextParams: r.cfg.CAParams(), peerBundle: mustJSON(bundle),
+		peerNextCA: certPEM, peerNextParams: r.cfg.CAParams(), peerBundle: mustJSON(bundle), peerNextParents: "",
 		peerRotationStart: r.o.Now().UTC().Format(time.RFC3339),
 	})
 }
@@ -173,7 +177,11 @@ func (r *reconciler) switchCA(pub *published) (*published, error) {
 	newCA := content["next-certificate"]
 	// The new key signs from now on, in this hook too: authority loads it from what setCASecret keeps, never
 	// from Juju, which would still answer with the old revision.
-	if err := r.setCASecret(map[string]string{"private-key": content["next-private-key"], "certificate": newCA, "params": content["next-params"]}); err != nil {
+	next := map[string]string{"private-key": content["next-private-key"], "certificate": newCA, "params": content["next-params"]}
+	if k := content[secretIssuerKey]; k != "" {
+		next[secretIssuerKey] = k // the intermediate's key stays for its renewals
+	}
+	if err := r.setCASecret(next); err != nil {
 		return nil, err
 	}
 	cert, err := ca.ParseCertificate(newCA)
@@ -185,20 +193,32 @@ func (r *reconciler) switchCA(pub *published) (*published, error) {
 	if err := r.hc.Log(hooktool.LevelInfo, "rotation: CA serial %x signs now; the previous CA stays trusted until %s", cert.SerialNumber, until.Format(time.RFC3339)); err != nil {
 		return nil, err
 	}
-	if err := r.setPeer(map[string]string{
+	update := map[string]string{
 		peerCA: newCA, peerCAParams: content["next-params"], peerBundle: mustJSON(bundle),
 		peerPreviousCA: pub.CA, peerPreviousSecret: prevID, peerOverlapUntil: until.Format(time.RFC3339),
 		peerNextCA: "", peerNextParams: "", peerRotationStart: "",
+		// The issuers go with their CAs: the next one's become current, the current one's stay trusted with it.
+		peerParents: r.peer[peerNextParents], peerNextParents: "", peerPreviousParents: r.peer[peerParents],
 		// Serials revoked under the old CA stay on its CRL, which is served and re-signed as long as that CA is
 		// trusted (maintainCRL); it moves as signed, so no key is read for it now. The new CA starts with none,
 		// its CRL numbers going on from the old one's.
 		peerPreviousRevoked: r.peer[peerRevoked], peerPreviousCRL: r.peer[peerCRL], peerPreviousCRLNumber: r.peer[peerCRLNumber],
 		peerPreviousCRLNextUpdate: r.peer[peerCRLNextUpdate], peerPreviousCRLFor: r.peer[peerCRLFor],
 		peerRevoked: "",
-	}); err != nil {
+	}
+	if pub.cert != nil && crlKeyID(pub.cert) == crlKeyID(cert) {
+		// A renewed or re-issued intermediate keeps its key, so its CRL has the same path as the old one's (crlFiles
+		// serves one): the serials revoked under the old certificate stay on the new one's CRL instead.
+		update[peerRevoked] = r.peer[peerRevoked]
+		for _, k := range []string{peerPreviousRevoked, peerPreviousCRL, peerPreviousCRLNumber, peerPreviousCRLNextUpdate, peerPreviousCRLFor} {
+			update[k] = ""
+		}
+	}
+	if err := r.setPeer(update); err != nil {
 		return nil, err
 	}
-	return &published{CA: newCA, Params: content["next-params"], Bundle: bundle, cert: cert}, nil
+	return &published{CA: newCA, Params: content["next-params"], Bundle: bundle, cert: cert,
+		Parents: r.parentsOf(peerParents), Others: r.parentsOf(peerPreviousParents)}, nil
 }
 
 // endOverlap is phase 3: the previous CA is no longer trusted nor kept. keepSecret leaves its secret (and its URI
@@ -206,7 +226,8 @@ func (r *reconciler) switchCA(pub *published) (*published, error) {
 func (r *reconciler) endOverlap(pub *published, keepSecret bool) error {
 	update := map[string]string{peerPreviousCA: "", peerOverlapUntil: "",
 		// Its CRL goes with it: no one trusts what it signed any more.
-		peerPreviousRevoked: "", peerPreviousCRL: "", peerPreviousCRLNumber: "", peerPreviousCRLNextUpdate: "", peerPreviousCRLFor: ""}
+		peerPreviousRevoked: "", peerPreviousCRL: "", peerPreviousCRLNumber: "", peerPreviousCRLNextUpdate: "", peerPreviousCRLFor: "",
+		peerPreviousParents: ""}
 	if id := r.peer[peerPreviousSecret]; id != "" && !keepSecret {
 		if err := r.hc.RemoveSecret(id, 0); err != nil && !errors.Is(err, hooktool.ErrNotFound) {
 			return err
@@ -218,6 +239,7 @@ func (r *reconciler) endOverlap(pub *published, keepSecret bool) error {
 		bundle = append(bundle, next)
 	}
 	pub.Bundle = bundle
+	pub.Others = r.parentsOf(peerNextParents)
 	if err := r.hc.Log(hooktool.LevelInfo, "rotation overlap ended: the previous CA is no longer trusted"); err != nil {
 		return err
 	}

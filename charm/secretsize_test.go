@@ -73,4 +73,10 @@ func TestCASecretFitsJujuLimits(t *testing.T) {
 		"next-private-key": k2, "next-certificate": c2, "next-params": cfg.CAParams(),
 	})
 	checkSecretFits(t, "previous CA secret", map[string]string{"private-key": k1, "certificate": c1})
+	// Intermediate mode moving from a root: the root, the delivered intermediate as next, and the intermediate's key.
+	k3, _ := newCA()
+	checkSecretFits(t, "CA secret of a root becoming an intermediate", map[string]string{
+		"private-key": k1, "certificate": c1, "params": cfg.CAParams(),
+		"next-private-key": k3, "next-certificate": c2, "next-params": cfg.CAParams(), secretIssuerKey: k3,
+	})
 }

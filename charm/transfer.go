@@ -55,11 +55,11 @@ func (r *reconciler) received() (*certtransfer.Received, error) {
 }
 
 // sentBundle is what this authority sends on send-ca-cert: the CAs it signs with (the current one first: v0
-// requirers trust only the first), the CAs of a rotation's overlap, its parents in intermediate mode, and the
+// requirers trust only the first), the CAs of a rotation's overlap, their issuers up to the roots in intermediate
+// mode (the roots are what a client must trust; the intermediates let it verify a chain sent without them), and the
 // received CAs when forward-received-cas is set.
 func (r *reconciler) sentBundle(pub *published, got *certtransfer.Received) []string {
-	set := slices.Clone(pub.Bundle)
-	set = append(set, pub.Parents...)
+	set := pub.Trust()
 	if r.cfg != nil && r.cfg.ForwardReceivedCAs && got != nil {
 		set = append(set, got.All()...)
 	}

@@ -79,6 +79,16 @@ type RequirerOptions struct {
 	// SecretLabel prefixes the key secrets' labels (<prefix>-unit-key and
 	// <prefix>-app-key); default "tls-certificates-<endpoint>".
 	SecretLabel string
+	// RenewBefore, when set, renews a certificate once less than this is
+	// left of it, but never before half its validity (so a certificate
+	// shorter than twice RenewBefore is not renewed in every hook); it
+	// replaces RenewalFraction. An intermediate CA renews so that its leaves
+	// can keep their full validity.
+	RenewBefore time.Duration
+	// AppKey, when set, is the app scope's key: the charm keeps it itself
+	// (an intermediate CA's key lives in its CA secret) and the Requirer
+	// neither reads nor creates a key secret for the app scope.
+	AppKey crypto.Signer
 	// Now is the clock, for tests; default time.Now.
 	Now func() time.Time
 }
@@ -296,7 +306,7 @@ func (r *Requirer) syncScope(scope Scope, relID string, bag map[string]string, r
 			break
 		}
 		if keep != nil {
-			if e := exactEntry(entries, keep.CSR); e != nil && (e.Revoked || dueForRenewal(e, r.opts.RenewalFraction, now)) {
+			if e := exactEntry(entries, keep.CSR); e != nil && (e.Revoked || r.dueForRenewal(e, now)) {
 				keep = nil
 			}
 		}
@@ -393,7 +403,7 @@ func (r *Requirer) assign(res *AssignedCertificate, entries []providerEntry, req
 	res.Chain = best.Chain
 	res.NotBefore = best.cert.NotBefore
 	res.NotAfter = best.cert.NotAfter
-	res.RenewAt = renewalTime(best.cert, r.opts.RenewalFraction)
+	res.RenewAt = r.renewalTime(best.cert)
 }
 
 // exactEntry is the provider entry for csr, preferring a non-revoked one.
@@ -415,8 +425,8 @@ func exactEntry(entries []providerEntry, csr string) *providerEntry {
 // A certificate that ends with its CA is never due: the provider capped it
 // at the CA's expiry, a new CSR would get the same cap, and renewing would
 // then happen in every hook; the CA's own rotation brings the fix.
-func dueForRenewal(e *providerEntry, fraction float64, now time.Time) bool {
-	if now.Before(renewalTime(e.cert, fraction)) {
+func (r *Requirer) dueForRenewal(e *providerEntry, now time.Time) bool {
+	if now.Before(r.renewalTime(e.cert)) {
 		return false
 	}
 	if e.CA != "" {
@@ -427,10 +437,14 @@ func dueForRenewal(e *providerEntry, fraction float64, now time.Time) bool {
 	return true
 }
 
-// renewalTime is NotBefore plus fraction of the validity.
-func renewalTime(cert *x509.Certificate, fraction float64) time.Time {
+// renewalTime is NotBefore plus RenewalFraction of the validity, or, with
+// RenewBefore, NotAfter minus RenewBefore but not before half the validity.
+func (r *Requirer) renewalTime(cert *x509.Certificate) time.Time {
 	validity := cert.NotAfter.Sub(cert.NotBefore)
-	return cert.NotBefore.Add(time.Duration(float64(validity) * fraction))
+	if r.opts.RenewBefore > 0 {
+		return cert.NotAfter.Add(-min(r.opts.RenewBefore, validity/2))
+	}
+	return cert.NotBefore.Add(time.Duration(float64(validity) * r.opts.RenewalFraction))
 }
 
 func (r *Requirer) secretLabel(scope Scope) string {
@@ -444,6 +458,14 @@ func (r *Requirer) secretLabel(scope Scope) string {
 func (r *Requirer) key(scope Scope, create bool) (crypto.Signer, error) {
 	if k := r.keys[scope]; k != nil {
 		return k, nil
+	}
+	if scope == ScopeApp && r.opts.AppKey != nil {
+		pemKey, err := ca.EncodePrivateKey(r.opts.AppKey)
+		if err != nil {
+			return nil, fmt.Errorf("cannot use the given app key: %w", err)
+		}
+		r.keys[scope], r.pems[scope] = r.opts.AppKey, pemKey
+		return r.opts.AppKey, nil
 	}
 	label := r.secretLabel(scope)
 	content, err := r.hc.GetSecret(hooktool.GetSecretOptions{Label: label})

@@ -66,8 +66,7 @@ func TestMultiModelReferenceArchitecture(t *testing.T) {
 			"proxy": "pki-ca", "app-b": "pki-ca", "app-a/0": "authority-a", "app-a/1": "authority-a", "app-a/2": "authority-a",
 			"app-b/0": "authority-b", "app-b/1": "authority-b"},
 	}, {
-		file:    "multimodel-intermediate.yaml",
-		pending: "the authority's intermediate mode on issuer is not on this branch (issue #11)",
+		file: "multimodel-intermediate.yaml",
 		roots: map[string]string{"pki-ca": "pki-ca", "authority-a": "pki-ca", "authority-b": "pki-ca",
 			"proxy": "pki-ca", "app-b": "pki-ca", "app-a/0": "pki-ca", "app-a/1": "pki-ca", "app-a/2": "pki-ca",
 			"app-b/0": "pki-ca", "app-b/1": "pki-ca"},
