@@ -22,7 +22,8 @@ import (
 type localTrust struct {
 	Prefix   string
 	Dir      string // default trust.DefaultDir
-	CertsDir string // default trust.DefaultCertsDir
+	CertsDir string   // default trust.DefaultCertsDir
+	Update   []string // default trust.UpdateCommand
 }
 
 // Sync makes Dir hold exactly cas among the files with Prefix and runs update-ca-certificates when anything
@@ -92,7 +93,11 @@ func (l *localTrust) Sync(cas map[string]string) (bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), trust.DefaultUpdateTimeout)
 	defer cancel()
 	start := time.Now()
-	out, err := exec.CommandContext(ctx, trust.UpdateCommand[0], trust.UpdateCommand[1:]...).CombinedOutput()
+	argv := l.Update
+	if len(argv) == 0 {
+		argv = trust.UpdateCommand
+	}
+	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
 	if err != nil {
 		return true, fmt.Errorf("cannot update the charm container's trust store (after %s): %w: %s", time.Since(start).Round(time.Millisecond), err, strings.TrimSpace(string(out)))
 	}
