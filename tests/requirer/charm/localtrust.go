@@ -21,7 +21,7 @@ import (
 // private to the unit; on Juju it is the charm container's own filesystem.
 type localTrust struct {
 	Prefix   string
-	Dir      string // default trust.DefaultDir
+	Dir      string   // default trust.DefaultDir
 	CertsDir string   // default trust.DefaultCertsDir
 	Update   []string // default trust.UpdateCommand
 }
