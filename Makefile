@@ -46,9 +46,11 @@ requirer: FORCE
 # up to its root; the full final state of each run is in build/<scenario>-state.json. multimodel.yaml is the
 # multi-model reference architecture (SPEC §1); multimodel-intermediate.yaml, its variant with the model
 # authorities as intermediates of pki, joins DEMO_SCENARIOS once the authority's intermediate mode (issuer) lands.
+# cos-tls-full.yaml is TLS in COS (SPEC §1) with internal and external TLS on; its three other modes
+# (cos-tls-internal, cos-tls-external, cos-tls-off) run in make test (tests/e2e/cos_modes_test.go).
 # The scenarios run at the same time, each on its own simulated models (most of a run is waiting on hooks and
 # update-ca-certificates, not CPU), and their transcripts (build/<scenario>.log) are printed one after the other.
-DEMO_SCENARIOS ?= demo demo-tls multimodel
+DEMO_SCENARIOS ?= demo demo-tls multimodel cos-tls-full
 demo: deps charm image requirer tools
 	@start=$$(date +%s); echo "make demo: running $(DEMO_SCENARIOS) (transcripts in $(BUILD)/<scenario>.log)"; \
 	for s in $(DEMO_SCENARIOS); do \

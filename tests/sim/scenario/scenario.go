@@ -41,6 +41,8 @@
 //	  - certificate: {unit: a/0, mode: unit, params: {scope: unit}}   # record a certificate for the final table
 //	  - certificate: {unit: ca/0, mode: CA, action: get-ca-certificate, holder: ca}
 //	  - exec: {unit: a/0, container: workload, command: "curl ...", handshake: "a/0 to a-1:9443, mutual TLS"}
+//	  - exec: {model: m2, unit: c/0, container: w, command: "curl --resolve x.example:443:{{address m b/0}} ..."}  # b/0's address
+//	  - action: {unit: a/0, name: get-url, params: {url: "https://..."}, handshake: "a/0 from its charm container"}
 //	  - expect:
 //	      status: {a/0: active, a: "active: ready"}      # "status" or "status: message prefix"
 //	      agent-status: {a/0: idle}
@@ -58,7 +60,7 @@
 // and the root it chains to (both named by the holder that recorded them, among the recorded certificates), and
 // the result of `openssl verify -CAfile <root> [-untrusted <intermediates>]` run on it; a certificate that chains
 // to no recorded root, or that openssl does not verify, is a failed expectation. Handshakes: every https
-// http-get, and every exec with a `handshake` label, with whether it went as expected (a handshake expected to
+// http-get, and every exec or action with a `handshake` label, with whether it went as expected (a handshake expected to
 // fail, such as a client trusting an unrelated CA, passes when it fails). Transcript lines are cut at 200
 // characters; the full results are in the state file and the saved values.
 //
