@@ -309,14 +309,23 @@ func (r *reconciler) reconcile() error {
 	}
 	peer := r.peerSource(assigned)
 	cas := r.trusted(cert, received)
-	if r.cfg.CharmTrustStore {
-		if _, err := (&localTrust{Prefix: TrustPrefix}).Sync(cas); err != nil {
-			return err
+	// The charm container's trust store is updated while the workload's is: each update-ca-certificates takes a
+	// second or more, and they are independent.
+	local := make(chan error, 1)
+	go func() {
+		if !r.cfg.CharmTrustStore {
+			local <- nil
+			return
 		}
-	}
+		_, err := (&localTrust{Prefix: TrustPrefix}).Sync(cas)
+		local <- err
+	}()
 	c, err := r.o.Pebble(Container)
 	if err == nil {
 		err = r.syncWorkload(c, cert, peer, backends, cas)
+	}
+	if lerr := <-local; lerr != nil {
+		return lerr
 	}
 	if err != nil {
 		if !errors.Is(err, errNotReady) {
