@@ -13,6 +13,11 @@
 // ingress relation, and serves mutual TLS to its peers on :9443 with its unit
 // certificate: the one of cluster-certificates when related, else the unit
 // certificate of certificates.
+//
+// For the COS TLS modes (tests/scenarios/cos-tls-*.yaml) it plays a COS charm: without a certificates relation it
+// serves plain HTTP (plain-http-without-certificates), it trusts the CA that issued its certificate (trust-issuer-ca)
+// and installs its trusted CAs into its charm container as well (charm-trust-store), where the get-url action
+// calls its workload as a COS charm does.
 package charm
 
 import (
