@@ -54,11 +54,13 @@ requirer: FORCE
 # make demo) on any handshake that did not go as expected or any certificate that openssl verify does not verify
 # up to its root; the full final state of each run is in build/<scenario>-state.json. multimodel.yaml is the
 # multi-model reference architecture (SPEC §1); multimodel-intermediate.yaml, its variant with the model
-# authorities as intermediates of pki. (demo.yaml and demo-tls.yaml, the earlier single-model demos, run in
-# make test: DEMO_SCENARIOS="demo demo-tls" make demo shows them.)
+# authorities as intermediates of pki. cos-tls-full.yaml is TLS in COS (SPEC §1) with internal and external TLS on;
+# its three other modes (cos-tls-internal, cos-tls-external, cos-tls-off) run in make test
+# (tests/e2e/cos_modes_test.go). demo.yaml and demo-tls.yaml, the earlier single-model demos, run in make test:
+# DEMO_SCENARIOS="demo demo-tls" make demo shows them.
 # The scenarios run at the same time, each on its own simulated models (most of a run is waiting on hooks and
 # update-ca-certificates, not CPU), and their transcripts (build/<scenario>.log) are printed one after the other.
-DEMO_SCENARIOS ?= multimodel multimodel-intermediate
+DEMO_SCENARIOS ?= multimodel multimodel-intermediate cos-tls-full
 demo: deps charm image requirer tools
 	@start=$$(date +%s); echo "make demo: running $(DEMO_SCENARIOS) (transcripts in $(BUILD)/<scenario>.log)"; \
 	for s in $(DEMO_SCENARIOS); do \

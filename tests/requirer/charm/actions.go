@@ -1,9 +1,14 @@
 package charm
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"strings"
+	"time"
 
 	"github.com/tls-authority/tls-authority/interfaces/tlscertificates"
 )
@@ -83,4 +88,46 @@ func (r *reconciler) getTrustedCAs() error {
 		"certificates": strings.Join(all, "\n"),
 		"count":        fmt.Sprint(len(all)),
 	})
+}
+
+// getURL fetches a URL from the charm container, as a COS charm calls its workload: HTTPS is verified with the
+// charm container's system trust store (what charm-trust-store installs), nothing else. A failed request fails the
+// action with the error, so a refused handshake reads as such.
+func (r *reconciler) getURL() error {
+	params, err := r.hc.ActionParams()
+	if err != nil {
+		return err
+	}
+	url, _ := params["url"].(string)
+	resolve, _ := params["resolve"].(string)
+	body, status, err := fetchURL(url, resolve, 10*time.Second)
+	if err != nil {
+		return r.hc.FailAction(err.Error())
+	}
+	return r.hc.SetActionResults(map[string]string{"status": fmt.Sprint(status), "body": body})
+}
+
+// fetchURL GETs url with the system trust store; resolve ("host:address") dials address for host.
+func fetchURL(url, resolve string, timeout time.Duration) (string, int, error) {
+	tr := &http.Transport{DisableKeepAlives: true, TLSHandshakeTimeout: timeout}
+	if host, addr, ok := strings.Cut(resolve, ":"); ok {
+		d := &net.Dialer{Timeout: timeout}
+		tr.DialContext = func(ctx context.Context, network, hostport string) (net.Conn, error) {
+			if h, port, err := net.SplitHostPort(hostport); err == nil && h == host {
+				hostport = net.JoinHostPort(addr, port)
+			}
+			return d.DialContext(ctx, network, hostport)
+		}
+	}
+	client := &http.Client{Transport: tr, Timeout: timeout}
+	resp, err := client.Get(url)
+	if err != nil {
+		return "", 0, fmt.Errorf("cannot get %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1000))
+	if err != nil {
+		return "", 0, fmt.Errorf("cannot read %s: %w", url, err)
+	}
+	return string(b), resp.StatusCode, nil
 }

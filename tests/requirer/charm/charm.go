@@ -13,6 +13,11 @@
 // ingress relation, and serves mutual TLS to its peers on :9443 with its unit
 // certificate: the one of cluster-certificates when related, else the unit
 // certificate of certificates.
+//
+// For the COS TLS modes (tests/scenarios/cos-tls-*.yaml) it plays a COS charm: without a certificates relation it
+// serves plain HTTP (plain-http-without-certificates), it trusts the CA that issued its certificate (trust-issuer-ca)
+// and installs its trusted CAs into its charm container as well (charm-trust-store), where the get-url action
+// calls its workload as a COS charm does.
 package charm
 
 import (
@@ -23,6 +28,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -90,6 +96,8 @@ func Run(hc *hooktool.Context, o *Options) error {
 		return r.getCertificate()
 	case "get-trusted-ca-certificates":
 		return r.getTrustedCAs()
+	case "get-url":
+		return r.getURL()
 	}
 	return hc.FailAction(fmt.Sprintf("unknown action %q", hc.Env.ActionName))
 }
@@ -102,6 +110,12 @@ type Config struct {
 	Requests map[tlscertificates.Scope]tlscertificates.CertificateRequest
 	// Cluster is the request on cluster-certificates: the unit's FQDN.
 	Cluster tlscertificates.CertificateRequest
+	// PlainHTTP: without a certificates relation, serve plain HTTP instead of going Blocked (COS with TLS off).
+	PlainHTTP bool
+	// TrustIssuerCA: trust the CA of the certificates relation too (a COS charm's local CA).
+	TrustIssuerCA bool
+	// CharmTrustStore: install the trusted CAs into the charm container's trust store as well.
+	CharmTrustStore bool
 }
 
 // Serves is the scope whose certificate the server serves.
@@ -144,6 +158,16 @@ func ParseConfig(cfg map[string]any, env hooktool.Env) (*Config, error) {
 	default:
 		bad = append(bad, fmt.Sprintf("mode %q (want unit, app, both or proxy)", mode))
 	}
+	for k, v := range map[string]*bool{"plain-http-without-certificates": &c.PlainHTTP, "trust-issuer-ca": &c.TrustIssuerCA, "charm-trust-store": &c.CharmTrustStore} {
+		switch b := cfg[k].(type) {
+		case nil:
+		case bool:
+			*v = b
+		default:
+			bad = append(bad, fmt.Sprintf("%s %v (want a boolean)", k, cfg[k]))
+		}
+	}
+	sort.Strings(bad)
 	unitFQDN := UnitFQDN(env.UnitName, env.ModelName)
 	c.Cluster = tlscertificates.CertificateRequest{CommonName: unitFQDN, DNSNames: []string{unitFQDN}}
 	for _, scope := range []tlscertificates.Scope{tlscertificates.ScopeUnit, tlscertificates.ScopeApp} {
@@ -191,6 +215,8 @@ type reconciler struct {
 	cluster *tlscertificates.Requirer
 	// clusterCert is the cluster-certificates request's state; nil when the endpoint has no relation.
 	clusterCert *tlscertificates.AssignedCertificate
+	// plain: no certificates relation and plain-http-without-certificates: the server speaks plain HTTP.
+	plain bool
 }
 
 // sync runs both requirers and returns what they found.
@@ -257,8 +283,11 @@ func (r *reconciler) reconcile() error {
 		return err
 	}
 	cert := r.served(assigned)
+	r.plain = assigned.RelationID == "" && r.cfg.PlainHTTP
 	status, msg := hooktool.StatusActive, ""
 	switch {
+	case r.plain:
+		msg = "serving plain HTTP (no certificates relation)"
 	case assigned.RelationID == "":
 		status, msg = hooktool.StatusBlocked, "needs a certificates relation"
 	case cert.Refused != nil:
@@ -284,9 +313,24 @@ func (r *reconciler) reconcile() error {
 		}
 	}
 	peer := r.peerSource(assigned)
+	cas := r.trusted(cert, received)
+	// The charm container's trust store is updated while the workload's is: each update-ca-certificates takes a
+	// second or more, and they are independent.
+	local := make(chan error, 1)
+	go func() {
+		if !r.cfg.CharmTrustStore {
+			local <- nil
+			return
+		}
+		_, err := (&localTrust{Prefix: TrustPrefix}).Sync(cas)
+		local <- err
+	}()
 	c, err := r.o.Pebble(Container)
 	if err == nil {
-		err = r.syncWorkload(c, cert, peer, backends, received)
+		err = r.syncWorkload(c, cert, peer, backends, cas)
+	}
+	if lerr := <-local; lerr != nil {
+		return lerr
 	}
 	if err != nil {
 		if !errors.Is(err, errNotReady) {
@@ -298,6 +342,9 @@ func (r *reconciler) reconcile() error {
 	}
 	if n := len(received.All()); n > 0 && status == hooktool.StatusActive {
 		msg += fmt.Sprintf(", trusting %d received CAs", n)
+	}
+	if _, ok := cas[IssuerCAName]; ok && status == hooktool.StatusActive {
+		msg += ", trusting its issuer"
 	}
 	return r.hc.SetStatus(status, msg)
 }
@@ -337,7 +384,7 @@ func (r *reconciler) peerSource(a *tlscertificates.Assigned) *pair {
 // in its trust store, and the server's layer. A steady hook costs one Pull
 // (the manifest), two directory listings (trust) and one PlanBytes; the key
 // secrets are read only when a certificate changed.
-func (r *reconciler) syncWorkload(c *client.Client, cert *tlscertificates.AssignedCertificate, peer *pair, backends []Backend, received *certtransfer.Received) error {
+func (r *reconciler) syncWorkload(c *client.Client, cert *tlscertificates.AssignedCertificate, peer *pair, backends []Backend, cas map[string]string) error {
 	if _, err := c.SysInfo(); err != nil {
 		return fmt.Errorf("%w: %w", errNotReady, err)
 	}
@@ -393,10 +440,27 @@ func (r *reconciler) syncWorkload(c *client.Client, cert *tlscertificates.Assign
 		}
 	}
 	inst := &trust.Installer{Client: c, Prefix: TrustPrefix}
-	if _, err := inst.Sync(received.Named()); err != nil {
+	if _, err := inst.Sync(cas); err != nil {
 		return fmt.Errorf("cannot install received CAs: %w", err)
 	}
-	return ensureLayer(c, r.cfg.Proxy)
+	return ensureLayer(c, r.cfg.Proxy, r.plain)
+}
+
+// IssuerCAName is the name of the issuing CA among the trusted CAs (trust-issuer-ca); received CAs are named
+// after their relation, so the two never collide.
+const IssuerCAName = "issuer-ca"
+
+// trusted is the set of CAs the trust stores hold: the received ones, and with trust-issuer-ca the CA that issued
+// the served certificate once it is there.
+func (r *reconciler) trusted(cert *tlscertificates.AssignedCertificate, received *certtransfer.Received) map[string]string {
+	cas := received.Named()
+	if r.cfg.TrustIssuerCA && cert != nil && cert.Ready() && cert.CA != "" {
+		if cas == nil {
+			cas = map[string]string{}
+		}
+		cas[IssuerCAName] = cert.CA
+	}
+	return cas
 }
 
 // fullChain is the leaf followed by the rest of the chain, without a

@@ -93,3 +93,25 @@ func TestFQDNs(t *testing.T) {
 		t.Error(got)
 	}
 }
+
+func TestParseConfigCOSOptions(t *testing.T) {
+	env := hooktool.Env{UnitName: "prom/0", ModelName: "cos"}
+	c, err := charm.ParseConfig(map[string]any{"mode": "unit"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PlainHTTP || c.TrustIssuerCA || c.CharmTrustStore {
+		t.Errorf("defaults %+v: want every COS option off (the requirer's behaviour before them)", c)
+	}
+	c, err = charm.ParseConfig(map[string]any{"mode": "unit", "plain-http-without-certificates": true, "trust-issuer-ca": true, "charm-trust-store": true}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.PlainHTTP || !c.TrustIssuerCA || !c.CharmTrustStore {
+		t.Errorf("got %+v, want every COS option on", c)
+	}
+	_, err = charm.ParseConfig(map[string]any{"mode": "unit", "trust-issuer-ca": "yes", "charm-trust-store": 1}, env)
+	if !errors.Is(err, charm.ErrInvalidConfig) || !strings.Contains(err.Error(), "trust-issuer-ca") || !strings.Contains(err.Error(), "charm-trust-store") {
+		t.Errorf("err = %v, want ErrInvalidConfig naming both options", err)
+	}
+}

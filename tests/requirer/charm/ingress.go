@@ -5,6 +5,7 @@ import (
 	"net"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/tls-authority/tls-authority/hooktool"
 )
@@ -13,6 +14,9 @@ import (
 type Backend struct {
 	Name string `json:"name"`
 	URL  string `json:"url"`
+	// Prefix routes the requests whose path starts with it to this backend: Traefik's per-unit route
+	// "/<model>-<unit name with - for />".
+	Prefix string `json:"prefix"`
 }
 
 // backendData is what a unit publishes in its databag of the ingress relation: the fields of Traefik's
@@ -23,8 +27,16 @@ func (r *reconciler) backendData() map[string]string {
 		"model":  r.hc.Env.ModelName,
 		"host":   UnitFQDN(r.hc.Env.UnitName, r.hc.Env.ModelName),
 		"port":   strconv.Itoa(ServerPort),
-		"scheme": "https",
+		"scheme": r.scheme(),
 	}
+}
+
+// scheme is what the server speaks: http when it serves plain HTTP (plain-http-without-certificates).
+func (r *reconciler) scheme() string {
+	if r.plain {
+		return "http"
+	}
+	return "https"
 }
 
 // publishBackend writes this unit's address on its ingress relation when it is not there yet: one relation-get per
@@ -78,13 +90,18 @@ func (r *reconciler) backends() ([]Backend, error) {
 			if d["host"] == "" || d["port"] == "" {
 				continue
 			}
-			if _, err := strconv.ParseUint(d["port"], 10, 16); err != nil || scheme != "https" {
-				if err := r.hc.Log(hooktool.LevelWarning, "skipped backend %s: want scheme https and a port, got %q %q", u, scheme, d["port"]); err != nil {
+			if _, err := strconv.ParseUint(d["port"], 10, 16); err != nil || (scheme != "https" && scheme != "http") {
+				if err := r.hc.Log(hooktool.LevelWarning, "skipped backend %s: want scheme http or https and a port, got %q %q", u, scheme, d["port"]); err != nil {
 					return nil, err
 				}
 				continue
 			}
-			out = append(out, Backend{Name: u, URL: fmt.Sprintf("https://%s", net.JoinHostPort(d["host"], d["port"]))})
+			model := d["model"]
+			if model == "" {
+				model = r.hc.Env.ModelName
+			}
+			out = append(out, Backend{Name: u, URL: fmt.Sprintf("%s://%s", scheme, net.JoinHostPort(d["host"], d["port"])),
+				Prefix: "/" + model + "-" + strings.ReplaceAll(u, "/", "-")})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })

@@ -10,11 +10,16 @@ import (
 // layer runs requirer-server; it listens on the address the pod's hostname
 // resolves to, ports 8443 (and 9443, mutual TLS), and picks up new
 // certificate files by itself. In mode proxy it forwards to the backends.
-func layer(proxy bool) string {
+// plain (no certificates relation, plain-http-without-certificates) serves
+// plain HTTP on 8443 instead.
+func layer(proxy, plain bool) string {
 	cmd := fmt.Sprintf("%s --cert %s --key %s --peer-cert %s --peer-key %s --peer-ca %s",
 		ServerBinary, CertPath, KeyPath, PeerCertPath, PeerKeyPath, PeerCAPath)
 	if proxy {
 		cmd += " --backends " + BackendsPath
+	}
+	if plain {
+		cmd += " --plain"
 	}
 	return fmt.Sprintf(`summary: tls-requirer server
 description: Serves the certificate the charm pushed, over HTTPS.
@@ -36,8 +41,8 @@ type planServices struct {
 // ensureLayer adds the server layer and replans when the plan does not run
 // our command yet: a new Pebble (pod start) or an upgrade that changed it. A
 // steady hook costs one PlanBytes.
-func ensureLayer(c *client.Client, proxy bool) error {
-	layer := layer(proxy)
+func ensureLayer(c *client.Client, proxy, plain bool) error {
+	layer := layer(proxy, plain)
 	data, err := c.PlanBytes(nil)
 	if err != nil {
 		return fmt.Errorf("%w: cannot read the Pebble plan: %w", errNotReady, err)

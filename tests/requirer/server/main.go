@@ -3,9 +3,10 @@
 // files when they change and keeps serving the previous pair until the new pair loads, so a renewal or a CA
 // rotation drops no handshake.
 //
-// On port 8443 it serves the certificate the charm pushed (--cert, --key): with "hello from <host>", or, given
-// --backends, as a reverse proxy in front of the backend units listed in that file (Traefik's role in the reference
-// architecture). The proxy verifies each backend's certificate against its container's trust store (--trust, the
+// On port 8443 it serves the certificate the charm pushed (--cert, --key), or plain HTTP given --plain (TLS off,
+// as a COS charm without a certificates relation): with "hello from <host>", or, given --backends, as a reverse
+// proxy in front of the backend units listed in that file (Traefik's role in the reference architecture), each
+// routed by its path prefix or in turn. The proxy verifies each backend's certificate against its container's trust store (--trust, the
 // bundle update-ca-certificates builds from what the charm installed) and answers 502 Bad Gateway, logging why,
 // to a backend it cannot verify.
 //
@@ -26,6 +27,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +43,7 @@ func main() {
 	flag.StringVar(&o.peerCert, "peer-cert", "", "PEM certificate (and chain) for mutual TLS on port 9443")
 	flag.StringVar(&o.peerKey, "peer-key", "", "PEM private key of --peer-cert")
 	flag.StringVar(&o.peerCA, "peer-ca", "", "PEM CA that verifies the clients of port 9443")
+	flag.BoolVar(&o.plain, "plain", false, "serve plain HTTP on port 8443 (no certificate: TLS is off)")
 	poll := flag.Duration("poll", 500*time.Millisecond, "how often to look for new certificate files")
 	flag.Parse()
 	if err := run(o, *poll); err != nil {
@@ -51,6 +54,7 @@ func main() {
 type options struct {
 	certFile, keyFile, listen, backends, trust string
 	peerCert, peerKey, peerCA                  string
+	plain                                      bool
 }
 
 func run(o *options, poll time.Duration) error {
@@ -71,7 +75,7 @@ func run(o *options, poll time.Duration) error {
 	watchers := []*watcher{w}
 	var handler http.Handler = hello(host)
 	if o.backends != "" {
-		handler = &proxy{backendsFile: o.backends, trust: &bundle{file: o.trust}}
+		handler = &proxy{backendsFile: o.backends, trust: &bundle{file: o.trust}, plain: o.plain}
 	}
 	errc := make(chan error, 2)
 	if o.peerCert != "" {
@@ -94,6 +98,11 @@ func run(o *options, poll time.Duration) error {
 		Handler:           handler,
 		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: w.get},
 		ReadHeaderTimeout: 10 * time.Second,
+	}
+	if o.plain {
+		log.Printf("listening on %s (plain HTTP)", o.listen)
+		go func() { errc <- srv.ListenAndServe() }()
+		return <-errc
 	}
 	log.Printf("listening on %s", o.listen)
 	go func() { errc <- srv.ListenAndServeTLS("", "") }()
@@ -136,15 +145,29 @@ func servePeers(addr, host string, w *watcher, ca *bundle) error {
 
 // backend is one entry of the --backends file, which the charm writes from the ingress relation.
 type backend struct {
-	Name string `json:"name"`
-	URL  string `json:"url"`
+	Name   string `json:"name"`
+	URL    string `json:"url"`
+	Prefix string `json:"prefix"`
 }
 
-// proxy forwards each request to the next backend in turn, over TLS verified against the trust bundle.
+// proxy forwards a request whose path starts with a backend's prefix (Traefik's per-unit route) to that backend,
+// and any other request to the next backend in turn; an https backend over TLS verified against the trust bundle,
+// an http one (its TLS is off) in plain HTTP.
 type proxy struct {
 	backendsFile string
 	trust        *bundle
 	next         atomic.Uint64
+	plain        bool // the proxy itself serves plain HTTP
+}
+
+// pick is the backend whose prefix routes path, else the next one in turn.
+func (p *proxy) pick(list []backend, path string) backend {
+	for _, b := range list {
+		if b.Prefix != "" && (path == b.Prefix || strings.HasPrefix(path, b.Prefix+"/")) {
+			return b
+		}
+	}
+	return list[int(p.next.Add(1)-1)%len(list)]
 }
 
 func (p *proxy) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
@@ -158,8 +181,11 @@ func (p *proxy) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		http.Error(rw, "no backend", http.StatusServiceUnavailable)
 		return
 	}
-	b := list[int(p.next.Add(1)-1)%len(list)]
-	pool, err := p.trust.pool()
+	b := p.pick(list, r.URL.Path)
+	var pool *x509.CertPool
+	if strings.HasPrefix(b.URL, "https://") {
+		pool, err = p.trust.pool()
+	}
 	if err != nil {
 		log.Printf("cannot proxy to %s: %v", b.Name, err)
 		http.Error(rw, "cannot read the trust store", http.StatusBadGateway)
@@ -176,7 +202,11 @@ func (p *proxy) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out.Header = r.Header.Clone()
-	out.Header.Set("X-Forwarded-Proto", "https")
+	proto := "https"
+	if p.plain {
+		proto = "http"
+	}
+	out.Header.Set("X-Forwarded-Proto", proto)
 	out.Header.Set("X-Forwarded-Host", r.Host)
 	resp, err := tr.RoundTrip(out)
 	if err != nil {

@@ -41,6 +41,8 @@
 //	  - certificate: {unit: a/0, mode: unit, params: {scope: unit}}   # record a certificate for the final table
 //	  - certificate: {unit: ca/0, mode: CA, action: get-ca-certificate, holder: ca}
 //	  - exec: {unit: a/0, container: workload, command: "curl ...", handshake: "a/0 to a-1:9443, mutual TLS"}
+//	  - exec: {model: m2, unit: c/0, container: w, command: "curl --resolve x.example:443:{{address m b/0}} ..."}  # b/0's address
+//	  - action: {unit: a/0, name: get-url, params: {url: "https://..."}, handshake: "a/0 from its charm container"}
 //	  - expect:
 //	      status: {a/0: active, a: "active: ready"}      # "status" or "status: message prefix"
 //	      agent-status: {a/0: idle}
@@ -58,7 +60,7 @@
 // and the root it chains to (both named by the holder that recorded them, among the recorded certificates), and
 // the result of `openssl verify -CAfile <root> [-untrusted <intermediates>]` run on it; a certificate that chains
 // to no recorded root, or that openssl does not verify, is a failed expectation. Handshakes: every https
-// http-get, and every exec with a `handshake` label, with whether it went as expected (a handshake expected to
+// http-get, and every exec or action with a `handshake` label, with whether it went as expected (a handshake expected to
 // fail, such as a client trusting an unrelated CA, passes when it fails). Transcript lines are cut at 200
 // characters; the full results are in the state file and the saved values.
 //
@@ -86,6 +88,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -272,6 +275,11 @@ type ActionStep struct {
 	// SaveAs stores the results as JSON; SaveResult stores one result key instead.
 	SaveAs     string `yaml:"save-as"`
 	SaveResult string `yaml:"save-result"`
+	// Handshake, when set, lists the action in the summary's handshakes under this label (an action that makes
+	// a request from the charm container); Trusting is what the summary says it trusts (default: the charm
+	// container's trust store).
+	Handshake string `yaml:"handshake"`
+	Trusting  string `yaml:"trusting"`
 }
 
 // ExecStep runs a command in a workload container through Pebble.
@@ -279,7 +287,10 @@ type ExecStep struct {
 	Model     string `yaml:"model"`
 	Unit      string `yaml:"unit"`
 	Container string `yaml:"container"`
-	Command   any    `yaml:"command"` // string (run by /bin/sh -c) or list
+	// Command is a string (run by /bin/sh -c) or a list. "{{address <model> <unit>}}" in it becomes that unit's
+	// address (a unit of another model, which the container's hosts file does not list, as a name outside the
+	// cluster DNS that the caller resolves itself).
+	Command any `yaml:"command"`
 	// Timeout is how long the command may run before Pebble kills it (default 1m); a killed command's exit is -1.
 	Timeout Duration `yaml:"timeout"`
 	Expect  *struct {
@@ -779,27 +790,58 @@ func (r *runner) action(a *ActionStep) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(r.out, "--- %s\n", short(fmt.Sprintf("action %s on %s %v", a.Name, a.Unit, a.Params)))
-	res, err := u.RunActionContext(r.ctx, a.Name, a.Params)
+	params := map[string]any{}
+	for k, v := range a.Params {
+		if str, ok := v.(string); ok {
+			if v, err = r.addresses(str); err != nil {
+				return err
+			}
+		}
+		params[k] = v
+	}
+	fmt.Fprintf(r.out, "--- %s\n", short(fmt.Sprintf("action %s on %s %v", a.Name, a.Unit, params)))
+	res, err := u.RunActionContext(r.ctx, a.Name, params)
 	if res == nil {
 		return err
 	}
 	if err != nil {
 		fmt.Fprintf(r.out, "  (settle: %v)\n", err)
 	}
+	want, ok := "completed", true
 	if a.Expect != nil {
-		want := a.Expect.Status
-		if want == "" {
-			want = "completed"
+		if a.Expect.Status != "" {
+			want = a.Expect.Status
 		}
-		r.check(res.Status == want, "action %s on %s: status %s (want %s) %s", a.Name, a.Unit, res.Status, want, res.Message)
+		ok = res.Status == want
+		r.check(ok, "action %s on %s: status %s (want %s) %s", a.Name, a.Unit, res.Status, want, res.Message)
 		if a.Expect.Message != "" {
-			r.check(strings.HasPrefix(res.Message, a.Expect.Message), "action %s message %q starts with %q", a.Name, res.Message, a.Expect.Message)
+			found := strings.HasPrefix(res.Message, a.Expect.Message)
+			ok = ok && found
+			r.check(found, "action %s message %q starts with %q", a.Name, res.Message, a.Expect.Message)
 		}
 		for _, k := range sortedKeys(a.Expect.ResultsContain) {
 			got := lookup(res.Results, k)
-			r.check(strings.Contains(got, a.Expect.ResultsContain[k]), "action %s result %s=%q contains %q", a.Name, k, got, a.Expect.ResultsContain[k])
+			found := strings.Contains(got, a.Expect.ResultsContain[k])
+			ok = ok && found
+			r.check(found, "action %s result %s=%q contains %q", a.Name, k, got, a.Expect.ResultsContain[k])
 		}
+	}
+	if a.Handshake != "" {
+		result := res.Status
+		if line := lastLine(res.Message); line != "" {
+			result += ": " + line
+		} else if a.Expect != nil && len(a.Expect.ResultsContain) > 0 && ok {
+			var found []string
+			for _, k := range sortedKeys(a.Expect.ResultsContain) {
+				found = append(found, a.Expect.ResultsContain[k])
+			}
+			result += ": " + strings.Join(found, ", ")
+		}
+		trusting := a.Trusting
+		if trusting == "" {
+			trusting = "charm container's trust store"
+		}
+		r.sum.handshakes = append(r.sum.handshakes, handshake{from: a.Unit + " (charm)", to: a.Handshake, trusting: trusting, result: result, ok: ok, expectFail: want != "completed"})
 	}
 	if a.SaveAs != "" {
 		if a.SaveResult != "" {
@@ -810,6 +852,23 @@ func (r *runner) action(a *ActionStep) error {
 		}
 	}
 	return nil
+}
+
+var addressRE = regexp.MustCompile(`\{\{address ([^ }]+) ([^ }]+)\}\}`)
+
+// addresses replaces each "{{address <model> <unit>}}" in s by that unit's address.
+func (r *runner) addresses(s string) (string, error) {
+	var err error
+	out := addressRE.ReplaceAllStringFunc(s, func(m string) string {
+		sub := addressRE.FindStringSubmatch(m)
+		u, e := r.unit(sub[1], sub[2])
+		if e != nil {
+			err = e
+			return m
+		}
+		return u.Address()
+	})
+	return out, err
 }
 
 // lookup reads a dotted key from nested results.
@@ -845,10 +904,17 @@ func (r *runner) exec(e *ExecStep) error {
 	var argv []string
 	switch cmd := e.Command.(type) {
 	case string:
+		if cmd, err = r.addresses(cmd); err != nil {
+			return err
+		}
 		argv = []string{"/bin/sh", "-c", cmd}
 	case []any:
 		for _, a := range cmd {
-			argv = append(argv, fmt.Sprint(a))
+			arg, err := r.addresses(fmt.Sprint(a))
+			if err != nil {
+				return err
+			}
+			argv = append(argv, arg)
 		}
 	default:
 		return fmt.Errorf("exec: command must be a string or a list")

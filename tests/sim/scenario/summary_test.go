@@ -138,3 +138,63 @@ func TestIncludeLoops(t *testing.T) {
 		t.Fatalf("err = %v, want nested includes", err)
 	}
 }
+
+// TestActionHandshakes: an action step with a handshake label is a row of the handshake table (from the unit's
+// charm container, trusting its trust store unless told), OK when it went as expected, a refusal when it was
+// expected to fail; "{{address <model> <unit>}}" in its params becomes that unit's address, and an unknown unit
+// there fails the step.
+func TestActionHandshakes(t *testing.T) {
+	dir := t.TempDir()
+	charm := filepath.Join(scenariosDir(), "..", "testcharm")
+	f := filepath.Join(dir, "s.yaml")
+	os.WriteFile(f, []byte(`name: action-handshakes
+containers: false
+steps:
+  - model: m
+  - deploy: {app: a, charm: `+charm+`}
+  - action: {unit: a/0, name: run, params: {cmd: 'action-set got="to {{address m a/0}}"'}, handshake: "a-0 from its charm", expect: {results-contain: {got: "to 127."}}}
+  - action: {unit: a/0, name: run, params: {cmd: 'action-fail "tls: unknown authority"'}, handshake: "a-0 untrusted", trusting: nothing, expect: {status: failed}}
+  - action: {unit: a/0, name: run, params: {cmd: 'action-set got=x'}, handshake: "a-0 wrong answer", expect: {results-contain: {got: "y"}}}
+`), 0o644)
+	sc, err := scenario.Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	res, err := scenario.Run(context.Background(), sc, &scenario.Options{Dir: filepath.Join(dir, "w"), BinDir: binDir(), Out: &out})
+	t.Log("\n" + out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []scenario.HandshakeRow{
+		{From: "a/0 (charm)", To: "a-0 from its charm", Trusting: "charm container's trust store", Result: "completed: to 127.", OK: true},
+		{From: "a/0 (charm)", To: "a-0 untrusted", Trusting: "nothing", Result: "failed: tls: unknown authority", OK: true, ExpectFail: true},
+		{From: "a/0 (charm)", To: "a-0 wrong answer", Trusting: "charm container's trust store", Result: "completed", OK: false},
+	}
+	if len(res.Handshakes) != len(want) {
+		t.Fatalf("handshakes %+v, want %d", res.Handshakes, len(want))
+	}
+	for i, w := range want {
+		if res.Handshakes[i] != w {
+			t.Errorf("handshake %d = %+v, want %+v", i, res.Handshakes[i], w)
+		}
+	}
+	if res.Failed != 1 {
+		t.Errorf("%d failed, want 1 (the wrong answer): %v", res.Failed, res.Failures)
+	}
+
+	os.WriteFile(f, []byte(`name: unknown-unit
+containers: false
+steps:
+  - model: m
+  - deploy: {app: a, charm: `+charm+`}
+  - action: {unit: a/0, name: run, params: {cmd: 'echo {{address m b/0}}'}}
+`), 0o644)
+	if sc, err = scenario.Load(f); err != nil {
+		t.Fatal(err)
+	}
+	_, err = scenario.Run(context.Background(), sc, &scenario.Options{Dir: filepath.Join(dir, "w2"), BinDir: binDir(), Out: &out})
+	if err == nil || !strings.Contains(err.Error(), `unit "b/0" not found`) {
+		t.Errorf("err = %v, want the unknown unit named", err)
+	}
+}
