@@ -138,7 +138,7 @@ func TestProviderRequestCache(t *testing.T) {
 	publishCSRs(t, m.Unit("b/0"), true, req(csrs["b"], false))
 	settle(t, s)
 	before = len(leader.Hooks())
-	s.InjectFailure(leader.Name(), "config-changed", 8)
+	s.InjectFailureAfterTool(leader.Name(), "config-changed", "relation-set", 1)
 	if err := authority.SetConfig(map[string]any{"certificate-validity": ""}); err != nil {
 		t.Fatal(err)
 	}

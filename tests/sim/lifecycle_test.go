@@ -370,3 +370,27 @@ func TestRecordsAndWildcardInjection(t *testing.T) {
 		t.Error("sequence numbers must grow")
 	}
 }
+
+// TestInjectFailureAfterTool: the hook dies right after the n-th call of the named tool, whatever came before it.
+func TestInjectFailureAfterTool(t *testing.T) {
+	s, m, _ := twoApps(t, 1, 1)
+	a0 := unit(t, m, "a/0")
+	script(t, a0, `if [ "$JUJU_HOOK_NAME" = update-status ]; then
+  is-leader >/dev/null; config-get >/dev/null
+  relation-set -r db:2 x=1
+  state-set k=v
+  relation-set -r db:2 y=2
+  echo after >> after.txt
+fi`)
+	s.InjectFailureAfterTool("a/0", "update-status", "relation-set", 2)
+	s.UpdateStatus()
+	settle(t, s)
+	var killed []map[string]int
+	for _, h := range a0.Hooks() {
+		if h.Name == "update-status" && h.Killed {
+			killed = append(killed, h.ToolCalls)
+		}
+	}
+	eq(t, "the killed run's calls", killed, []map[string]int{{"is-leader": 1, "config-get": 1, "relation-set": 2, "state-set": 1}})
+	eq(t, "killed run did not reach the end", strings.Count(readFile(t, a0, "after.txt"), "after"), "1")
+}

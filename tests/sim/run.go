@@ -29,6 +29,7 @@ type hookContext struct {
 	ncalls  int
 	logs    []string
 	killAt  int
+	killOn  string // the tool whose calls killAt counts; "" counts every call
 	killed  bool
 	killPod bool // the pod dies with the hook (InjectPodKill)
 
@@ -59,7 +60,7 @@ func (s *Sim) newContextLocked(u *Unit, h *pendingHook) *hookContext {
 	}
 	for i, f := range s.failures {
 		if f.unit == u.name && (f.hook == name || f.hook == "*") {
-			c.killAt, c.killPod = f.after, f.pod
+			c.killAt, c.killOn, c.killPod = f.after, f.tool, f.pod
 			s.failures = append(s.failures[:i], s.failures[i+1:]...)
 			break
 		}

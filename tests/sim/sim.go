@@ -92,7 +92,8 @@ type Sim struct {
 type injection struct {
 	unit, hook string
 	after      int
-	pod        bool // the unit's pod dies with the hook (InjectPodKill)
+	tool       string // when set, after counts this tool's calls only (InjectFailureAfterTool)
+	pod        bool   // the unit's pod dies with the hook (InjectPodKill)
 }
 
 // New builds the hook tools, starts the hook-tool server and returns an empty controller.
@@ -251,6 +252,14 @@ func (s *Sim) InjectFailure(unit, hook string, afterToolCalls int) {
 		afterToolCalls = 1
 	}
 	s.failures = append(s.failures, &injection{unit: unit, hook: hook, after: afterToolCalls})
+}
+
+// InjectFailureAfterTool is InjectFailure counting only the calls of tool: the hook is killed right after its n-th
+// call of that tool has been answered (the first relation-set, say, wherever it falls in the hook).
+func (s *Sim) InjectFailureAfterTool(unit, hook, tool string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failures = append(s.failures, &injection{unit: unit, hook: hook, after: max(n, 1), tool: tool})
 }
 
 // InjectPodKill makes the unit's pod die abruptly (SIGKILL, node loss: no graceful shutdown, so

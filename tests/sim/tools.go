@@ -120,7 +120,11 @@ func (s *Sim) handle(req *toolRequest) (resp *toolResponse, kill int) {
 		resp.Stderr = append(resp.Stderr, "ERROR "+err.Error()+"\n"...)
 		resp.Code = code
 	}
-	if c.killAt > 0 && c.ncalls >= c.killAt && !c.killed && c.pid != 0 {
+	counted := c.ncalls
+	if c.killOn != "" {
+		counted = c.calls[c.killOn]
+	}
+	if c.killAt > 0 && counted >= c.killAt && (c.killOn == "" || req.Tool == c.killOn) && !c.killed && c.pid != 0 {
 		c.killed = true
 		kill = c.pid
 	}

@@ -21,19 +21,17 @@ func runOn(t *testing.T, path string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// charmcraft 3/4 for a non-legacy base: `base: ubuntu@24.04` (tests/packaging holds the file to that).
 	var c struct {
-		Bases []struct {
-			RunOn []struct{ Name, Channel string } `yaml:"run-on"`
-		} `yaml:"bases"`
+		Base string `yaml:"base"`
 	}
 	if err := yaml.Unmarshal(b, &c); err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Bases) != 1 || len(c.Bases[0].RunOn) != 1 {
-		t.Fatalf("charmcraft.yaml: want one run-on base, got %+v", c.Bases)
+	if c.Base == "" {
+		t.Fatalf("charmcraft.yaml names no base")
 	}
-	r := c.Bases[0].RunOn[0]
-	return r.Name + "@" + r.Channel
+	return c.Base
 }
 
 var hclStart = hcl.InitialPos
