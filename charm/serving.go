@@ -186,7 +186,7 @@ func podIP(host string) net.IP {
 	var first net.IP
 	for _, a := range addrs {
 		ip := net.ParseIP(a)
-		if ip == nil || ip.IsLoopback() {
+		if ip == nil {
 			continue
 		}
 		if ip.To4() != nil {
