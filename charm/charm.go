@@ -349,8 +349,8 @@ func (r *reconciler) syncWorkload(pub *published) error {
 	w := &Workload{
 		Files:   files,
 		Private: private,
-		Trust: r.trustSet(pub),
-		Host:  podHostname(r.hc.Env.UnitName),
+		Trust:   r.trustSet(pub),
+		Host:    podHostname(r.hc.Env.UnitName),
 	}
 	res, err := SyncWorkload(c, w)
 	if err != nil {

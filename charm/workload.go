@@ -35,8 +35,8 @@ type Workload struct {
 	Files map[string]string // name in DataDir -> content
 	// Private are files only the agent reads (mode 0600): the serving key of this unit (serving.go).
 	Private map[string]string
-	Trust map[string]string // trust-store name -> PEM bundle
-	Host  string            // the pod's hostname, for the agent's health check
+	Trust   map[string]string // trust-store name -> PEM bundle
+	Host    string            // the pod's hostname, for the agent's health check
 }
 
 // agentLayer is the Pebble layer that runs the agent. Its health check asks the agent itself, on the address the
