@@ -48,28 +48,36 @@ const servingValidity = 90 * 24 * time.Hour
 
 // servingCert returns this unit's serving certificate (leaf and chain) and key, issuing a new one when there is
 // none, when it names another address or FQDN, when another CA signs now, or when two thirds of its life are gone.
-// It returns "" while the unit cannot get one (no CA yet, or the CA secret not yet showing the published CA).
+// While the unit cannot sign (the CA secret does not yet show the published CA) it returns the kept one, if any.
 func (r *reconciler) servingCert(pub *published) (crt, key string, err error) {
 	if pub.CA == "" || pub.cert == nil {
 		return "", "", nil
 	}
 	env := r.hc.Env
 	fqdn := podFQDN(env.UnitName, env.ModelName)
-	ip := podIP(podHostname(env.UnitName))
+	ip := podIPOf(podHostname(env.UnitName))
 	now := r.o.Now()
 	crtPath := filepath.Join(env.CharmDir, servingCertCache)
 	keyPath := filepath.Join(env.CharmDir, servingKeyCache)
 	chain := strings.Join(pub.Chain(), "\n") + "\n"
+	var kept, keptKey string
 	if env.CharmDir != "" {
 		c, errC := os.ReadFile(crtPath)
 		k, errK := os.ReadFile(keyPath)
-		if errC == nil && errK == nil && servingCurrent(string(c), chain, pub.cert, fqdn, ip, now) {
-			return string(c), string(k), nil
+		if errC == nil && errK == nil {
+			kept, keptKey = string(c), string(k)
+			if servingCurrent(kept, chain, pub.cert, fqdn, ip, now) {
+				return kept, keptKey, nil
+			}
 		}
 	}
 	auth, err := r.signingAuthority(pub)
-	if err != nil || auth == nil {
+	if err != nil {
 		return "", "", err
+	}
+	if auth == nil {
+		// Until the new CA can sign, the agent keeps serving what it has (a scraper trusts the whole bundle).
+		return kept, keptKey, nil
 	}
 	crt, key, err = issueServing(auth, chain, fqdn, ip, now)
 	if err != nil {
@@ -173,6 +181,9 @@ func issueServing(auth *ca.Authority, chain, fqdn string, ip net.IP, now time.Ti
 var hostsOnly = &net.Resolver{PreferGo: true, Dial: func(context.Context, string, string) (net.Conn, error) {
 	return nil, errors.New("cannot query DNS: /etc/hosts only")
 }}
+
+// podIPOf is podIP, which a test replaces: the pod's /etc/hosts is not the test machine's.
+var podIPOf = podIP
 
 // podIP is the address the pod's hostname has in /etc/hosts (IPv4 first), as the kubelet writes it into every
 // container of the pod: the pod IP, which Juju also gives as the unit's ingress-address. nil when it is not there.
