@@ -81,7 +81,9 @@ func (r *reconciler) servingCert(pub *published) (crt, key string, err error) {
 	}
 	crt, key, err = issueServing(auth, chain, fqdn, ip, now)
 	if err != nil {
-		return "", "", err
+		// The agent's own certificate is not worth failing the hook over (an expired CA is already in the status
+		// and the alerts): keep serving what there is, and say why.
+		return kept, keptKey, r.hc.Log(hooktool.LevelWarning, "cannot renew the agent's serving certificate: %v", err)
 	}
 	if env.CharmDir != "" {
 		// The key first: a hook killed in between finds a certificate that does not match it, and issues again.
