@@ -18,6 +18,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -36,10 +37,11 @@ const AgentTLSPort = 8443
 
 // Files in the charm directory, and in the workload's DataDir.
 const (
-	servingCertCache = ".tls-authority-serving.crt" // leaf then chain (PEM)
-	servingKeyCache  = ".tls-authority-serving.key" // the unit's key (PEM, 0600)
-	servingCertFile  = "tls.crt"
-	servingKeyFile   = "tls.key"
+	// servingCache holds {"crt": leaf then chain, "key": the unit's key} (PEM, 0600), in one file replaced by a
+	// rename, so that a hook killed half way never leaves a key with another key's certificate.
+	servingCache    = ".tls-authority-serving.json"
+	servingCertFile = "tls.crt"
+	servingKeyFile  = "tls.key"
 )
 
 // servingValidity is how long a serving certificate lasts (clipped to the CA's expiry); it is renewed once two
@@ -57,15 +59,13 @@ func (r *reconciler) servingCert(pub *published) (crt, key string, err error) {
 	fqdn := podFQDN(env.UnitName, env.ModelName)
 	ip := podIPOf(podHostname(env.UnitName))
 	now := r.o.Now()
-	crtPath := filepath.Join(env.CharmDir, servingCertCache)
-	keyPath := filepath.Join(env.CharmDir, servingKeyCache)
+	cachePath := filepath.Join(env.CharmDir, servingCache)
 	chain := strings.Join(pub.Chain(), "\n") + "\n"
 	var kept, keptKey string
 	if env.CharmDir != "" {
-		c, errC := os.ReadFile(crtPath)
-		k, errK := os.ReadFile(keyPath)
-		if errC == nil && errK == nil {
-			kept, keptKey = string(c), string(k)
+		var c servingPair
+		if b, err := os.ReadFile(cachePath); err == nil && json.Unmarshal(b, &c) == nil && c.Crt != "" && c.Key != "" {
+			kept, keptKey = c.Crt, c.Key
 			if servingCurrent(kept, chain, pub.cert, fqdn, ip, now) {
 				return kept, keptKey, nil
 			}
@@ -86,15 +86,22 @@ func (r *reconciler) servingCert(pub *published) (crt, key string, err error) {
 		return kept, keptKey, r.hc.Log(hooktool.LevelWarning, "cannot renew the agent's serving certificate: %v", err)
 	}
 	if env.CharmDir != "" {
-		// The key first: a hook killed in between finds a certificate that does not match it, and issues again.
-		if err := os.WriteFile(keyPath, []byte(key), 0o600); err != nil {
-			return "", "", fmt.Errorf("cannot keep the serving key: %w", err)
+		b, _ := json.Marshal(servingPair{Crt: crt, Key: key})
+		tmp := cachePath + ".new"
+		if err := os.WriteFile(tmp, b, 0o600); err != nil {
+			return "", "", fmt.Errorf("cannot keep the serving certificate: %w", err)
 		}
-		if err := os.WriteFile(crtPath, []byte(crt), 0o644); err != nil {
+		if err := os.Rename(tmp, cachePath); err != nil {
 			return "", "", fmt.Errorf("cannot keep the serving certificate: %w", err)
 		}
 	}
 	return crt, key, r.hc.Log(hooktool.LevelInfo, "issued the agent's serving certificate for %s (%s)", fqdn, ipString(ip))
+}
+
+// servingPair is the kept certificate and key.
+type servingPair struct {
+	Crt string `json:"crt"`
+	Key string `json:"key"`
 }
 
 // signingAuthority is the CA that signs now, with its key: the leader has it in hand (or reads the secret by label),

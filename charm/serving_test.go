@@ -103,7 +103,7 @@ func TestServingCert(t *testing.T) {
 	if _, err := ca.ParsePrivateKey(key); err != nil || strings.Contains(crt+key, content["private-key"]) {
 		t.Errorf("key: %v, or the CA key went out", err)
 	}
-	if st, err := os.Stat(filepath.Join(charmDir, servingKeyCache)); err != nil || st.Mode().Perm() != 0o600 {
+	if st, err := os.Stat(filepath.Join(charmDir, servingCache)); err != nil || st.Mode().Perm() != 0o600 {
 		t.Errorf("kept key: %v %v", st, err)
 	}
 
