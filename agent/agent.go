@@ -8,6 +8,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -251,9 +252,27 @@ func DefaultListenAddress() string {
 // Serve serves h on ln until ctx is done, then shuts down gracefully
 // (in-flight requests get up to 5 s).
 func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	return serve(ctx, ln, h, nil)
+}
+
+// ServeTLS is Serve over TLS with cfg (Server.TLSConfig).
+func ServeTLS(ctx context.Context, ln net.Listener, h http.Handler, cfg *tls.Config) error {
+	if cfg == nil {
+		return errNoTLS
+	}
+	return serve(ctx, ln, h, cfg)
+}
+
+func serve(ctx context.Context, ln net.Listener, h http.Handler, cfg *tls.Config) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, TLSConfig: cfg}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if cfg != nil {
+			errc <- srv.ServeTLS(ln, "", "") // the certificate comes from cfg.GetCertificate
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("cannot serve: %w", err)

@@ -186,8 +186,10 @@ func (r *reconciler) published() (*published, error) {
 func (r *reconciler) reconcile() error {
 	if r.hc.Env.HookName == "install" || r.hc.Env.HookName == "upgrade-charm" {
 		// Ports are transactional and idempotent; opening them in these two hooks covers every unit's life.
-		if err := r.hc.OpenPort(fmt.Sprintf("%d/tcp", AgentPort)); err != nil {
-			return err
+		for _, port := range []int{AgentPort, AgentTLSPort} {
+			if err := r.hc.OpenPort(fmt.Sprintf("%d/tcp", port)); err != nil {
+				return err
+			}
 		}
 	}
 	if err := r.load(); err != nil {
@@ -232,7 +234,7 @@ func (r *reconciler) reconcile() error {
 			return err
 		}
 	}
-	if err := r.publishObservability(); err != nil {
+	if err := r.publishObservability(pub); err != nil {
 		return err
 	}
 	if err := r.flushPeer(); err != nil {
@@ -335,10 +337,20 @@ func (r *reconciler) syncWorkload(pub *published) error {
 	files["chain.pem"] = strings.Join(pub.Chain(), "\n") + "\n"
 	r.crlFiles(pub, files)
 	r.metricsFiles(files)
+	crt, key, err := r.servingCert(pub)
+	if err != nil {
+		return err
+	}
+	var private map[string]string
+	if crt != "" {
+		files[servingCertFile] = crt
+		private = map[string]string{servingKeyFile: key}
+	}
 	w := &Workload{
-		Files: files,
-		Trust: r.trustSet(pub),
-		Host:  podHostname(r.hc.Env.UnitName),
+		Files:   files,
+		Private: private,
+		Trust:   r.trustSet(pub),
+		Host:    podHostname(r.hc.Env.UnitName),
 	}
 	res, err := SyncWorkload(c, w)
 	if err != nil {

@@ -33,6 +33,11 @@ const (
 // databag needs writing.
 const peerObserved = "observed"
 
+// peerObservedCA is the digest of the CA bundle the leader last put in the scrape job's tls_config. The scrape job
+// is the one COS databag that changes with the CA (a rotation, an intermediate switch), in hooks that are not
+// otherwise full scans; comparing this digest tells such a hook, without a call, to publish the databags again.
+const peerObservedCA = "observed-ca"
+
 // MetricsJobName is the scrape job the charm sends; COS names it juju_<model>_<uuid8>_<app>_prometheus_scrape_agent-<n>.
 const MetricsJobName = "agent"
 
@@ -45,12 +50,17 @@ func (r *reconciler) metricsFiles(files map[string]string) {
 }
 
 // publishObservability keeps the COS databags right. Their content changes only with the topology (model, leader),
-// the charm's files (an upgrade), or the unit's address (Juju runs config-changed for it), so only full-scan hooks
-// and the hooks of these two endpoints look at them: a steady hook makes no call here.
-func (r *reconciler) publishObservability() error {
+// the charm's files (an upgrade), the unit's address (Juju runs config-changed for it), or the CA bundle the scrape
+// job trusts, so only full-scan hooks, the hooks of these two endpoints and the leader's hook that changed the CA
+// look at them: a steady hook makes no call here.
+func (r *reconciler) publishObservability(pub *published) error {
 	env := r.hc.Env
 	own := env.RelationName == MetricsEndpoint || env.RelationName == DashboardEndpoint
 	full := fullScanHooks[env.HookName]
+	caDigest := scrapeCADigest(pub)
+	if r.leader && r.peerID != "" && r.peer[peerObservedCA] != caDigest {
+		full = true
+	}
 	if !own && !full {
 		return nil
 	}
@@ -87,7 +97,7 @@ func (r *reconciler) publishObservability() error {
 		var bags observedBags
 		for _, ep := range []string{MetricsEndpoint, DashboardEndpoint} {
 			for _, id := range ids[ep] {
-				bag, digest, err := bags.get(r, ep)
+				bag, digest, err := bags.get(r, pub, ep)
 				if err != nil {
 					return err
 				}
@@ -109,7 +119,21 @@ func (r *reconciler) publishObservability() error {
 	if r.peerID == "" || !r.leader {
 		return nil
 	}
-	return r.setPeer(map[string]string{peerObserved: jsonOrEmpty(written)})
+	return r.setPeer(map[string]string{peerObserved: jsonOrEmpty(written), peerObservedCA: caDigest})
+}
+
+// scrapeCA is the CA bundle a scraper trusts the agents' serving certificates under: every CA this authority
+// trusts, so that a unit whose certificate the previous CA of a rotation signed still verifies. "" before the CA.
+func scrapeCA(pub *published) string {
+	if pub == nil || pub.CA == "" {
+		return ""
+	}
+	return strings.Join(pub.Trust(), "\n") + "\n"
+}
+
+func scrapeCADigest(pub *published) string {
+	h := sha256.Sum256([]byte(scrapeCA(pub)))
+	return hex.EncodeToString(h[:8])
 }
 
 // observedBags builds each endpoint's application databag once per hook, and only when a relation needs it.
@@ -118,12 +142,12 @@ type observedBags struct {
 	metricsDigest, dashboardsDig string
 }
 
-func (b *observedBags) get(r *reconciler, ep string) (map[string]string, string, error) {
+func (b *observedBags) get(r *reconciler, pub *published, ep string) (map[string]string, string, error) {
 	var err error
 	switch ep {
 	case MetricsEndpoint:
 		if b.metrics == nil {
-			if b.metrics, err = r.scrapeAppBag(); err != nil {
+			if b.metrics, err = r.scrapeAppBag(pub); err != nil {
 				return nil, "", err
 			}
 			b.metricsDigest = bagDigestOf(b.metrics)
@@ -154,9 +178,11 @@ func (r *reconciler) topology() *prometheusscrape.Topology {
 		Unit: env.UnitName, CharmName: CharmName}
 }
 
-// scrapeAppBag is the leader's metrics-endpoint databag: its topology, one job scraping every unit's agent, and the
-// alert rules shipped in the charm.
-func (r *reconciler) scrapeAppBag() (map[string]string, error) {
+// scrapeAppBag is the leader's metrics-endpoint databag: its topology, one job scraping every unit's agent over
+// HTTPS, and the alert rules shipped in the charm. The job's tls_config carries the CA bundle as PEM content in
+// ca_file, which prometheus-k8s writes to a file of its own (COS.md); each agent's certificate names its pod IP, the
+// address a "*" target becomes, so no server_name is needed.
+func (r *reconciler) scrapeAppBag(pub *published) (map[string]string, error) {
 	t := r.topology()
 	files, err := readCharmFiles(r.hc.Env.CharmDir, prometheusscrape.RulesDir, prometheusscrape.IsRuleFile)
 	if err != nil {
@@ -170,10 +196,14 @@ func (r *reconciler) scrapeAppBag() (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot load the charm's alert rules: %w", err)
 	}
-	return prometheusscrape.WriteAppBag(&prometheusscrape.AppBag{Metadata: *t, Rules: set, Jobs: []prometheusscrape.Job{{
-		JobName: MetricsJobName, MetricsPath: "/metrics",
-		StaticConfigs: []prometheusscrape.StaticConfig{{Targets: []string{fmt.Sprintf("*:%d", AgentPort)}}},
-	}}})
+	job := prometheusscrape.Job{
+		JobName: MetricsJobName, MetricsPath: "/metrics", Scheme: "https",
+		StaticConfigs: []prometheusscrape.StaticConfig{{Targets: []string{fmt.Sprintf("*:%d", AgentTLSPort)}}},
+	}
+	if bundle := scrapeCA(pub); bundle != "" {
+		job.TLSConfig = map[string]string{prometheusscrape.TLSCAFile: bundle}
+	}
+	return prometheusscrape.WriteAppBag(&prometheusscrape.AppBag{Metadata: *t, Rules: set, Jobs: []prometheusscrape.Job{job}})
 }
 
 // dashboardAppBag is the leader's grafana-dashboard databag, without its uuid (withFreshUUID), so that its digest

@@ -11,7 +11,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/tls-authority/tls-authority/ca"
 	"github.com/tls-authority/tls-authority/hooktool"
 	"github.com/tls-authority/tls-authority/hooktool/hooktooltest"
 	"github.com/tls-authority/tls-authority/interfaces/grafanadashboard"
@@ -85,13 +87,14 @@ func TestPublishObservability(t *testing.T) {
 		calls: map[string]int{},
 	}
 	peer := map[string]string{}
+	pub := testPublished(t, "CA one")
 	hook := func(name, relation, relID string, leader bool) map[string]int {
 		t.Helper()
 		run.calls = map[string]int{}
 		env := hooktool.Env{UnitName: "tls-authority/0", ModelName: "cos", ModelUUID: "12345678-90ab-4def-8123-456789abcdef",
 			HookName: name, RelationName: relation, RelationID: relID, CharmDir: repoRoot(t)}
 		r := &reconciler{hc: hooktool.New(env, run), leader: leader, peerID: "authority:1", peer: maps.Clone(peer)}
-		if err := r.publishObservability(); err != nil {
+		if err := r.publishObservability(pub); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		maps.Copy(peer, r.peer)
@@ -118,7 +121,8 @@ func TestPublishObservability(t *testing.T) {
 	}
 	if got := prometheusscrape.ScrapeConfigs(meta, jobs, []prometheusscrape.UnitBag{u}); len(got) != 1 ||
 		got[0]["job_name"] != "juju_cos_12345678_tls-authority_prometheus_scrape_agent-0" ||
-		fmt.Sprint(got[0]["static_configs"].([]any)[0].(map[string]any)["targets"]) != "[10.1.2.3:8080]" {
+		fmt.Sprint(got[0]["static_configs"].([]any)[0].(map[string]any)["targets"]) != "[10.1.2.3:8443]" ||
+		got[0]["scheme"] != "https" || got[0]["tls_config"].(map[string]any)["ca_file"] != pub.CA+"\n" {
 		t.Errorf("expanded jobs %v", got)
 	}
 	var alerts []string
@@ -163,6 +167,22 @@ func TestPublishObservability(t *testing.T) {
 	if calls := hook("update-status", "", "", true); len(calls) != 0 {
 		t.Errorf("update-status: %v, want no call", calls)
 	}
+	// The CA changes (a rotation) in a hook that is no full scan: the leader publishes the new bundle at once, a
+	// non-leader makes no call, and the next steady hook none either.
+	pub = testPublished(t, "CA two")
+	if calls := hook("update-status", "", "", false); len(calls) != 0 {
+		t.Errorf("update-status on a non-leader after a CA change: %v, want no call", calls)
+	}
+	if calls := hook("update-status", "", "", true); calls["relation-set"] != 1 {
+		t.Errorf("update-status on the leader after a CA change: %v, want the metrics app databag written", calls)
+	}
+	if _, jobs, _, _ := prometheusscrape.ReadAppBag(run.bags["metrics-endpoint:7/tls-authority"]); len(jobs) != 1 ||
+		jobs[0]["tls_config"].(map[string]any)["ca_file"] != pub.CA+"\n" {
+		t.Errorf("jobs after the CA change: %v", jobs)
+	}
+	if calls := hook("update-status", "", "", true); len(calls) != 0 {
+		t.Errorf("update-status after the CA change was published: %v, want no call", calls)
+	}
 	if calls := hook("metrics-endpoint-relation-changed", MetricsEndpoint, "metrics-endpoint:7", false); calls["relation-set"] != 0 || calls["relation-get"] != 1 {
 		t.Errorf("relation-changed on a non-leader: %v, want one read of its own databag", calls)
 	}
@@ -179,7 +199,7 @@ func TestPublishObservability(t *testing.T) {
 	env := hooktool.Env{UnitName: "tls-authority/1", ModelName: "cos", ModelUUID: "12345678-90ab-4def-8123-456789abcdef",
 		HookName: "leader-elected", CharmDir: repoRoot(t)}
 	r := &reconciler{hc: hooktool.New(env, run), leader: true, peerID: "authority:1", peer: maps.Clone(peer)}
-	if err := r.publishObservability(); err != nil {
+	if err := r.publishObservability(pub); err != nil {
 		t.Fatal(err)
 	}
 	if meta, _, _, _ := prometheusscrape.ReadAppBag(run.bags["metrics-endpoint:7/tls-authority"]); meta.Unit != "tls-authority/1" {
@@ -193,4 +213,19 @@ func TestPublishObservability(t *testing.T) {
 	if strings.Contains(peer[peerObserved], "grafana-dashboard:8") {
 		t.Errorf("digests after relation-broken: %s", peer[peerObserved])
 	}
+}
+
+// testPublished is a published self-signed CA.
+func testPublished(t *testing.T, cn string) *published {
+	t.Helper()
+	key, err := ca.GenerateKey(ca.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.NewRoot(key, ca.Subject{CommonName: cn}, 24*time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := ca.EncodeCertificate(cert)
+	return &published{CA: p, Bundle: []string{p}, cert: cert}
 }

@@ -6,7 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"os"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -26,11 +29,14 @@ const (
 	trustPrefix  = "tls-authority-"
 )
 
-// Workload is what the authority container should hold: public files only, never a key.
+// Workload is what the authority container should hold: public files, and the unit's own serving key (never a CA
+// key).
 type Workload struct {
 	Files map[string]string // name in DataDir -> content
-	Trust map[string]string // trust-store name -> PEM bundle
-	Host  string            // the pod's hostname, for the agent's health check
+	// Private are files only the agent reads (mode 0600): the serving key of this unit (serving.go).
+	Private map[string]string
+	Trust   map[string]string // trust-store name -> PEM bundle
+	Host    string            // the pod's hostname, for the agent's health check
 }
 
 // agentLayer is the Pebble layer that runs the agent. Its health check asks the agent itself, on the address the
@@ -42,7 +48,7 @@ services:
   agent:
     override: replace
     summary: tls-authority agent
-    command: %s --dir %s --listen %s:%d
+    command: %s --dir %s --listen %s:%d --listen-tls %s:%d
     startup: enabled
     on-check-failure:
       agent-ready: ignore
@@ -62,7 +68,7 @@ checks:
     threshold: 3
     http:
       url: http://%s:%d/healthz
-`, AgentBinary, DataDir, w.Host, AgentPort, w.Host, AgentPort, w.Host, AgentPort)
+`, AgentBinary, DataDir, w.Host, AgentPort, w.Host, AgentTLSPort, w.Host, AgentPort, w.Host, AgentPort)
 }
 
 // manifest is a digest of everything the charm put in the container. One Pull of it tells a steady hook that
@@ -81,6 +87,7 @@ func (w *Workload) manifest() string {
 		}
 	}
 	add("file", w.Files)
+	add("private", w.Private)
 	add("trust", w.Trust)
 	return hex.EncodeToString(h.Sum(nil))
 }
@@ -110,6 +117,12 @@ func SyncWorkload(c *client.Client, w *Workload) (*SyncResult, error) {
 			names = append(names, name)
 		}
 		sort.Strings(names)
+		// The private files first: the agent serves its previous key pair until a new key and certificate match.
+		for _, name := range slices.Sorted(maps.Keys(w.Private)) {
+			if err := pushMode(c, path.Join(DataDir, name), w.Private[name], 0o600); err != nil {
+				return nil, err
+			}
+		}
 		for _, name := range names {
 			if err := push(c, path.Join(DataDir, name), w.Files[name]); err != nil {
 				return nil, err
@@ -134,8 +147,10 @@ func SyncWorkload(c *client.Client, w *Workload) (*SyncResult, error) {
 	return res, nil
 }
 
-func push(c *client.Client, p, content string) error {
-	err := c.Push(&client.PushOptions{Source: strings.NewReader(content), Path: p, MakeDirs: true, Permissions: 0o644})
+func push(c *client.Client, p, content string) error { return pushMode(c, p, content, 0o644) }
+
+func pushMode(c *client.Client, p, content string, mode os.FileMode) error {
+	err := c.Push(&client.PushOptions{Source: strings.NewReader(content), Path: p, MakeDirs: true, Permissions: mode})
 	if err != nil {
 		return fmt.Errorf("cannot push %s: %w", p, err)
 	}

@@ -88,6 +88,13 @@ type Job struct {
 	TLSConfig      map[string]string `json:"tls_config,omitempty"`
 }
 
+// Keys of a job's tls_config as COS's consumers read them: prometheus-k8s takes the CA's PEM content from ca_file
+// (and writes it to a file), otelcol-k8s from ca.
+const (
+	TLSCAFile = "ca_file"
+	TLSCA     = "ca"
+)
+
 // AllowedJobKeys are the scrape_config keys a consumer keeps; it drops any other.
 var AllowedJobKeys = []string{"job_name", "metrics_path", "static_configs", "scrape_interval", "scrape_timeout",
 	"proxy_url", "relabel_configs", "metric_relabel_configs", "sample_limit", "label_limit", "label_name_length_limit",

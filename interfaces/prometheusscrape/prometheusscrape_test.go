@@ -241,3 +241,32 @@ func FuzzParseRuleFile(f *testing.F) {
 		}
 	})
 }
+
+// TestTLSJobRoundTrip: an https job with the CA's PEM content in tls_config.ca_file goes through the wire and the
+// consumer's expansion intact, onto every unit's job, as prometheus-k8s reads it before writing the file.
+func TestTLSJobRoundTrip(t *testing.T) {
+	const pemCA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+	bag, err := WriteAppBag(&AppBag{Metadata: *topo, Jobs: []Job{{JobName: "agent", MetricsPath: "/metrics", Scheme: "https",
+		StaticConfigs: []StaticConfig{{Targets: []string{"*:8443"}}}, TLSConfig: map[string]string{TLSCAFile: pemCA}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `[{"job_name":"agent","metrics_path":"/metrics","static_configs":[{"targets":["*:8443"]}],"scheme":"https","tls_config":{"ca_file":"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"}}]`; bag[KeyScrapeJobs] != want {
+		t.Errorf("scrape_jobs = %s\nwant %s", bag[KeyScrapeJobs], want)
+	}
+	meta, jobs, _, err := ReadAppBag(bag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ScrapeConfigs(meta, jobs, []UnitBag{{Address: "10.0.0.1", Name: "ca/0"}, {Address: "10.0.0.2", Name: "ca/1"}})
+	if len(got) != 2 {
+		t.Fatalf("%d jobs: %v", len(got), got)
+	}
+	for i, j := range got {
+		tc, _ := j["tls_config"].(map[string]any)
+		targets := j["static_configs"].([]any)[0].(map[string]any)["targets"].([]any)
+		if j["scheme"] != "https" || tc[TLSCAFile] != pemCA || targets[0] != "10.0.0."+string(rune('1'+i))+":8443" {
+			t.Errorf("job %d: %v", i, j)
+		}
+	}
+}

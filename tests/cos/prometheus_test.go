@@ -11,6 +11,8 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"maps"
+	"math/big"
 	"net"
 	"net/http"
 	"net/url"
@@ -114,8 +116,10 @@ func relationOf(t *testing.T, m *sim.Model, endpoint string) *sim.Relation {
 
 // scrapeConfig is what a COS Prometheus builds from the metrics-endpoint databags: the jobs expanded per unit
 // (prometheusscrape.ScrapeConfigs, as the consumer library's jobs()), honor_labels as prometheus-k8s adds it, and
-// the alert rules written to a rule file. Intervals are short so the test need not wait.
-func scrapeConfig(t *testing.T, rel *sim.Relation, app *sim.App, dir string) []map[string]any {
+// the alert rules written to a rule file. Intervals are short so the test need not wait. A job's tls_config carries
+// PEM content in ca_file; like prometheus-k8s, the content goes to a file of its own and ca_file names that file.
+// caOverride, when set, is written instead of the databag's CA (the negative check).
+func scrapeConfig(t *testing.T, rel *sim.Relation, app *sim.App, dir, caOverride string) []map[string]any {
 	t.Helper()
 	meta, jobs, rules, err := prometheusscrape.ReadAppBag(rel.AppData(app.Name()))
 	if err != nil {
@@ -133,7 +137,24 @@ func scrapeConfig(t *testing.T, rel *sim.Relation, app *sim.App, dir string) []m
 		units = append(units, ub)
 	}
 	configs := prometheusscrape.ScrapeConfigs(meta, jobs, units)
-	for _, c := range configs {
+	for i, c := range configs {
+		if tc, ok := c["tls_config"].(map[string]any); ok {
+			content, _ := tc["ca_file"].(string)
+			if !strings.Contains(content, "-----BEGIN CERTIFICATE-----") {
+				t.Fatalf("job %v: tls_config.ca_file is not PEM content: %q", c["job_name"], content)
+			}
+			if caOverride != "" {
+				content = caOverride
+			}
+			caPath := filepath.Join(dir, fmt.Sprintf("job-%d-ca.pem", i))
+			if err := os.WriteFile(caPath, []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			// The per-unit jobs of one provider job share its tls_config: each gets its own copy.
+			own := maps.Clone(tc)
+			own["ca_file"] = caPath
+			c["tls_config"] = own
+		}
 		c["honor_labels"] = true
 		c["scrape_interval"] = "1s"
 		c["scrape_timeout"] = "1s"
@@ -376,7 +397,7 @@ func TestPrometheusScrapesEveryUnit(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	configs := scrapeConfig(t, relationOf(t, m, "metrics-endpoint"), app, dir)
+	configs := scrapeConfig(t, relationOf(t, m, "metrics-endpoint"), app, dir, "")
 	if len(configs) != 2 {
 		t.Fatalf("%d scrape jobs, want one per unit: %v", len(configs), configs)
 	}
@@ -385,8 +406,15 @@ func TestPrometheusScrapesEveryUnit(t *testing.T) {
 	// Every unit up, under its own juju_unit, at its own address.
 	p.wait(t, 60*time.Second, "every unit up", func() (bool, string) {
 		up := p.query(t, `up == 1`)
-		return len(up) == 2, fmt.Sprint(up)
+		return len(up) == 2, fmt.Sprint(up, p.targets(t))
 	})
+	// Every unit is scraped over https at its pod IP, port 8443, verified under the CA from the databag.
+	for _, tg := range p.targets(t) {
+		u := m.Unit(tg.Labels["juju_unit"])
+		if u == nil || tg.ScrapeURL != "https://"+u.Address()+":8443/metrics" {
+			t.Errorf("target %+v", tg)
+		}
+	}
 	up := p.query(t, `up`)
 	seen := map[string]bool{}
 	for _, sm := range up {
@@ -476,4 +504,58 @@ func TestPrometheusScrapesEveryUnit(t *testing.T) {
 	if len(left) != 2 {
 		t.Errorf("new CA on %d units", len(left))
 	}
+
+	// The negative check: a Prometheus given another CA than the databag's cannot verify any agent, and says so.
+	other := newCA(t, "not the authority")
+	wrongDir := t.TempDir()
+	scrapeConfig(t, relationOf(t, m, "metrics-endpoint"), app, wrongDir, other)
+	wrong := startPrometheus(t, wrongDir)
+	var tgs []target
+	wrong.wait(t, 30*time.Second, "every target down with a certificate error", func() (bool, string) {
+		tgs = wrong.targets(t)
+		bad := 0
+		for _, tg := range tgs {
+			if tg.Health == "down" && strings.Contains(tg.LastError, "x509: certificate signed by unknown authority") {
+				bad++
+			}
+		}
+		return len(tgs) == 2 && bad == 2, fmt.Sprint(tgs)
+	})
+	if up := wrong.query(t, `up == 1`); len(up) != 0 {
+		t.Errorf("up under the wrong CA: %v", up)
+	}
+}
+
+// target is an active target of /api/v1/targets.
+type target struct {
+	Labels    map[string]string `json:"labels"`
+	ScrapeURL string            `json:"scrapeUrl"`
+	Health    string            `json:"health"`
+	LastError string            `json:"lastError"`
+}
+
+func (p *prometheus) targets(t *testing.T) []target {
+	t.Helper()
+	var out struct {
+		ActiveTargets []target `json:"activeTargets"`
+	}
+	p.get(t, "/api/v1/targets", &out)
+	return out.ActiveTargets
+}
+
+// newCA is the PEM of a self-signed CA that has nothing to do with the authority.
+func newCA(t *testing.T, cn string) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn}, IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }

@@ -27,6 +27,7 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("tls-authority-agent", flag.ContinueOnError)
 	dir := fs.String("dir", agent.DefaultDir, "directory holding the files to serve")
 	listen := fs.String("listen", "", "address to listen on (default: the hostname's address, port 8080)")
+	listenTLS := fs.String("listen-tls", "", "address to serve HTTPS on with tls.crt and tls.key of the directory (default: none)")
 	debug := fs.Bool("debug", false, "log every request")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -47,8 +48,31 @@ func run(args []string) error {
 		return fmt.Errorf("cannot listen: %w", err)
 	}
 	logger.Info("listening", "address", ln.Addr().String(), "dir", *dir)
-	if err := agent.Serve(ctx, ln, agent.New(&agent.Options{Dir: *dir, Logger: logger})); err != nil {
-		return err
+	srv := agent.New(&agent.Options{Dir: *dir, Logger: logger})
+	// Both listeners serve the same handlers; the first to fail stops the other, so Pebble restarts the service.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	n := 1
+	go func() { errc <- agent.Serve(ctx, ln, srv) }()
+	if *listenTLS != "" {
+		tln, err := net.Listen("tcp", *listenTLS)
+		if err != nil {
+			return fmt.Errorf("cannot listen for TLS: %w", err)
+		}
+		logger.Info("listening for TLS", "address", tln.Addr().String())
+		n++
+		go func() { errc <- agent.ServeTLS(ctx, tln, srv, srv.TLSConfig()) }()
+	}
+	var first error
+	for range n {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+		}
+		cancel()
+	}
+	if first != nil {
+		return first
 	}
 	logger.Info("stopped")
 	return nil
