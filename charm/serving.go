@@ -13,8 +13,6 @@ package charm
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -160,7 +158,7 @@ func servingCurrent(crt, chain string, signer *x509.Certificate, fqdn string, ip
 
 // issueServing generates a key and has auth sign a certificate for it.
 func issueServing(auth *ca.Authority, chain, fqdn string, ip net.IP, now time.Time) (crt, key string, err error) {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	k, err := ca.GenerateKey(ca.ECDSAP256)
 	if err != nil {
 		return "", "", fmt.Errorf("cannot generate the serving key: %w", err)
 	}
