@@ -1,15 +1,12 @@
 package e2e
 
 import (
-	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tls-authority/tls-authority/tests/artifacts"
-	"github.com/tls-authority/tls-authority/tests/sim/scenario"
 )
 
 // cosHops are the hops of the COS-like deployment (tests/scenarios/cos/), by the handshake labels of the scenarios:
@@ -59,41 +56,10 @@ func TestCOSTLSModes(t *testing.T) {
 	} {
 		t.Run(tt.mode, func(t *testing.T) {
 			t.Parallel()
-			sc, err := scenario.Load(filepath.Join(root, "tests", "scenarios", "cos-tls-"+tt.mode+".yaml"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			dir, err := os.MkdirTemp("", "cos-") // short: unix socket paths live below it
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer os.RemoveAll(dir)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-			defer cancel()
 			start := time.Now()
-			res, err := scenario.Run(ctx, sc, &scenario.Options{Dir: dir, BinDir: binDir(), Out: testLog{t}})
-			if err != nil {
-				t.Fatal(err)
-			}
+			res := runScenarioFile(t, root, "cos-tls-"+tt.mode+".yaml")
 			t.Logf("mode %s ran in %s", tt.mode, time.Since(start).Round(time.Second))
-			if res.Failed > 0 || res.Passed == 0 {
-				t.Fatalf("%d expectations passed, %d failed:\n%s", res.Passed, res.Failed, strings.Join(res.Failures, "\n"))
-			}
-			got := map[string]string{}
-			for _, c := range res.Certificates {
-				got[c.Holder] = c.Root
-				if !c.OK || !strings.HasPrefix(c.Verified, "OK") {
-					t.Errorf("certificate of %s: %s", c.Holder, c.Verified)
-				}
-			}
-			for holder, want := range tt.roots {
-				if got[holder] != want {
-					t.Errorf("certificate of %s chains to %q, want %q", holder, got[holder], want)
-				}
-			}
-			if len(got) != len(tt.roots) {
-				t.Errorf("recorded certificates of %v, want those of %v", got, tt.roots)
-			}
+			checkRoots(t, res, tt.roots)
 			on := map[string]bool{"internal": tt.internal, "external": tt.external}
 			seen := map[string]bool{}
 			refused := map[string]int{}

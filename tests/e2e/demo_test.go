@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"io/fs"
 	"os"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/tls-authority/tls-authority/tests/artifacts"
-	"github.com/tls-authority/tls-authority/tests/sim/scenario"
 )
 
 // TestDemoScenarios runs the scenarios of `make demo` (tests/scenarios/demo*.yaml), so `make test` proves what the
@@ -41,24 +39,7 @@ func TestDemoScenarios(t *testing.T) {
 	}()
 	for _, name := range []string{"demo.yaml", "demo-tls.yaml"} {
 		t.Run(name, func(t *testing.T) {
-			sc, err := scenario.Load(filepath.Join(root, "tests", "scenarios", name))
-			if err != nil {
-				t.Fatal(err)
-			}
-			dir, err := os.MkdirTemp("", "demo-") // short: unix socket paths live below it
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer os.RemoveAll(dir)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-			defer cancel()
-			res, err := scenario.Run(ctx, sc, &scenario.Options{Dir: dir, BinDir: binDir(), Out: testLog{t}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if res.Failed > 0 || res.Passed == 0 {
-				t.Fatalf("%s: %d expectations passed, %d failed:\n%s", name, res.Passed, res.Failed, strings.Join(res.Failures, "\n"))
-			}
+			res := runScenarioFile(t, root, name)
 			t.Logf("%s: %d expectations passed in %v", name, res.Passed, res.Duration.Round(time.Millisecond))
 		})
 	}

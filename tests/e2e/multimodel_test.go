@@ -75,39 +75,8 @@ func TestMultiModelReferenceArchitecture(t *testing.T) {
 			if tt.pending != "" {
 				t.Skip(tt.pending)
 			}
-			sc, err := scenario.Load(filepath.Join(root, "tests", "scenarios", tt.file))
-			if err != nil {
-				t.Fatal(err)
-			}
-			dir, err := os.MkdirTemp("", "demo-") // short: unix socket paths live below it
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer os.RemoveAll(dir)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-			defer cancel()
-			res, err := scenario.Run(ctx, sc, &scenario.Options{Dir: dir, BinDir: binDir(), Out: testLog{t}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if res.Failed > 0 || res.Passed == 0 {
-				t.Fatalf("%d expectations passed, %d failed:\n%s", res.Passed, res.Failed, strings.Join(res.Failures, "\n"))
-			}
-			got := map[string]string{}
-			for _, c := range res.Certificates {
-				got[c.Holder] = c.Root
-				if !c.OK || !strings.HasPrefix(c.Verified, "OK") {
-					t.Errorf("certificate of %s: %s", c.Holder, c.Verified)
-				}
-			}
-			for holder, want := range tt.roots {
-				if got[holder] != want {
-					t.Errorf("certificate of %s chains to %q, want %q", holder, got[holder], want)
-				}
-			}
-			if len(got) != len(tt.roots) {
-				t.Errorf("recorded certificates of %v, want those of %v", got, tt.roots)
-			}
+			res := runScenarioFile(t, root, tt.file)
+			checkRoots(t, res, tt.roots)
 			var refused, proxied int
 			for _, h := range res.Handshakes {
 				if !h.OK {
@@ -126,5 +95,51 @@ func TestMultiModelReferenceArchitecture(t *testing.T) {
 				t.Errorf("%d handshakes through the proxy to app-a (want 3), %d refused as expected (want some)", proxied, refused)
 			}
 		})
+	}
+}
+
+// runScenarioFile runs tests/scenarios/<file> on a fresh simulator and fails the test unless every expectation
+// passed.
+func runScenarioFile(t *testing.T, root, file string) *scenario.Result {
+	t.Helper()
+	sc, err := scenario.Load(filepath.Join(root, "tests", "scenarios", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "demo-") // short: unix socket paths live below it
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	res, err := scenario.Run(ctx, sc, &scenario.Options{Dir: dir, BinDir: binDir(), Out: testLog{t}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Failed > 0 || res.Passed == 0 {
+		t.Fatalf("%s: %d expectations passed, %d failed:\n%s", file, res.Passed, res.Failed, strings.Join(res.Failures, "\n"))
+	}
+	return res
+}
+
+// checkRoots checks that every certificate the scenario recorded verified with openssl and that exactly the holders
+// of roots hold one, chaining to the root named.
+func checkRoots(t *testing.T, res *scenario.Result, roots map[string]string) {
+	t.Helper()
+	got := map[string]string{}
+	for _, c := range res.Certificates {
+		got[c.Holder] = c.Root
+		if !c.OK || !strings.HasPrefix(c.Verified, "OK") {
+			t.Errorf("certificate of %s: %s", c.Holder, c.Verified)
+		}
+	}
+	for holder, want := range roots {
+		if got[holder] != want {
+			t.Errorf("certificate of %s chains to %q, want %q", holder, got[holder], want)
+		}
+	}
+	if len(got) != len(roots) {
+		t.Errorf("recorded certificates of %v, want those of %v", got, roots)
 	}
 }
