@@ -10,7 +10,6 @@ import (
 	"os"
 	"path"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/canonical/pebble/client"
@@ -71,81 +70,158 @@ checks:
 `, AgentBinary, DataDir, w.Host, AgentPort, w.Host, AgentTLSPort, w.Host, AgentPort, w.Host, AgentPort)
 }
 
-// manifest is a digest of everything the charm put in the container. One Pull of it tells a steady hook that
-// nothing needs pushing, instead of pulling every file. A new pod's container is empty (no manifest, a Pebble
-// without the layer), so its first hook that reaches the container pushes everything and adds the layer.
+// manifest is a digest of each thing the charm put in the container: one line per file ("file <name> <sha256>",
+// "private <name> <sha256>") and one for the whole trust set ("trust <sha256>"). One Pull of it tells a steady hook
+// that nothing needs pushing, instead of pulling every file, and tells a hook that changed one file (the inventory
+// after a signing) which one to push. A new pod's container is empty (no manifest, a Pebble without the layer), so
+// its first hook that reaches the container pushes everything and adds the layer.
 func (w *Workload) manifest() string {
-	h := sha256.New()
-	add := func(kind string, m map[string]string) {
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			fmt.Fprintf(h, "%s\x00%s\x00%d\x00%s\x00", kind, k, len(m[k]), m[k])
+	var lines []string
+	for _, kind := range []struct {
+		name  string
+		files map[string]string
+	}{{"file", w.Files}, {"private", w.Private}} {
+		for _, k := range slices.Sorted(maps.Keys(kind.files)) {
+			lines = append(lines, kind.name+" "+k+" "+fileDigest(kind.files[k]))
 		}
 	}
-	add("file", w.Files)
-	add("private", w.Private)
-	add("trust", w.Trust)
-	return hex.EncodeToString(h.Sum(nil))
+	h := sha256.New()
+	for _, k := range slices.Sorted(maps.Keys(w.Trust)) {
+		fmt.Fprintf(h, "%s\x00%d\x00%s\x00", k, len(w.Trust[k]), w.Trust[k])
+	}
+	lines = append(lines, "trust "+hex.EncodeToString(h.Sum(nil)))
+	return strings.Join(lines, "\n")
+}
+
+func fileDigest(content string) string {
+	sum := sha256.Sum256([]byte(content))
+	return hex.EncodeToString(sum[:])
+}
+
+// manifestLines splits a manifest into its lines, each a key ("file ca.pem", "trust") and its digest. An older
+// charm's manifest (one digest of everything) has no such line: every file is then pushed again.
+func manifestLines(m string) map[string]string {
+	out := map[string]string{}
+	for _, line := range strings.Split(m, "\n") {
+		if i := strings.LastIndexByte(line, ' '); i > 0 {
+			out[line[:i]] = line[i+1:]
+		}
+	}
+	return out
 }
 
 // SyncResult says what a sync did.
 type SyncResult struct {
-	Pushed        bool // files or trust changed
-	TrustUpdated  bool // update-ca-certificates ran
+	Pushed        bool     // files or trust changed
+	Files         []string // the files pushed (their content changed)
+	TrustSynced   bool     // the trust set changed and was installed
+	TrustUpdated  bool     // update-ca-certificates ran
 	LayerReplaced bool
 }
 
 // ErrContainerNotReady is returned when the container's Pebble cannot be reached yet.
 var ErrContainerNotReady = errors.New("workload container not ready")
 
-// SyncWorkload makes the container hold w: files, trust store and the agent's layer, touching only what differs.
-func SyncWorkload(c *client.Client, w *Workload) (*SyncResult, error) {
-	res := &SyncResult{}
-	want := w.manifest()
+// WorkloadState is what a hook reads of the container before it changes anything: the manifest of the files last
+// pushed and the Pebble plan. Nothing the hook decides changes them, so the charm reads them while its first hook
+// tools run.
+type WorkloadState struct {
+	manifest string // "" when there is none
+	plan     []byte
+	err      error
+}
+
+// ReadWorkload reads the container's state; an unreachable Pebble is an error wrapping ErrContainerNotReady.
+func ReadWorkload(c *client.Client) *WorkloadState {
+	st := &WorkloadState{}
 	var have bytes.Buffer
 	err := c.Pull(&client.PullOptions{Path: manifestPath, Target: &have})
 	if err != nil && !isNotFound(err) {
-		return nil, fmt.Errorf("%w: %w", ErrContainerNotReady, err)
+		st.err = fmt.Errorf("%w: %w", ErrContainerNotReady, err)
+		return st
 	}
-	if err != nil || strings.TrimSpace(have.String()) != want {
-		names := make([]string, 0, len(w.Files))
-		for name := range w.Files {
-			names = append(names, name)
-		}
-		sort.Strings(names)
-		// The private files first: the agent serves its previous key pair until a new key and certificate match.
-		for _, name := range slices.Sorted(maps.Keys(w.Private)) {
-			if err := pushMode(c, path.Join(DataDir, name), w.Private[name], 0o600); err != nil {
-				return nil, err
-			}
-		}
-		for _, name := range names {
-			if err := push(c, path.Join(DataDir, name), w.Files[name]); err != nil {
-				return nil, err
-			}
-		}
-		inst := &trust.Installer{Client: c, Prefix: trustPrefix}
-		ran, err := inst.Sync(w.Trust)
-		if err != nil {
-			return nil, fmt.Errorf("cannot install CAs in the %s container: %w", Container, err)
-		}
-		// The manifest goes last: a hook killed before this point re-pushes next time.
-		if err := push(c, manifestPath, want); err != nil {
-			return nil, err
-		}
-		res.Pushed, res.TrustUpdated = true, ran
+	if err == nil {
+		st.manifest = strings.TrimSpace(have.String())
 	}
-	replaced, err := ensureLayer(c, w.agentLayer())
+	if st.plan, err = c.PlanBytes(nil); err != nil {
+		st.err = fmt.Errorf("%w: cannot read the Pebble plan: %w", ErrContainerNotReady, err)
+	}
+	return st
+}
+
+// SyncWorkload makes the container hold w: files, trust store and the agent's layer, touching only what differs.
+func SyncWorkload(c *client.Client, w *Workload) (*SyncResult, error) {
+	return SyncWorkloadFrom(c, ReadWorkload(c), w)
+}
+
+// SyncWorkloadFrom is SyncWorkload from the state ReadWorkload read earlier in the hook.
+func SyncWorkloadFrom(c *client.Client, st *WorkloadState, w *Workload) (*SyncResult, error) {
+	res, err := syncFiles(c, st, w)
+	if err != nil {
+		return nil, err
+	}
+	replaced, err := ensureLayer(c, st.plan, w.agentLayer())
 	if err != nil {
 		return nil, err
 	}
 	res.LayerReplaced = replaced
 	return res, nil
 }
+
+// syncFiles pushes the files and trust set of w that differ from what the manifest st read says the container has,
+// then the new manifest.
+func syncFiles(c *client.Client, st *WorkloadState, w *Workload) (*SyncResult, error) {
+	if st.err != nil {
+		return nil, st.err
+	}
+	res := &SyncResult{}
+	want := w.manifest()
+	if st.manifest != want {
+		have, wantLines := manifestLines(st.manifest), manifestLines(want)
+		changed := func(kind string, files map[string]string) []string {
+			var names []string
+			for _, name := range slices.Sorted(maps.Keys(files)) {
+				if key := kind + " " + name; have[key] != wantLines[key] {
+					names = append(names, name)
+				}
+			}
+			return names
+		}
+		// The private files first: the agent serves its previous key pair until a new key and certificate match.
+		for _, name := range changed("private", w.Private) {
+			if err := pushMode(c, path.Join(DataDir, name), w.Private[name], 0o600); err != nil {
+				return nil, err
+			}
+		}
+		// Then the files that changed, a few at once: each push is a round trip to Pebble.
+		names := changed("file", w.Files)
+		res.Files = names
+		tasks := make([]func() error, len(names))
+		for i, name := range names {
+			tasks[i] = func() error { return push(c, path.Join(DataDir, name), w.Files[name]) }
+		}
+		if err := parallel(pushConcurrency, tasks); err != nil {
+			return nil, err
+		}
+		if have["trust"] != wantLines["trust"] {
+			inst := &trust.Installer{Client: c, Prefix: trustPrefix}
+			ran, err := inst.Sync(w.Trust)
+			if err != nil {
+				return nil, fmt.Errorf("cannot install CAs in the %s container: %w", Container, err)
+			}
+			res.TrustSynced, res.TrustUpdated = true, ran
+		}
+		// The manifest goes last: a hook killed before this point pushes what differs again next time.
+		if err := push(c, manifestPath, want); err != nil {
+			return nil, err
+		}
+		res.Pushed = true
+	}
+	return res, nil
+}
+
+// pushConcurrency is how many files a hook pushes to Pebble at once.
+const pushConcurrency = 4
 
 func push(c *client.Client, p, content string) error { return pushMode(c, p, content, 0o644) }
 
@@ -169,13 +245,9 @@ type planServices struct {
 	Checks map[string]yaml.Node `yaml:"checks"`
 }
 
-// ensureLayer adds the agent layer and replans when the plan does not run our command yet: on a new Pebble (pod
-// start) or after a charm upgrade changed the layer. A steady hook costs one PlanBytes.
-func ensureLayer(c *client.Client, layer string) (bool, error) {
-	data, err := c.PlanBytes(nil)
-	if err != nil {
-		return false, fmt.Errorf("%w: cannot read the Pebble plan: %w", ErrContainerNotReady, err)
-	}
+// ensureLayer adds the agent layer and replans when the plan (data, as the hook read it) does not run our command
+// yet: on a new Pebble (pod start) or after a charm upgrade changed the layer. A steady hook costs one PlanBytes.
+func ensureLayer(c *client.Client, data []byte, layer string) (bool, error) {
 	var plan, ours planServices
 	if err := yaml.Unmarshal(data, &plan); err != nil {
 		return false, fmt.Errorf("cannot parse the Pebble plan: %w", err)

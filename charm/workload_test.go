@@ -1,0 +1,120 @@
+package charm
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/canonical/pebble/client"
+
+	"github.com/tls-authority/tls-authority/tests/container"
+)
+
+// selfSigned is a CA certificate in PEM, for the trust set.
+func selfSigned(t *testing.T, cn string) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+}
+
+func pull(t *testing.T, c *client.Client, p string) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := c.Pull(&client.PullOptions{Path: p, Target: &b}); err != nil {
+		t.Fatalf("pull %s: %v", p, err)
+	}
+	return b.String()
+}
+
+// TestSyncPushesWhatChanged runs the file and trust part of a sync against a real Pebble: the first sync pushes
+// everything, a steady one nothing, a hook that changed one file pushes that file alone and leaves the trust store,
+// and a manifest of an older charm (one digest of everything) makes it push everything again.
+func TestSyncPushesWhatChanged(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for mount namespaces")
+	}
+	pebble, nsexec, err := container.Binaries(container.DefaultBinDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctr, err := container.Start(&container.Options{Dir: t.TempDir(), Name: "workload-test", PebbleBinary: pebble, NSExecBinary: nsexec,
+		Namespace: container.Namespace{Hostname: "workload-0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ctr.Stop() })
+	c, err := ctr.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := selfSigned(t, "root")
+	w := &Workload{
+		Files:   map[string]string{"ca.pem": root, "inventory.json": "[]", "counts.json": "{}"},
+		Private: map[string]string{"tls.key": "key-1"},
+		Trust:   map[string]string{"root": root},
+	}
+	tests := []struct {
+		name      string
+		change    func()
+		files     []string
+		pushed    bool
+		trustSync bool
+	}{
+		{"new container", func() {}, []string{"ca.pem", "counts.json", "inventory.json"}, true, true},
+		{"steady", func() {}, nil, false, false},
+		{"one file changed", func() { w.Files["inventory.json"] = `[{"serial":"1"}]` }, []string{"inventory.json"}, true, false},
+		{"private file changed", func() { w.Private["tls.key"] = "key-2" }, nil, true, false},
+		{"trust changed", func() { w.Trust["other"] = selfSigned(t, "other") }, nil, true, true},
+		{"older charm's manifest", func() {
+			if err := push(c, manifestPath, "0123abcd"); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{"ca.pem", "counts.json", "inventory.json"}, true, true},
+	}
+	for i, tt := range tests {
+		tt.change()
+		st := ReadWorkload(c)
+		res, err := syncFiles(c, st, w)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if !slices.Equal(res.Files, tt.files) || res.Pushed != tt.pushed || res.TrustSynced != tt.trustSync {
+			t.Errorf("%s: pushed %v (any %v), trust set synced %v; want %v (%v), %v", tt.name, res.Files, res.Pushed, res.TrustSynced,
+				tt.files, tt.pushed, tt.trustSync)
+		}
+		// update-ca-certificates runs only when the installed set changed: for a new container and a new CA.
+		if wantRan := i == 0 || tt.name == "trust changed"; res.TrustUpdated != wantRan {
+			t.Errorf("%s: update-ca-certificates ran %v, want %v", tt.name, res.TrustUpdated, wantRan)
+		}
+		for name, content := range w.Files {
+			if got := pull(t, c, path.Join(DataDir, name)); got != content {
+				t.Errorf("%s: %s holds %q, want %q", tt.name, name, got, content)
+			}
+		}
+		if got := pull(t, c, path.Join(DataDir, "tls.key")); got != w.Private["tls.key"] {
+			t.Errorf("%s: tls.key holds %q", tt.name, got)
+		}
+		if got := pull(t, c, manifestPath); got != w.manifest() {
+			t.Errorf("%s: manifest %q, want %q", tt.name, got, w.manifest())
+		}
+	}
+}
