@@ -434,7 +434,7 @@ func (r *reconciler) revokeCertificate() error {
 		return err
 	}
 	// The agent serves the new CRL now, not at the next hook.
-	if err := r.syncWorkload(pub); err != nil {
+	if err := r.syncWorkload(pub, r.probeWorkload()); err != nil {
 		_ = r.hc.LogAction("the workload container is not reachable; the agent gets the new CRL at the next hook")
 	}
 	return r.hc.SetActionResults(r.revokeResults(serials))
@@ -509,7 +509,7 @@ func (r *reconciler) rotatePrivateKey() error {
 	if err := r.flushPeer(); err != nil {
 		return err
 	}
-	if err := r.syncWorkload(pub); err != nil {
+	if err := r.syncWorkload(pub, r.probeWorkload()); err != nil {
 		_ = r.hc.LogAction("the workload container is not reachable; the agent gets the new bundle at the next hook")
 	}
 	return r.hc.SetActionResults(map[string]string{

@@ -114,31 +114,55 @@ func (p *published) Trust() []string {
 func (p *published) Chain() []string { return append([]string{p.CA}, p.Parents...) }
 
 func (r *reconciler) load() error {
-	var err error
-	if r.leader, err = r.hc.IsLeader(); err != nil {
-		return err
+	// The peer relation lives as long as the application, so its id is cached in the charm directory; if Juju no
+	// longer knows it, or the file is missing (a new pod's empty charm directory), it is looked up again.
+	cache := filepath.Join(r.hc.Env.CharmDir, peerIDCacheFile)
+	cachedID := ""
+	if b, err := os.ReadFile(cache); err == nil && r.hc.Env.CharmDir != "" {
+		cachedID = strings.TrimSpace(string(b))
 	}
-	raw, err := r.hc.Config()
+	// Leadership, config and the peer databag do not depend on each other: the three tools run side by side, so a
+	// hook waits for one process start and not three. (Juju's uniter serves a hook's tool commands one at a time,
+	// but each is its own process, and their starts overlap.)
+	var (
+		wg             sync.WaitGroup
+		raw            map[string]any
+		cfgErr, getErr error
+		peer           map[string]string
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		raw, cfgErr = r.hc.Config()
+	}()
+	if cachedID != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			peer, getErr = r.hc.AppData(cachedID, r.hc.Env.AppName())
+		}()
+	}
+	var err error
+	r.leader, err = r.hc.IsLeader()
+	wg.Wait()
 	if err != nil {
 		return err
+	}
+	if cfgErr != nil {
+		return cfgErr
 	}
 	r.cfg, r.cfgErr = ParseConfig(raw)
 	if r.requests, err = openRequestCache(r.hc.Env, r.leader); err != nil {
 		return err
 	}
 	r.peer = map[string]string{}
-	// The peer relation lives as long as the application, so its id is cached in the charm directory; if Juju no
-	// longer knows it, or the file is missing (a new pod's empty charm directory), it is looked up again.
-	cache := filepath.Join(r.hc.Env.CharmDir, peerIDCacheFile)
-	if b, err := os.ReadFile(cache); err == nil && r.hc.Env.CharmDir != "" {
-		id := strings.TrimSpace(string(b))
-		peer, err := r.hc.AppData(id, r.hc.Env.AppName())
+	if cachedID != "" {
 		switch {
-		case err == nil:
-			r.peerID, r.peer = id, peer
+		case getErr == nil:
+			r.peerID, r.peer = cachedID, peer
 			return nil
-		case !errors.Is(err, hooktool.ErrRelationNotFound):
-			return err
+		case !errors.Is(getErr, hooktool.ErrRelationNotFound):
+			return getErr
 		}
 	}
 	ids, err := r.hc.RelationIDs(PeerEndpoint)
@@ -192,6 +216,8 @@ func (r *reconciler) reconcile() error {
 			}
 		}
 	}
+	// What the container holds is read while the first hook tools run: a steady hook then waits for neither.
+	probe := r.probeWorkload()
 	if err := r.load(); err != nil {
 		return err
 	}
@@ -202,6 +228,7 @@ func (r *reconciler) reconcile() error {
 	if err != nil {
 		return err
 	}
+	r.prefetchRelationIDs(pub)
 	if r.leader {
 		if err := r.observeRequests(); err != nil {
 			return err
@@ -237,15 +264,35 @@ func (r *reconciler) reconcile() error {
 	if err := r.publishObservability(pub); err != nil {
 		return err
 	}
-	if err := r.flushPeer(); err != nil {
+	r.got = got
+	// The peer databag's write and the container's files do not depend on each other (both only read what this
+	// hook decided; Juju commits the write when the hook ends anyway): the one is under way while the other runs.
+	flushed := make(chan error, 1)
+	go func() { flushed <- r.flushPeer() }()
+	workloadErr := r.syncWorkload(pub, probe)
+	if err := <-flushed; err != nil {
 		return err
 	}
-	r.got = got
-	workloadErr := r.syncWorkload(pub)
 	if workloadErr != nil && !errors.Is(workloadErr, ErrContainerNotReady) {
 		return workloadErr
 	}
 	return r.setStatus(pub, workloadErr)
+}
+
+// prefetchRelationIDs lists, side by side, the endpoints a full-scan hook (config-changed, leader-elected, start,
+// upgrade-charm) with a CA and valid config lists one after the other below: the issuer and certificates relations
+// on the leader, the CA transfer and observability relations on every unit. Each listing is a hook-tool process;
+// six in a row are a few percent of a leader hook signing a thousand certificates. Any other hook lists only what it
+// must, when it must, and a steady one nothing.
+func (r *reconciler) prefetchRelationIDs(pub *published) {
+	if !fullScanHooks[r.hc.Env.HookName] || r.cfgErr != nil || pub.CA == "" || r.peerID == "" {
+		return
+	}
+	eps := []string{ReceiveEndpoint, SendEndpoint, MetricsEndpoint, DashboardEndpoint}
+	if r.leader {
+		eps = append(eps, IssuerEndpoint, CertificatesEndpoint)
+	}
+	r.hc.PrefetchRelationIDs(eps...)
 }
 
 // ensureCA creates the CA on first need: the leader, with valid config and the peer relation to publish it on.
@@ -323,15 +370,39 @@ func (r *reconciler) logCreated(cert *x509.Certificate) error {
 		r.cfg.Algorithm, cert.SerialNumber, cert.NotAfter.UTC().Format(time.RFC3339))
 }
 
-func (r *reconciler) syncWorkload(pub *published) error {
+// workloadProbe is the container as the hook found it, read in the background (probeWorkload).
+type workloadProbe struct {
+	done  chan struct{}
+	c     *client.Client
+	state *WorkloadState
+	err   error
+}
+
+// probeWorkload connects to the container's Pebble and reads its state (ReadWorkload) in the background. Only
+// syncWorkload writes to the container, after it has waited for the probe, so what the probe read is still true then.
+func (r *reconciler) probeWorkload() *workloadProbe {
+	p := &workloadProbe{done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		if p.c, p.err = r.o.Pebble(Container); p.err == nil {
+			p.state = ReadWorkload(p.c)
+		}
+	}()
+	return p
+}
+
+func (r *reconciler) syncWorkload(pub *published, probe *workloadProbe) error {
+	<-probe.done
+	if probe.c != nil {
+		defer probe.c.CloseIdleConnections()
+	}
 	if pub.CA == "" {
 		return nil // nothing to serve yet; status says why
 	}
-	c, err := r.o.Pebble(Container)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrContainerNotReady, err)
+	if probe.err != nil {
+		return fmt.Errorf("%w: %w", ErrContainerNotReady, probe.err)
 	}
-	defer c.CloseIdleConnections()
+	c := probe.c
 	// ca.pem is what a client trusts: in intermediate mode the roots too; chain.pem what a server presents.
 	files := map[string]string{"ca.pem": strings.Join(pub.Trust(), "\n") + "\n", "inventory.json": joinInventory(r.peer)}
 	files["chain.pem"] = strings.Join(pub.Chain(), "\n") + "\n"
@@ -352,12 +423,12 @@ func (r *reconciler) syncWorkload(pub *published) error {
 		Trust:   r.trustSet(pub),
 		Host:    podHostname(r.hc.Env.UnitName),
 	}
-	res, err := SyncWorkload(c, w)
+	res, err := SyncWorkloadFrom(c, probe.state, w)
 	if err != nil {
 		return err
 	}
 	if res.Pushed || res.LayerReplaced {
-		return r.hc.Log(hooktool.LevelDebug, "workload synced (files %v, trust store %v, layer %v)", res.Pushed, res.TrustUpdated, res.LayerReplaced)
+		return r.hc.Log(hooktool.LevelDebug, "workload synced (files pushed %v, trust store updated %v, layer replaced %v)", res.Files, res.TrustUpdated, res.LayerReplaced)
 	}
 	return nil
 }

@@ -139,11 +139,14 @@ var fullScanHooks = map[string]bool{"leader-elected": true, "upgrade-charm": tru
 // provider databag, the inventory and the counts in step. Leader only, with a CA and valid config.
 func (r *reconciler) serveCertificates(pub *published) error {
 	p := newProvider(r, pub)
-	if err := p.loadPeerState(); err != nil {
+	if err := p.loadProgress(); err != nil {
 		return err
 	}
 	if !r.needsScan(p) {
 		return nil
+	}
+	if err := p.loadInventory(); err != nil {
+		return err
 	}
 	ids, err := r.hc.RelationIDs(CertificatesEndpoint)
 	if err != nil {
@@ -212,17 +215,33 @@ func (r *reconciler) scope(ids []string, p *provider) []string {
 	return out
 }
 
-func (p *provider) loadPeerState() error {
-	peer := p.r.peer
-	for _, k := range inventoryKeys(peer) {
+// loadInventory reads the inventory of issued certificates from the peer databag: only a hook that scans needs it,
+// and with a thousand certificates parsing it is most of a steady hook's own CPU.
+func (p *provider) loadInventory() error {
+	for _, k := range inventoryKeys(p.r.peer) {
 		var inv []InventoryEntry
-		if err := json.Unmarshal([]byte(peer[k]), &inv); err != nil {
+		if err := json.Unmarshal([]byte(p.r.peer[k]), &inv); err != nil {
 			return fmt.Errorf("cannot parse the inventory in the peer databag (%s): %w", k, err)
 		}
 		for _, e := range inv {
 			p.invByID[e.Relation] = append(p.invByID[e.Relation], e)
 		}
 	}
+	return nil
+}
+
+// loadPeerState reads all the provider keeps in the peer databag.
+func (p *provider) loadPeerState() error {
+	if err := p.loadProgress(); err != nil {
+		return err
+	}
+	return p.loadInventory()
+}
+
+// loadProgress reads what the provider keeps in the peer databag besides the inventory: outstanding and refused
+// requests, and the digests of the databags it wrote.
+func (p *provider) loadProgress() error {
+	peer := p.r.peer
 	if s := peer[peerPending]; s != "" {
 		if err := json.Unmarshal([]byte(s), &p.pending); err != nil {
 			return fmt.Errorf("cannot parse pending relations in the peer databag: %w", err)

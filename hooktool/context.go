@@ -143,6 +143,21 @@ func (c *Context) RelationIDs(endpoint string) ([]string, error) {
 	return ids, nil
 }
 
+// PrefetchRelationIDs lists the relations of several endpoints side by side, for a hook that is about to list each
+// of them in turn: RelationIDs then answers from what was listed. An endpoint whose listing failed is listed again
+// (and fails again) when asked for.
+func (c *Context) PrefetchRelationIDs(endpoints ...string) {
+	var wg sync.WaitGroup
+	for _, ep := range endpoints {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = c.RelationIDs(ep)
+		}()
+	}
+	wg.Wait()
+}
+
 // RelationNumber is the numeric part of a relation id "ep:N" (or "N"); -1 if there is none.
 func RelationNumber(id string) int {
 	if i := strings.LastIndexByte(id, ':'); i >= 0 {

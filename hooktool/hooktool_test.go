@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -263,5 +264,45 @@ func TestMessagesFitOneArgument(t *testing.T) {
 	}
 	if got := messageArg("short"); got != "short" {
 		t.Errorf("short message changed: %q", got)
+	}
+}
+
+// lockedRunner is scripted for tools run side by side.
+type lockedRunner struct {
+	mu sync.Mutex
+	s  scripted
+}
+
+func (l *lockedRunner) Run(ctx context.Context, tool string, args []string, stdin []byte) ([]byte, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.s.Run(ctx, tool, args, stdin)
+}
+
+func TestPrefetchRelationIDs(t *testing.T) {
+	r := &lockedRunner{s: scripted{
+		out: map[string]string{
+			"relation-ids a --format=json": `["a:3","a:1"]`,
+			"relation-ids b --format=json": `[]`,
+		},
+		err: map[string]error{"relation-ids c --format=json": errors.New("boom")},
+	}}
+	hc := New(Env{UnitName: "me/0"}, r)
+	hc.PrefetchRelationIDs("a", "b", "c")
+	if got := len(r.s.calls); got != 3 {
+		t.Fatalf("prefetch ran %d tools, want 3: %v", got, r.s.calls)
+	}
+	if ids, err := hc.RelationIDs("a"); err != nil || strings.Join(ids, ",") != "a:1,a:3" {
+		t.Errorf("RelationIDs(a) = %v, %v", ids, err)
+	}
+	if ids, err := hc.RelationIDs("b"); err != nil || len(ids) != 0 {
+		t.Errorf("RelationIDs(b) = %v, %v", ids, err)
+	}
+	// A failed listing is not kept: asked for, it runs (and fails) again.
+	if _, err := hc.RelationIDs("c"); err == nil {
+		t.Error("RelationIDs(c) did not fail")
+	}
+	if got := len(r.s.calls); got != 4 {
+		t.Errorf("ran %d tools, want 4 (the prefetch's 3 and c again): %v", got, r.s.calls)
 	}
 }
