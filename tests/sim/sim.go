@@ -438,9 +438,17 @@ func (s *Sim) allocateNet() error {
 	}
 	b := make([]byte, 1)
 	rand.Read(b)
-	const first, n = 10, 190 // 127.10.x.x - 127.199.x.x
+	return s.allocateNetFrom(dir, int(b[0]))
+}
+
+// Unit addresses are in 127.<netFirst..netFirst+netRanges-1>.x.x.
+const netFirst, netRanges = 10, 190
+
+// allocateNetFrom tries the ranges in turn from the start-th.
+func (s *Sim) allocateNetFrom(dir string, start int) error {
+	const first, n = netFirst, netRanges
 	for i := 0; i < n; i++ {
-		octet := first + (int(b[0])+i)%n
+		octet := first + (start+i)%n
 		f, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("%d.lock", octet)), os.O_CREATE|os.O_RDWR, 0o644)
 		if err != nil {
 			return fmt.Errorf("cannot allocate unit addresses: %w", err)
@@ -449,10 +457,41 @@ func (s *Sim) allocateNet() error {
 			f.Close()
 			continue
 		}
+		// A simulator killed before its cleanup leaves its workloads running, listening in its range, and its lock
+		// released: a new simulator there would have its requests answered by them.
+		if listeningIn(octet) {
+			f.Close()
+			continue
+		}
 		s.netOctet, s.netLock = octet, f
 		return nil
 	}
 	return fmt.Errorf("cannot allocate unit addresses: all %d ranges in use", n)
+}
+
+// listeningIn reports whether any process listens on a TCP address in 127.<octet>.0.0/16 (/proc/net/tcp: the
+// local address is the IPv4 address in hex, in the host's byte order; state 0A is LISTEN).
+func listeningIn(octet int) bool {
+	data, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 4 || f[3] != "0A" {
+			continue
+		}
+		addr, _, ok := strings.Cut(f[1], ":")
+		b, err := hex.DecodeString(addr)
+		if !ok || err != nil || len(b) != 4 {
+			continue
+		}
+		// Little-endian on the machines this runs on: 127.55.1.1 is 0101377F.
+		if b[3] == 127 && int(b[2]) == octet {
+			return true
+		}
+	}
+	return false
 }
 
 // nextAppIndex numbers applications across all models (the third address octet).
