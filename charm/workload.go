@@ -149,12 +149,8 @@ func ReadWorkload(c *client.Client) *WorkloadState {
 	return st
 }
 
-// SyncWorkload makes the container hold w: files, trust store and the agent's layer, touching only what differs.
-func SyncWorkload(c *client.Client, w *Workload) (*SyncResult, error) {
-	return SyncWorkloadFrom(c, ReadWorkload(c), w)
-}
-
-// SyncWorkloadFrom is SyncWorkload from the state ReadWorkload read earlier in the hook.
+// SyncWorkloadFrom makes the container hold w (files, trust store and the agent's layer), touching only what differs
+// from st, its state as ReadWorkload read it earlier in the hook.
 func SyncWorkloadFrom(c *client.Client, st *WorkloadState, w *Workload) (*SyncResult, error) {
 	res, err := syncFiles(c, st, w)
 	if err != nil {

@@ -2,39 +2,15 @@ package charm
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"path"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/canonical/pebble/client"
 
 	"github.com/tls-authority/tls-authority/tests/container"
 )
-
-// selfSigned is a CA certificate in PEM, for the trust set.
-func selfSigned(t *testing.T, cn string) string {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn}, NotBefore: time.Now().Add(-time.Hour),
-		NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-}
 
 func pull(t *testing.T, c *client.Client, p string) string {
 	t.Helper()
@@ -66,7 +42,7 @@ func TestSyncPushesWhatChanged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := selfSigned(t, "root")
+	root := testPublished(t, "root").CA
 	w := &Workload{
 		Files:   map[string]string{"ca.pem": root, "inventory.json": "[]", "counts.json": "{}"},
 		Private: map[string]string{"tls.key": "key-1"},
@@ -83,7 +59,7 @@ func TestSyncPushesWhatChanged(t *testing.T) {
 		{"steady", func() {}, nil, false, false},
 		{"one file changed", func() { w.Files["inventory.json"] = `[{"serial":"1"}]` }, []string{"inventory.json"}, true, false},
 		{"private file changed", func() { w.Private["tls.key"] = "key-2" }, nil, true, false},
-		{"trust changed", func() { w.Trust["other"] = selfSigned(t, "other") }, nil, true, true},
+		{"trust changed", func() { w.Trust["other"] = testPublished(t, "other").CA }, nil, true, true},
 		{"older charm's manifest", func() {
 			if err := push(c, manifestPath, "0123abcd"); err != nil {
 				t.Fatal(err)
