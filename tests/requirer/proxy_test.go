@@ -69,7 +69,7 @@ func TestProxyRefusesUntrustedBackend(t *testing.T) {
 	deployAuthority(t, m, "ca-a")
 	deployAuthority(t, m, "ca-b")
 	proxy := deployRequirer(t, m, "proxy", 1, map[string]any{"mode": "proxy"})
-	deployRequirer(t, m, "backend", 1, map[string]any{"mode": "unit"})
+	backend := deployRequirer(t, m, "backend", 1, map[string]any{"mode": "unit"})
 	integrate(t, m, "proxy:certificates", "ca-a:certificates")
 	integrate(t, m, "backend:certificates", "ca-b:certificates")
 	integrate(t, m, "proxy:ingress-per-unit", "backend:ingress")
@@ -79,14 +79,27 @@ func TestProxyRefusesUntrustedBackend(t *testing.T) {
 		t.Fatalf("proxy/0: %s %q", st.Status, st.Message)
 	}
 	caA := action(t, p0, "get-certificate", nil)["ca"]
+	// The backend serves a certificate ca-b verifies before the proxy is asked: a settled model has started its
+	// server, not necessarily loaded it, and a backend still starting would be refused for another reason.
+	b0 := backend.Units()[0]
+	handshakeEventually(t, b0, pool(t, action(t, b0, "get-certificate", nil)["ca"]))
 
 	code, body, _ := proxyGet(t, p0, "edge", "proxy", caA)
 	if code != http.StatusBadGateway || !strings.Contains(body, "backend/0") || !strings.Contains(body, "unknown authority") || strings.Contains(body, "hello from") {
 		t.Fatalf("untrusted backend: %d %q, want 502 naming backend/0 and the unknown authority", code, body)
 	}
-	if log := serviceLog(t, p0); !strings.Contains(log, "refused backend backend/0 (https://backend-0.backend-endpoints.edge.svc.cluster.local:8443)") ||
-		!strings.Contains(log, "certificate signed by unknown authority") {
-		t.Fatalf("the proxy's log does not say why it refused the backend:\n%s", log)
+	// Pebble copies the service's output into its log as it reads it, so the line may land a moment after the
+	// answer that followed it.
+	const refused = "refused backend backend/0 (https://backend-0.backend-endpoints.edge.svc.cluster.local:8443)"
+	var log string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		log = serviceLog(t, p0)
+		if strings.Contains(log, refused) && strings.Contains(log, "certificate signed by unknown authority") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the proxy's log does not say why it refused the backend:\n%s", log)
+		}
 	}
 
 	integrate(t, m, "proxy:receive-ca-cert", "ca-b:send-ca-cert")
