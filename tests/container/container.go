@@ -1,5 +1,5 @@
 // Package container simulates a Kubernetes sidecar container for tests: the
-// real Pebble daemon running in a private mount and UTS namespace, where the
+// real Pebble daemon running as PID 1 of a private mount, UTS and PID namespace, where the
 // trust store (/etc/ssl/certs, /usr/local/share/ca-certificates,
 // /etc/ca-certificates/update.d), /var/lib, /etc/hosts, the hostname and
 // optionally /usr/local/bin are the container's own, so pushes, execs and
@@ -11,8 +11,6 @@
 package container
 
 import (
-	"crypto/rand"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -153,12 +151,6 @@ func (c *Container) start() error {
 	if err := ns.Prepare(); err != nil {
 		return fmt.Errorf("cannot start container %q: %w", c.opts.Name, err)
 	}
-	// Pebble's boot id is the kernel's; a private one per start makes a
-	// restart look like a new pod.
-	bootID := filepath.Join(c.opts.Dir, "boot_id")
-	if err := os.WriteFile(bootID, []byte(newUUID()+"\n"), 0o444); err != nil {
-		return fmt.Errorf("cannot write boot id: %w", err)
-	}
 	// A socket left by a killed Pebble would make it fail to listen.
 	os.Remove(c.SocketPath())
 
@@ -166,8 +158,9 @@ func (c *Container) start() error {
 	if err != nil {
 		return fmt.Errorf("cannot open Pebble log: %w", err)
 	}
-	extra := []nsBind{{Source: bootID, Target: "/proc/sys/kernel/random/boot_id", ReadOnly: true}}
-	cmd := ns.command(c.opts.NSExecBinary, extra, []string{c.opts.PebbleBinary, "run", "--create-dirs", "--hold", "--verbose"})
+	// Pebble is the init of the container's PID namespace, as in a pod: when it dies, all it ran dies with it, and
+	// its boot id is a new random one at each start (Pebble's rule for PID 1), so a restart looks like a new pod.
+	cmd := ns.command(c.opts.NSExecBinary, true, []string{c.opts.PebbleBinary, "run", "--create-dirs", "--hold", "--verbose"})
 	cmd.Dir = "/"
 	cmd.Env = append([]string{
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -322,16 +315,6 @@ func killNamespace(mntNS string) error {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-func newUUID() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(errors.New("cannot read random bytes")) // crypto/rand does not fail on Linux
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 // DefaultBinDir is where tests share the binaries Binaries builds.

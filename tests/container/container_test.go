@@ -323,6 +323,56 @@ services:
 	}
 }
 
+// TestPebbleDeathTakesItsProcesses: Pebble killed outright (as Pdeathsig kills it when the test binary dies before
+// its cleanup runs, so no Stop) leaves nothing behind, not a service in its own process group that ignores SIGTERM,
+// not an exec: the kernel kills what is left in the PID namespace whose init Pebble is. Before that, a killed
+// simulator's agents went on listening on their addresses.
+func TestPebbleDeathTakesItsProcesses(t *testing.T) {
+	c := start(t, container.Namespace{Hostname: "app-0"})
+	cl, err := c.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer := `
+services:
+  stubborn:
+    override: replace
+    command: /bin/sh -c "trap '' TERM; while true; do sleep 1; done"
+    startup: enabled
+`
+	if err := cl.AddLayer(&client.AddLayerOptions{Label: "l", LayerData: []byte(layer)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Start(&client.ServiceOptions{Names: []string{"stubborn"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Exec(&client.ExecOptions{Command: []string{"sleep", "600"}}); err != nil {
+		t.Fatal(err)
+	}
+	mntNS := c.MountNamespace()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(container.NamespaceProcesses(mntNS)) < 3 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if pids := container.NamespaceProcesses(mntNS); len(pids) < 3 {
+		t.Fatalf("want pebble, service and exec running, got %v", pids)
+	}
+	if err := syscall.Kill(c.PID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(2 * time.Second)
+	for {
+		left := container.NamespaceProcesses(mntNS)
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("processes outlived Pebble: %v", left)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func TestNamespaceCommand(t *testing.T) {
 	needRoot(t)
 	ns := container.Namespace{

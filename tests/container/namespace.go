@@ -198,11 +198,15 @@ func (ns *Namespace) keep() []string {
 // cloned into the namespaces and runs nsexec, which sets up the mounts and
 // execs argv. It gets its own process group so that it can be killed whole.
 func (ns *Namespace) Command(nsexecPath string, argv ...string) *exec.Cmd {
-	return ns.command(nsexecPath, nil, argv)
+	return ns.command(nsexecPath, false, argv)
 }
 
-func (ns *Namespace) command(nsexecPath string, extra []nsBind, argv []string) *exec.Cmd {
-	cfg := nsConfig{Hostname: ns.Hostname, Binds: append(ns.binds(), extra...), Tmpfs: scratchDirs, Keep: ns.keep()}
+// command is Command with, given newPID, a PID namespace of its own whose init is argv (Pebble, as
+// in a Kubernetes container): when that process dies, however it dies, the kernel kills every process left in
+// the namespace, so a service or an exec never outlives its container, not even a test binary killed before its
+// cleanup ran (Pebble gets SIGKILL with it, Pdeathsig).
+func (ns *Namespace) command(nsexecPath string, newPID bool, argv []string) *exec.Cmd {
+	cfg := nsConfig{Hostname: ns.Hostname, Binds: ns.binds(), Tmpfs: scratchDirs, Keep: ns.keep()}
 	data, err := json.Marshal(cfg)
 	if err != nil {
 		panic(fmt.Sprintf("cannot marshal nsexec config: %v", err)) // plain strings: cannot happen
@@ -212,6 +216,9 @@ func (ns *Namespace) command(nsexecPath string, extra []nsBind, argv []string) *
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWUTS,
 		Setpgid:    true,
+	}
+	if newPID {
+		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWPID
 	}
 	return cmd
 }
