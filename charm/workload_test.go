@@ -2,7 +2,6 @@ package charm
 
 import (
 	"bytes"
-	"os"
 	"path"
 	"slices"
 	"testing"
@@ -25,19 +24,7 @@ func pull(t *testing.T, c *client.Client, p string) string {
 // everything, a steady one nothing, a hook that changed one file pushes that file alone and leaves the trust store,
 // and a manifest of an older charm (one digest of everything) makes it push everything again.
 func TestSyncPushesWhatChanged(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for mount namespaces")
-	}
-	pebble, nsexec, err := container.Binaries(container.DefaultBinDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctr, err := container.Start(&container.Options{Dir: t.TempDir(), Name: "workload-test", PebbleBinary: pebble, NSExecBinary: nsexec,
-		Namespace: container.Namespace{Hostname: "workload-0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ctr.Stop() })
+	ctr := container.StartForTest(t, "workload-test", container.Namespace{Hostname: "workload-0"})
 	c, err := ctr.Client()
 	if err != nil {
 		t.Fatal(err)

@@ -26,26 +26,7 @@ import (
 // mount namespace) and stops it at cleanup.
 func startContainer(t *testing.T) *container.Container {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for mount namespaces")
-	}
-	pebble, nsexec, err := container.Binaries(container.DefaultBinDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := container.Start(&container.Options{
-		Dir: t.TempDir(), Name: "trust-test", PebbleBinary: pebble, NSExecBinary: nsexec,
-		Namespace: container.Namespace{Hostname: "trust-0"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := c.Stop(); err != nil {
-			t.Error(err)
-		}
-	})
-	return c
+	return container.StartForTest(t, "trust-test", container.Namespace{Hostname: "trust-0"})
 }
 
 type certKey struct {

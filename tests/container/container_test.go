@@ -48,20 +48,7 @@ func needRoot(t *testing.T) {
 // start starts a container in a temp dir and stops it at cleanup.
 func start(t *testing.T, ns container.Namespace) *container.Container {
 	t.Helper()
-	needRoot(t)
-	dir := t.TempDir()
-	c, err := container.Start(&container.Options{
-		Dir: dir, Name: t.Name(), PebbleBinary: pebbleBin, NSExecBinary: nsexecBin, Namespace: ns,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := c.Stop(); err != nil {
-			t.Error(err)
-		}
-	})
-	return c
+	return container.StartForTest(t, t.Name(), ns)
 }
 
 func exec(t *testing.T, c *container.Container, argv ...string) string {

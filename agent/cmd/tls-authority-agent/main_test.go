@@ -147,29 +147,14 @@ func TestBinaryBadFlags(t *testing.T) {
 // the charm pushes ca.pem into /var/lib/tls-authority, and the agent listens
 // on the address its hostname resolves to.
 func TestInContainer(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for mount namespaces")
-	}
-	image := imageDir
-	pebble, nsexec, err := container.Binaries(container.DefaultBinDir())
-	if err != nil {
-		t.Fatal(err)
-	}
 	// A loopback address of our own, unlikely to be used by other tests.
 	ip := fmt.Sprintf("127.%d.%d.%d", 200+os.Getpid()%50, (os.Getpid()/50)%250+1, time.Now().UnixNano()%250+1)
 	fqdn := "tls-authority-0.tls-authority-endpoints.m.svc.cluster.local"
-	c, err := container.Start(&container.Options{
-		Dir: t.TempDir(), Name: "authority", PebbleBinary: pebble, NSExecBinary: nsexec,
-		Namespace: container.Namespace{
-			Hostname: "tls-authority-0",
-			Hosts:    []container.HostEntry{{IP: ip, Names: []string{fqdn, "tls-authority-0"}}},
-			Image:    image,
-		},
+	c := container.StartForTest(t, "authority", container.Namespace{
+		Hostname: "tls-authority-0",
+		Hosts:    []container.HostEntry{{IP: ip, Names: []string{fqdn, "tls-authority-0"}}},
+		Image:    imageDir,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Stop() })
 	cl, err := c.Client()
 	if err != nil {
 		t.Fatal(err)
