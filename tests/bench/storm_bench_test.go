@@ -137,20 +137,21 @@ func runStorm(b *testing.B, mode stormMode, charm string, apps, units int) {
 		perJoin = append(perJoin, d)
 		mark = len(recs)
 	}
-	for _, a := range reqApps {
+	for i, a := range reqApps {
 		if mode.burst {
 			if err := a.Scale(units); err != nil {
 				b.Fatal(err)
 			}
 			settleAndCount()
-			continue
-		}
-		for n := 1; n <= units; n++ {
-			if err := a.Scale(n); err != nil {
-				b.Fatal(err)
+		} else {
+			for n := 1; n <= units; n++ {
+				if err := a.Scale(n); err != nil {
+					b.Fatal(err)
+				}
+				settleAndCount()
 			}
-			settleAndCount()
 		}
+		stormProgress(mode.name, i+1, apps, (i+1)*units, sumStorm(s.Records()[from:], leader), time.Since(start))
 	}
 	b.StopTimer()
 	wall := time.Since(start)
@@ -174,44 +175,63 @@ func runStorm(b *testing.B, mode stormMode, charm string, apps, units int) {
 }
 
 // reportStorm turns the storm's hook records into the figures.
-func reportStorm(b *testing.B, recs []sim.HookRecord, leader string, perJoin []time.Duration, joins int, wall time.Duration) {
-	var calls, leaderCalls, leaderHooks, reqHooks, bytes, leaderBytes, leaderWrites int
-	var leaderSum, reqSum time.Duration
+// stormTotals are a storm's sums over its hook records.
+type stormTotals struct {
+	calls, leaderCalls, leaderHooks, reqHooks, bytes, leaderBytes, leaderWrites int
+	leaderSum, reqSum                                                           time.Duration
+}
+
+func sumStorm(recs []sim.HookRecord, leader string) stormTotals {
+	var t stormTotals
 	for _, r := range recs {
-		calls += r.Calls()
-		bytes += r.RelationBytes
+		t.calls += r.Calls()
+		t.bytes += r.RelationBytes
 		if r.Unit == leader {
-			leaderHooks++
-			leaderCalls += r.Calls()
-			leaderSum += r.Duration
-			leaderBytes += r.RelationBytes
+			t.leaderHooks++
+			t.leaderCalls += r.Calls()
+			t.leaderSum += r.Duration
+			t.leaderBytes += r.RelationBytes
 			if r.ToolCalls["relation-set"] > 0 {
-				leaderWrites++
+				t.leaderWrites++
 			}
 			continue
 		}
 		if r.Model == "storm" && !strings.HasPrefix(r.Unit, "tls-authority/") {
-			reqHooks++
-			reqSum += r.Duration
+			t.reqHooks++
+			t.reqSum += r.Duration
 		}
 	}
+	return t
+}
+
+// stormProgress prints, after each application, the figures so far on stderr (a benchmark's own log comes out only
+// when it ends, and a full-size storm takes hours): a run stopped early still says what it measured.
+func stormProgress(mode string, done, apps, joins int, t stormTotals, elapsed time.Duration) {
+	j := float64(joins)
+	fmt.Fprintf(os.Stderr, "storm %s: %d/%d applications, %d joins: %.1f calls/join (leader %.1f), %d leader writes, %.0f bytes/join, "+
+		"%d requirer hooks (%v), leader %.0f ms/join, %v wall\n", mode, done, apps, joins, float64(t.calls)/j, float64(t.leaderCalls)/j,
+		t.leaderWrites, float64(t.bytes)/j, t.reqHooks, t.reqSum.Round(time.Second), float64(t.leaderSum.Microseconds())/1000/j, elapsed.Round(time.Second))
+}
+
+func reportStorm(b *testing.B, recs []sim.HookRecord, leader string, perJoin []time.Duration, joins int, wall time.Duration) {
+	t := sumStorm(recs, leader)
 	slices.Sort(perJoin)
 	median := perJoin[len(perJoin)/2]
 	j := float64(joins)
-	b.ReportMetric(float64(calls), "calls")
-	b.ReportMetric(float64(calls)/j, "calls/join")
-	b.ReportMetric(float64(leaderCalls)/j, "leader-calls/join")
-	b.ReportMetric(leaderSum.Seconds(), "leader-s")
-	b.ReportMetric(float64(leaderSum.Microseconds())/1000/j, "leader-ms/join")
+	b.ReportMetric(float64(t.calls), "calls")
+	b.ReportMetric(float64(t.calls)/j, "calls/join")
+	b.ReportMetric(float64(t.leaderCalls)/j, "leader-calls/join")
+	b.ReportMetric(t.leaderSum.Seconds(), "leader-s")
+	b.ReportMetric(float64(t.leaderSum.Microseconds())/1000/j, "leader-ms/join")
 	b.ReportMetric(float64(median.Microseconds())/1000, "leader-median-ms/settle")
-	b.ReportMetric(float64(leaderWrites), "leader-writes")
-	b.ReportMetric(float64(bytes)/j, "bytes/join")
-	b.ReportMetric(float64(leaderBytes)/j, "leader-bytes/join")
-	b.ReportMetric(float64(reqHooks), "requirer-hooks")
-	b.ReportMetric(reqSum.Seconds(), "requirer-hook-s")
+	b.ReportMetric(float64(t.leaderWrites), "leader-writes")
+	b.ReportMetric(float64(t.bytes)/j, "bytes/join")
+	b.ReportMetric(float64(t.leaderBytes)/j, "leader-bytes/join")
+	b.ReportMetric(float64(t.reqHooks), "requirer-hooks")
+	b.ReportMetric(t.reqSum.Seconds(), "requirer-hook-s")
 	b.ReportMetric(wall.Seconds(), "wall-s")
 	b.Logf("%d joins: %d hook-tool calls (%.1f/join; leader %.1f/join in %d hooks), leader hook time %v (median %v per settle), "+
 		"%d leader writes, %.0f relation bytes/join (leader %.0f), %d requirer hooks taking %v, %v wall",
-		joins, calls, float64(calls)/j, float64(leaderCalls)/j, leaderHooks, leaderSum.Round(time.Millisecond), median.Round(time.Microsecond),
-		leaderWrites, float64(bytes)/j, float64(leaderBytes)/j, reqHooks, reqSum.Round(time.Millisecond), wall.Round(time.Millisecond))
+		joins, t.calls, float64(t.calls)/j, float64(t.leaderCalls)/j, t.leaderHooks, t.leaderSum.Round(time.Millisecond), median.Round(time.Microsecond),
+		t.leaderWrites, float64(t.bytes)/j, float64(t.leaderBytes)/j, t.reqHooks, t.reqSum.Round(time.Millisecond), wall.Round(time.Millisecond))
 }
