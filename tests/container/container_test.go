@@ -360,6 +360,20 @@ services:
 	}
 }
 
+// TestProcIsTheContainers: a container's /proc is its PID namespace's, as in a pod: Pebble is its PID 1 and a
+// process reads itself at /proc/self (the agent's process metrics do), which the host's /proc gets wrong.
+func TestProcIsTheContainers(t *testing.T) {
+	c := start(t, container.Namespace{Hostname: "app-0"})
+	if out := exec(t, c, "cat", "/proc/1/comm"); out != "pebble\n" {
+		t.Errorf("PID 1 is %q, want pebble", out)
+	}
+	// read is a builtin: the shell itself opens /proc/self/stat, whose first field is its pid as /proc sees it.
+	out := exec(t, c, "/bin/sh", "-c", `read pid rest < /proc/self/stat; echo "$pid $$"`)
+	if f := strings.Fields(out); len(f) != 2 || f[0] != f[1] {
+		t.Errorf("/proc/self and the shell's own pid differ: %q", out)
+	}
+}
+
 func TestNamespaceCommand(t *testing.T) {
 	needRoot(t)
 	ns := container.Namespace{

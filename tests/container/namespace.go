@@ -159,6 +159,7 @@ type nsConfig struct {
 	Binds    []nsBind  `json:"binds,omitempty"`
 	Tmpfs    []nsTmpfs `json:"tmpfs,omitempty"`
 	Keep     []string  `json:"keep,omitempty"`
+	Proc     bool      `json:"proc,omitempty"`
 }
 
 type nsTmpfs struct {
@@ -204,9 +205,10 @@ func (ns *Namespace) Command(nsexecPath string, argv ...string) *exec.Cmd {
 // command is Command with, given newPID, a PID namespace of its own whose init is argv (Pebble, as
 // in a Kubernetes container): when that process dies, however it dies, the kernel kills every process left in
 // the namespace, so a service or an exec never outlives its container, not even a test binary killed before its
-// cleanup ran (Pebble gets SIGKILL with it, Pdeathsig).
+// cleanup ran (Pebble gets SIGKILL with it, Pdeathsig). The namespace gets its own /proc, so that a process finds
+// itself there by its pid.
 func (ns *Namespace) command(nsexecPath string, newPID bool, argv []string) *exec.Cmd {
-	cfg := nsConfig{Hostname: ns.Hostname, Binds: ns.binds(), Tmpfs: scratchDirs, Keep: ns.keep()}
+	cfg := nsConfig{Hostname: ns.Hostname, Binds: ns.binds(), Tmpfs: scratchDirs, Keep: ns.keep(), Proc: newPID}
 	data, err := json.Marshal(cfg)
 	if err != nil {
 		panic(fmt.Sprintf("cannot marshal nsexec config: %v", err)) // plain strings: cannot happen

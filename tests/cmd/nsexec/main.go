@@ -2,7 +2,8 @@
 // execs a program in it.
 //
 // It is started by tests/container already cloned into a new mount and UTS
-// namespace (Go cannot run code between clone and exec, hence this helper). It
+// namespace, and for a Pebble a new PID namespace, where it mounts the
+// namespace's own /proc (Go cannot run code between clone and exec, hence this helper). It
 // makes every mount private so nothing it does propagates back to the host,
 // bind-mounts the container's private directories and files over the host's,
 // mounts an empty tmpfs on each scratch dir (/tmp, /root...), brings back the
@@ -33,6 +34,9 @@ type Config struct {
 	Tmpfs    []Tmpfs `json:"tmpfs,omitempty"`
 	// Keep lists host paths that stay visible at the same path although a Tmpfs target covers them.
 	Keep []string `json:"keep,omitempty"`
+	// Proc mounts a proc filesystem of the process's own PID namespace on /proc, as a container has: its
+	// processes then find themselves there (/proc/self, /proc/<their pid>), as the Go and process metrics read them.
+	Proc bool `json:"proc,omitempty"`
 }
 
 // Tmpfs is one empty, private tmpfs: it lives as long as the namespace, so what the container writes there never
@@ -120,6 +124,12 @@ func enter(cfg *Config) error {
 	for _, k := range kept {
 		if err := bind(Bind{Source: fmt.Sprintf("/proc/self/fd/%d", k.file.Fd()), Target: k.path}); err != nil {
 			return fmt.Errorf("cannot keep %s: %w", k.path, err)
+		}
+	}
+	// Last: the kept paths above were bound through the host's /proc/self/fd.
+	if cfg.Proc {
+		if err := syscall.Mount("proc", "/proc", "proc", syscall.MS_NOSUID|syscall.MS_NODEV|syscall.MS_NOEXEC, ""); err != nil {
+			return fmt.Errorf("cannot mount /proc: %w", err)
 		}
 	}
 	if cfg.Hostname != "" {
