@@ -259,62 +259,11 @@ func TestRestartNewBootID(t *testing.T) {
 	}
 }
 
-func TestStopLeavesNoProcess(t *testing.T) {
-	c := start(t, container.Namespace{Hostname: "app-0"})
-	cl, err := c.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A service (own process group) that ignores SIGTERM, the worst case.
-	layer := `
-services:
-  stubborn:
-    override: replace
-    command: /bin/sh -c "trap '' TERM; while true; do sleep 1; done"
-    startup: enabled
-`
-	if err := cl.AddLayer(&client.AddLayerOptions{Label: "l", LayerData: []byte(layer)}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cl.Start(&client.ServiceOptions{Names: []string{"stubborn"}}); err != nil {
-		t.Fatal(err)
-	}
-	// A long exec too.
-	if _, err := cl.Exec(&client.ExecOptions{Command: []string{"sleep", "600"}}); err != nil {
-		t.Fatal(err)
-	}
-	mntNS := c.MountNamespace()
-	deadline := time.Now().Add(5 * time.Second)
-	for len(container.NamespaceProcesses(mntNS)) < 3 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	pids := container.NamespaceProcesses(mntNS)
-	if len(pids) < 3 {
-		t.Fatalf("want pebble, service and exec running, got %v", pids)
-	}
-	pid := c.PID()
-	if err := c.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	if left := container.NamespaceProcesses(mntNS); len(left) != 0 {
-		t.Errorf("processes left: %v", left)
-	}
-	if err := syscall.Kill(pid, 0); err == nil {
-		t.Errorf("pebble %d still alive", pid)
-	}
-	if c.PID() != 0 {
-		t.Error("PID after Stop")
-	}
-	if err := c.Stop(); err != nil {
-		t.Errorf("second Stop: %v", err)
-	}
-}
-
-// TestPebbleDeathTakesItsProcesses: Pebble killed outright (as Pdeathsig kills it when the test binary dies before
-// its cleanup runs, so no Stop) leaves nothing behind, not a service in its own process group that ignores SIGTERM,
-// not an exec: the kernel kills what is left in the PID namespace whose init Pebble is. Before that, a killed
-// simulator's agents went on listening on their addresses.
-func TestPebbleDeathTakesItsProcesses(t *testing.T) {
+// startStubborn starts, in a new container, the worst case for stopping it: a service in its own process group
+// that ignores SIGTERM, and a long exec. It returns the container and its mount namespace, once the three
+// processes (with Pebble) run there.
+func startStubborn(t *testing.T) (*container.Container, string) {
+	t.Helper()
 	c := start(t, container.Namespace{Hostname: "app-0"})
 	cl, err := c.Client()
 	if err != nil {
@@ -344,10 +293,39 @@ services:
 	if pids := container.NamespaceProcesses(mntNS); len(pids) < 3 {
 		t.Fatalf("want pebble, service and exec running, got %v", pids)
 	}
+	return c, mntNS
+}
+
+func TestStopLeavesNoProcess(t *testing.T) {
+	c, mntNS := startStubborn(t)
+	pid := c.PID()
+	if err := c.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if left := container.NamespaceProcesses(mntNS); len(left) != 0 {
+		t.Errorf("processes left: %v", left)
+	}
+	if err := syscall.Kill(pid, 0); err == nil {
+		t.Errorf("pebble %d still alive", pid)
+	}
+	if c.PID() != 0 {
+		t.Error("PID after Stop")
+	}
+	if err := c.Stop(); err != nil {
+		t.Errorf("second Stop: %v", err)
+	}
+}
+
+// TestPebbleDeathTakesItsProcesses: Pebble killed outright (as Pdeathsig kills it when the test binary dies before
+// its cleanup runs, so no Stop) leaves nothing behind, not a service in its own process group that ignores SIGTERM,
+// not an exec: the kernel kills what is left in the PID namespace whose init Pebble is. Before that, a killed
+// simulator's agents went on listening on their addresses.
+func TestPebbleDeathTakesItsProcesses(t *testing.T) {
+	c, mntNS := startStubborn(t)
 	if err := syscall.Kill(c.PID(), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	deadline = time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(2 * time.Second)
 	for {
 		left := container.NamespaceProcesses(mntNS)
 		if len(left) == 0 {
