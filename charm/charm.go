@@ -428,7 +428,11 @@ func (r *reconciler) syncWorkload(pub *published, probe *workloadProbe) error {
 		return err
 	}
 	if res.Pushed || res.LayerReplaced {
-		return r.hc.Log(hooktool.LevelDebug, "workload synced (files pushed %v, trust store updated %v, layer replaced %v)", res.Files, res.TrustUpdated, res.LayerReplaced)
+		removed := ""
+		if len(res.Removed) > 0 {
+			removed = fmt.Sprintf(", removed %v", res.Removed)
+		}
+		return r.hc.Log(hooktool.LevelDebug, "workload synced (files pushed %v%s, trust store updated %v, layer replaced %v)", res.Files, removed, res.TrustUpdated, res.LayerReplaced)
 	}
 	return nil
 }

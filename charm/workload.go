@@ -114,6 +114,7 @@ func manifestLines(m string) map[string]string {
 type SyncResult struct {
 	Pushed        bool     // files or trust changed
 	Files         []string // the files pushed (their content changed)
+	Removed       []string // the files removed (the charm no longer has them)
 	TrustSynced   bool     // the trust set changed and was installed
 	TrustUpdated  bool     // update-ca-certificates ran
 	LayerReplaced bool
@@ -198,6 +199,18 @@ func syncFiles(c *client.Client, st *WorkloadState, w *Workload) (*SyncResult, e
 		}
 		if err := parallel(pushConcurrency, tasks); err != nil {
 			return nil, err
+		}
+		// A file the charm wrote before and no longer has goes (the CRL of a CA that left the bundle), so the agent
+		// stops serving it. Only the manifest's own lines name such files: an older manifest removes nothing.
+		for _, key := range slices.Sorted(maps.Keys(have)) {
+			kind, name, _ := strings.Cut(key, " ")
+			if _, keep := wantLines[key]; keep || (kind != "file" && kind != "private") {
+				continue
+			}
+			if err := c.RemovePath(&client.RemovePathOptions{Path: path.Join(DataDir, name)}); err != nil && !isNotFound(err) {
+				return nil, fmt.Errorf("cannot remove %s: %w", path.Join(DataDir, name), err)
+			}
+			res.Removed = append(res.Removed, name)
 		}
 		if have["trust"] != wantLines["trust"] {
 			inst := &trust.Installer{Client: c, Prefix: trustPrefix}

@@ -22,7 +22,8 @@ func pull(t *testing.T, c *client.Client, p string) string {
 
 // TestSyncPushesWhatChanged runs the file and trust part of a sync against a real Pebble: the first sync pushes
 // everything, a steady one nothing, a hook that changed one file pushes that file alone and leaves the trust store,
-// and a manifest of an older charm (one digest of everything) makes it push everything again.
+// a file the charm no longer has is removed, and a manifest of an older charm (one digest of everything) makes it
+// push everything again.
 func TestSyncPushesWhatChanged(t *testing.T) {
 	ctr := container.StartForTest(t, "workload-test", container.Namespace{Hostname: "workload-0"})
 	c, err := ctr.Client()
@@ -47,6 +48,8 @@ func TestSyncPushesWhatChanged(t *testing.T) {
 		{"one file changed", func() { w.Files["inventory.json"] = `[{"serial":"1"}]` }, []string{"inventory.json"}, true, false},
 		{"private file changed", func() { w.Private["tls.key"] = "key-2" }, nil, true, false},
 		{"trust changed", func() { w.Trust["other"] = testPublished(t, "other").CA }, nil, true, true},
+		{"a file added", func() { w.Files["crl-old.der"] = "old CRL" }, []string{"crl-old.der"}, true, false},
+		{"a file dropped", func() { delete(w.Files, "crl-old.der") }, nil, true, false},
 		{"older charm's manifest", func() {
 			if err := push(c, manifestPath, "0123abcd"); err != nil {
 				t.Fatal(err)
@@ -72,6 +75,14 @@ func TestSyncPushesWhatChanged(t *testing.T) {
 			if got := pull(t, c, path.Join(DataDir, name)); got != content {
 				t.Errorf("%s: %s holds %q, want %q", tt.name, name, got, content)
 			}
+		}
+		// What the charm dropped is gone from the container; nothing else is removed.
+		wantRemoved := map[bool][]string{true: {"crl-old.der"}}[tt.name == "a file dropped"]
+		if !slices.Equal(res.Removed, wantRemoved) {
+			t.Errorf("%s: removed %v, want %v", tt.name, res.Removed, wantRemoved)
+		}
+		if _, err := c.ListFiles(&client.ListFilesOptions{Path: path.Join(DataDir, "crl-old.der")}); (err == nil) != (w.Files["crl-old.der"] != "") {
+			t.Errorf("%s: crl-old.der in the container %v, in the workload %v", tt.name, err == nil, w.Files["crl-old.der"] != "")
 		}
 		if got := pull(t, c, path.Join(DataDir, "tls.key")); got != w.Private["tls.key"] {
 			t.Errorf("%s: tls.key holds %q", tt.name, got)

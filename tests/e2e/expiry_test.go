@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -158,6 +159,20 @@ func TestRotationSwitchAsOverlapEnds(t *testing.T) {
 		}
 		if has1 || !has2 || !has3 {
 			t.Errorf("%s bundle: first CA %v (want false), second %v, third %v (want true)", u.Name(), has1, has2, has3)
+		}
+		// The CRLs go with the CAs: the first CA's is no longer served, the two trusted ones' are.
+		crlURL := func(caPEM string) string {
+			return fmt.Sprintf("http://%s:8080/crl/%x", u.Address(), parseCert(t, caPEM).SubjectKeyId)
+		}
+		httpGet(t, crlURL(ca2))
+		httpGet(t, crlURL(ca3))
+		resp, err := http.Get(crlURL(ca1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s: the CRL of the CA that left the bundle: %s, want 404", u.Name(), resp.Status)
 		}
 	}
 	caFile := writeTemp(t, "ca3.pem", ca3)
