@@ -101,9 +101,11 @@ func newSerial() (*big.Int, error) {
 
 // NewRoot creates a self-signed root CA certificate for key: cA true,
 // keyCertSign and cRLSign, a subject key identifier, a random 128-bit serial,
-// valid from now-1m for validity. The path length is left unlimited so the
-// root can sign intermediate authorities.
-func NewRoot(key crypto.Signer, subj Subject, validity time.Duration, now time.Time) (*x509.Certificate, error) {
+// valid from now-1m for validity. maxPathLen bounds the CA certificates that
+// may chain below it (RFC 5280 pathLenConstraint): 1 leaves room for one
+// requirer CA (an intermediate authority) that itself signs only leaves, and
+// no more; 0 lets the root sign leaves only.
+func NewRoot(key crypto.Signer, subj Subject, validity time.Duration, now time.Time, maxPathLen int) (*x509.Certificate, error) {
 	if key == nil {
 		return nil, fmt.Errorf("cannot create root certificate: no key")
 	}
@@ -112,6 +114,9 @@ func NewRoot(key crypto.Signer, subj Subject, validity time.Duration, now time.T
 	}
 	if subj.CommonName == "" {
 		return nil, fmt.Errorf("cannot create root certificate: empty common name")
+	}
+	if maxPathLen < 0 {
+		return nil, fmt.Errorf("cannot create root certificate: path length %d is negative", maxPathLen)
 	}
 	serial, err := newSerial()
 	if err != nil {
@@ -128,6 +133,8 @@ func NewRoot(key crypto.Signer, subj Subject, validity time.Duration, now time.T
 		NotAfter:              now.Add(validity),
 		IsCA:                  true,
 		BasicConstraintsValid: true,
+		MaxPathLen:            maxPathLen,
+		MaxPathLenZero:        maxPathLen == 0,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 		SubjectKeyId:          skid,
 	}

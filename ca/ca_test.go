@@ -98,7 +98,7 @@ func TestNewRootEveryAlgorithm(t *testing.T) {
 	for _, alg := range ca.Algorithms {
 		t.Run(string(alg), func(t *testing.T) {
 			key := testKey(t, alg)
-			root, err := ca.NewRoot(key, testSubject, 365*24*time.Hour, now)
+			root, err := ca.NewRoot(key, testSubject, 365*24*time.Hour, now, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -166,13 +166,13 @@ func TestNewRootEveryAlgorithm(t *testing.T) {
 
 func TestNewRootErrors(t *testing.T) {
 	key := testKey(t, ca.ECDSAP256)
-	if _, err := ca.NewRoot(key, ca.Subject{}, time.Hour, time.Now()); err == nil {
+	if _, err := ca.NewRoot(key, ca.Subject{}, time.Hour, time.Now(), 1); err == nil {
 		t.Errorf("empty common name accepted")
 	}
-	if _, err := ca.NewRoot(key, testSubject, 0, time.Now()); err == nil {
+	if _, err := ca.NewRoot(key, testSubject, 0, time.Now(), 1); err == nil {
 		t.Errorf("zero validity accepted")
 	}
-	if _, err := ca.NewRoot(nil, testSubject, time.Hour, time.Now()); err == nil {
+	if _, err := ca.NewRoot(nil, testSubject, time.Hour, time.Now(), 1); err == nil {
 		t.Errorf("nil key accepted")
 	}
 }
@@ -186,7 +186,7 @@ func TestIssue(t *testing.T) {
 	now := time.Now()
 	caKey := testKey(t, ca.RSA2048)
 	caValidity := 30 * 24 * time.Hour
-	root, err := ca.NewRoot(caKey, testSubject, caValidity, now)
+	root, err := ca.NewRoot(caKey, testSubject, caValidity, now, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +300,7 @@ func TestIssue(t *testing.T) {
 func TestIntermediate(t *testing.T) {
 	now := time.Now()
 	rootKey := testKey(t, ca.ECDSAP384)
-	root, err := ca.NewRoot(rootKey, ca.Subject{CommonName: "central root"}, 365*24*time.Hour, now)
+	root, err := ca.NewRoot(rootKey, ca.Subject{CommonName: "central root"}, 365*24*time.Hour, now, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,7 +350,7 @@ func TestIntermediate(t *testing.T) {
 func TestIssueErrors(t *testing.T) {
 	now := time.Now()
 	key := testKey(t, ca.ECDSAP256)
-	root, err := ca.NewRoot(key, testSubject, time.Hour, now)
+	root, err := ca.NewRoot(key, testSubject, time.Hour, now, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -462,7 +462,7 @@ func encPEM(typ string, der []byte) string {
 func TestParseCSR(t *testing.T) {
 	key := testKey(t, ca.ECDSAP256)
 	csr, good := makeCSR(t, key, csrSpec{cn: "ok.example.com", dns: []string{"ok.example.com"}})
-	root, err := ca.NewRoot(key, testSubject, time.Hour, time.Now())
+	root, err := ca.NewRoot(key, testSubject, time.Hour, time.Now(), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -523,11 +523,11 @@ func TestParseCSR(t *testing.T) {
 
 func TestPEMEncoding(t *testing.T) {
 	key := testKey(t, ca.RSA4096)
-	root, err := ca.NewRoot(key, testSubject, time.Hour, time.Now())
+	root, err := ca.NewRoot(key, testSubject, time.Hour, time.Now(), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := ca.NewRoot(testKey(t, ca.ECDSAP256), testSubject, time.Hour, time.Now())
+	other, err := ca.NewRoot(testKey(t, ca.ECDSAP256), testSubject, time.Hour, time.Now(), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -576,7 +576,7 @@ func TestPEMEncoding(t *testing.T) {
 func TestCRL(t *testing.T) {
 	now := time.Now()
 	key := testKey(t, ca.RSA2048)
-	root, err := ca.NewRoot(key, testSubject, 365*24*time.Hour, now)
+	root, err := ca.NewRoot(key, testSubject, 365*24*time.Hour, now, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

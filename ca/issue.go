@@ -16,6 +16,11 @@ type IssueOptions struct {
 	Validity time.Duration
 	// IsCA is the requirer's "ca" flag: BasicConstraints cA is exactly this.
 	IsCA bool
+	// Policy, required when IsCA, is what the CA certificate is constrained
+	// to: its path length (CAMaxPathLen) and critical name constraints
+	// derived from the policy, so the requirer's CA cannot sign what this
+	// authority would refuse.
+	Policy *Policy
 	// CRLDistributionPoint, when set, is the URL the certificate names for
 	// its CRL (the workload agent's /crl).
 	CRLDistributionPoint string

@@ -45,6 +45,18 @@ type Policy struct {
 	AllowIPSANs     bool
 	AllowWildcards  bool
 	AllowCARequests bool
+	// AllowedIPRanges bound the IP SANs (and an IP common name) when
+	// AllowIPSANs is true: each must fall in one. Empty allows any address.
+	AllowedIPRanges []netip.Prefix
+	// CAMaxPathLen is the pathLenConstraint of a CA certificate signed for a
+	// requirer (0: it signs leaves only). The root leaves room for it
+	// (NewRoot with CAMaxPathLen+1).
+	CAMaxPathLen int
+	// CASubjects are the RawSubject of this authority's own CA certificates
+	// (current, next, previous): a request for one of these names would make
+	// a certificate whose issuer and subject read the same. Not part of the
+	// policy's identity (a rotation changes it), so left out of its JSON.
+	CASubjects [][]byte `json:"-"`
 }
 
 // Check returns why csr may not be signed under p, or nil. isCA is the

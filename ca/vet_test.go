@@ -171,7 +171,7 @@ func TestVetShortMessage(t *testing.T) {
 func TestIssueVetted(t *testing.T) {
 	now := time.Now()
 	key := testKey(t, ca.ECDSAP256)
-	cert0, err := ca.NewRoot(key, testSubject, 24*time.Hour, now)
+	cert0, err := ca.NewRoot(key, testSubject, 24*time.Hour, now, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -336,7 +336,7 @@ func (r *reconciler) createCA(existing map[string]string) (*published, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot generate the CA key: %w", err)
 	}
-	cert, err := ca.NewRoot(key, r.cfg.Subject, r.cfg.RootValidity, r.o.Now())
+	cert, err := ca.NewRoot(key, r.cfg.Subject, r.cfg.RootValidity, r.o.Now(), r.cfg.RootMaxPathLen())
 	if err != nil {
 		return nil, fmt.Errorf("cannot create the CA certificate: %w", err)
 	}

@@ -189,6 +189,10 @@ func algorithmNames() string {
 	return strings.Join(names, ", ")
 }
 
+// RootMaxPathLen is the path length of a root this charm creates: room for one requirer CA of
+// ca-request-max-path-length, and no more.
+func (c *Config) RootMaxPathLen() int { return c.Policy.CAMaxPathLen + 1 }
+
 // CAParams is the part of the config that defines the CA: when it changes, the CA rotates.
 // It is kept beside the CA, so a later hook can tell without re-deriving it from the certificate.
 func (c *Config) CAParams() string {

@@ -17,7 +17,7 @@ func testCA(t *testing.T, cn string, now time.Time) (map[string]string, *x509.Ce
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, err := ca.NewRoot(key, ca.Subject{CommonName: cn}, 365*24*time.Hour, now)
+	cert, err := ca.NewRoot(key, ca.Subject{CommonName: cn}, 365*24*time.Hour, now, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

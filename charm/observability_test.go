@@ -222,7 +222,7 @@ func testPublished(t *testing.T, cn string) *published {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, err := ca.NewRoot(key, ca.Subject{CommonName: cn}, 24*time.Hour, time.Now())
+	cert, err := ca.NewRoot(key, ca.Subject{CommonName: cn}, 24*time.Hour, time.Now(), 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -125,7 +125,7 @@ func (r *reconciler) startRotation(pub *published, why string) (*published, erro
 	if err != nil {
 		return nil, fmt.Errorf("cannot generate the new CA key: %w", err)
 	}
-	cert, err := ca.NewRoot(key, r.cfg.Subject, r.cfg.RootValidity, r.o.Now())
+	cert, err := ca.NewRoot(key, r.cfg.Subject, r.cfg.RootValidity, r.o.Now(), r.cfg.RootMaxPathLen())
 	if err != nil {
 		return nil, fmt.Errorf("cannot create the new CA certificate: %w", err)
 	}

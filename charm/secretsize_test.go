@@ -56,7 +56,7 @@ func TestCASecretFitsJujuLimits(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cert, err := ca.NewRoot(key, cfg.Subject, cfg.RootValidity, time.Now())
+		cert, err := ca.NewRoot(key, cfg.Subject, cfg.RootValidity, time.Now(), 1)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -42,7 +42,7 @@ func testCASecret(t *testing.T, cn string, now time.Time) (map[string]string, *p
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, err := ca.NewRoot(key, ca.Subject{CommonName: cn}, 365*24*time.Hour, now)
+	cert, err := ca.NewRoot(key, ca.Subject{CommonName: cn}, 365*24*time.Hour, now, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

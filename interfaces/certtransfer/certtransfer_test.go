@@ -208,7 +208,7 @@ func TestReadV1V0Lenient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, err := ca.NewRoot(key, ca.Subject{CommonName: "C"}, time.Hour, time.Now())
+	root, err := ca.NewRoot(key, ca.Subject{CommonName: "C"}, time.Hour, time.Now(), 1)
 	if err != nil {
 		t.Fatal(err)
 	}

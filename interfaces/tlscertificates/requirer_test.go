@@ -350,7 +350,7 @@ func newFakeProvider(t *testing.T, now func() time.Time) *fakeProvider {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, err := ca.NewRoot(key, ca.Subject{CommonName: "fake provider CA"}, 365*24*time.Hour, now())
+	root, err := ca.NewRoot(key, ca.Subject{CommonName: "fake provider CA"}, 365*24*time.Hour, now(), 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -293,7 +293,7 @@ func unrelatedCA(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, err := ca.NewRoot(key, ca.Subject{CommonName: "unrelated"}, 24*time.Hour, time.Now())
+	root, err := ca.NewRoot(key, ca.Subject{CommonName: "unrelated"}, 24*time.Hour, time.Now(), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
