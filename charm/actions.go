@@ -1,6 +1,7 @@
 package charm
 
 import (
+	"crypto/x509"
 	"fmt"
 	"sort"
 	"strconv"
@@ -357,11 +358,28 @@ func (r *reconciler) revokeCertificate() error {
 	if err := p.loadPeerState(); err != nil {
 		return err
 	}
+	ledger, err := r.ledger()
+	if err != nil {
+		return err
+	}
+	now := r.o.Now().UTC()
+	ledgerCN := make(map[string]string, len(ledger))
+	for _, e := range ledger {
+		ledgerCN[e.Serial] = e.CN
+	}
+	// cnOf is an entry's common name exactly: the ledger's, else read from its subject (RFC 4514).
+	cnOf := func(e InventoryEntry) string {
+		if c, ok := ledgerCN[e.Serial]; ok {
+			return c
+		}
+		return commonName(e.Subject)
+	}
 	matches := map[string]map[string]bool{} // relation -> serials
 	var serials []string
+	notAfter := map[string]time.Time{}
 	for id, entries := range p.invByID {
 		for i, e := range entries {
-			if e.Revoked || !(e.Serial == serial || (cn != "" && commonName(e.Subject) == cn)) {
+			if e.Revoked || !(e.Serial == serial || (cn != "" && cnOf(e) == cn)) {
 				continue
 			}
 			if matches[id] == nil {
@@ -370,13 +388,57 @@ func (r *reconciler) revokeCertificate() error {
 			matches[id][e.Serial] = true
 			entries[i].Revoked = true
 			serials = append(serials, e.Serial)
+			notAfter[e.Serial] = e.NotAfter
 		}
 	}
+	previousSerials := map[string]bool{} // issued by the previous CA, during an overlap
+	// The ledger finds what the inventory no longer shows: a certificate a renewal or a rotation replaced, one of
+	// a relation since removed, an agent's serving certificate. Each goes on the CRL of the CA the ledger says
+	// issued it, when that CA is still trusted.
+	var prevCert *x509.Certificate
+	if prev := r.peer[peerPreviousCA]; prev != "" {
+		prevCert, _ = ca.ParseCertificate(prev)
+	}
+	onCRL := map[string]bool{}
+	for _, k := range []crlKeys{currentCRL, previousCRL} {
+		revoked, err := r.revocationsOf(k)
+		if err != nil {
+			return err
+		}
+		for _, rv := range revoked {
+			onCRL[rv.Serial] = true
+		}
+	}
+	var untrusted, already []string
+	for _, e := range ledger {
+		if _, found := notAfter[e.Serial]; found || e.expired(now) || !(e.Serial == serial || (cn != "" && e.CN == cn)) {
+			continue
+		}
+		switch {
+		case onCRL[e.Serial]:
+			already = append(already, e.Serial)
+			continue
+		case e.issuedBy(pub.cert):
+		case e.issuedBy(prevCert):
+			previousSerials[e.Serial] = true
+		default:
+			untrusted = append(untrusted, e.Serial)
+			continue
+		}
+		serials = append(serials, e.Serial)
+		notAfter[e.Serial] = time.Unix(e.NotAfter, 0).UTC()
+	}
 	if len(serials) == 0 {
-		return r.hc.FailAction("no issued certificate matches " + strings.TrimSpace("serial "+serialParam+" common-name "+cn))
+		what := strings.TrimSpace("serial " + serialParam + " common-name " + cn)
+		switch {
+		case len(already) > 0:
+			return r.hc.FailAction(fmt.Sprintf("%s: already revoked (%s)", what, strings.Join(already, ", ")))
+		case len(untrusted) > 0:
+			return r.hc.FailAction(fmt.Sprintf("%s: issued by a CA that is no longer trusted (%s); nothing to revoke", what, strings.Join(untrusted, ", ")))
+		}
+		return r.hc.FailAction("no issued certificate matches " + what)
 	}
 	sort.Strings(serials)
-	previousSerials := map[string]bool{} // issued by the previous CA, during an overlap
 	for id, set := range matches {
 		own, err := r.hc.AppData(id, r.hc.Env.AppName())
 		if err != nil {
@@ -403,7 +465,6 @@ func (r *reconciler) revokeCertificate() error {
 	}
 	// Each serial goes on the CRL of the CA that issued it: during a rotation's overlap, a certificate the
 	// previous CA signed (not yet re-issued) is listed on that CA's CRL, the one its distribution point names.
-	now := r.o.Now().UTC()
 	for _, k := range []crlKeys{currentCRL, previousCRL} {
 		revoked, err := r.revocationsOf(k)
 		if err != nil {
@@ -412,7 +473,7 @@ func (r *reconciler) revokeCertificate() error {
 		n := len(revoked)
 		for _, s := range serials {
 			if (k == previousCRL) == previousSerials[s] {
-				revoked = append(revoked, revocation{Serial: s, RevokedAt: now})
+				revoked = append(revoked, revocation{Serial: s, RevokedAt: now, NotAfter: notAfter[s]})
 			}
 		}
 		if len(revoked) > n {
@@ -427,7 +488,7 @@ func (r *reconciler) revokeCertificate() error {
 	if err := r.maintainCRL(pub, r.authority); err != nil {
 		return err
 	}
-	if err := r.flushPeer(); err != nil {
+	if err := r.commitPeer(pub); err != nil {
 		return err
 	}
 	if err := r.hc.Log(hooktool.LevelInfo, "revoked %s", serialSummary(serials)); err != nil {
@@ -476,14 +537,54 @@ func serialSummary(serials []string) string {
 	return fmt.Sprintf("%s and %d more (%d in all)", strings.Join(serials[:shown], ", "), len(serials)-shown, len(serials))
 }
 
-// commonName extracts CN from a pkix.Name string ("CN=a,O=b").
+// commonName is the common name in a subject as pkix.Name.String gives it (RFC 4514: `CN=a\,b,O=x`, "CN=x+O=y"):
+// attributes are split at unescaped commas and plus signs, and the value unescaped. The first CN of the string
+// is the one pkix.Name.CommonName holds (String lists the RDNs last first, and CommonName keeps the last).
 func commonName(subject string) string {
-	for _, part := range strings.Split(subject, ",") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(part), "CN="); ok {
-			return v
+	for _, attr := range splitUnescaped(subject, ",+") {
+		typ, value, ok := strings.Cut(attr, "=")
+		if ok && (strings.EqualFold(strings.TrimSpace(typ), "CN") || strings.TrimSpace(typ) == "2.5.4.3") {
+			return unescapeDN(value)
 		}
 	}
 	return ""
+}
+
+// splitUnescaped cuts s at every byte of seps that no backslash escapes.
+func splitUnescaped(s, seps string) []string {
+	var out []string
+	start := 0
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == '\\':
+			i++ // the escaped byte, or the first of two hex digits (neither is a separator)
+		case strings.IndexByte(seps, s[i]) >= 0:
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, s[start:])
+}
+
+// unescapeDN undoes RFC 4514 escaping: `\,` is ",", `\2C` is the byte 0x2C.
+func unescapeDN(v string) string {
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		if v[i] != '\\' || i+1 == len(v) {
+			b.WriteByte(v[i])
+			continue
+		}
+		if i+2 < len(v) {
+			if n, err := strconv.ParseUint(v[i+1:i+3], 16, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 2
+				continue
+			}
+		}
+		b.WriteByte(v[i+1])
+		i++
+	}
+	return b.String()
 }
 
 func (r *reconciler) rotatePrivateKey() error {
@@ -503,10 +604,17 @@ func (r *reconciler) rotatePrivateKey() error {
 	if r.peer[peerIssuer] != "" {
 		return r.hc.FailAction("cannot rotate an intermediate CA by itself: its issuer signs it; remove the issuer relation to go back to a self-signed root, or rotate the issuer")
 	}
+	params, err := r.hc.ActionParams()
+	if err != nil {
+		return err
+	}
+	if compromised, _ := params["compromised"].(bool); compromised {
+		return r.rotateCompromised(pub)
+	}
 	if pub, err = r.rotate(pub, true); err != nil {
 		return err
 	}
-	if err := r.flushPeer(); err != nil {
+	if err := r.commitPeer(pub); err != nil {
 		return err
 	}
 	if err := r.syncWorkload(pub, r.probeWorkload()); err != nil {
@@ -515,5 +623,77 @@ func (r *reconciler) rotatePrivateKey() error {
 	return r.hc.SetActionResults(map[string]string{
 		"new-ca-certificate": r.peer[peerNextCA],
 		"message":            fmt.Sprintf("the new CA is trusted now and signs after the next update-status (at the latest %s)", r.o.Now().Add(rotationPropagation).UTC().Format(time.RFC3339)),
+	})
+}
+
+// commitPeer writes an action's peer databag changes, with the serials it issued in the ledger: the leader's
+// serving certificate, should the workload sync that follows need a new one, is issued before.
+func (r *reconciler) commitPeer(pub *published) error {
+	if _, _, err := r.servingOnce(pub); err != nil {
+		return err
+	}
+	if err := r.stageLedger(); err != nil {
+		return err
+	}
+	return r.flushPeer()
+}
+
+// rotateCompromised is rotate-private-key compromised=true: compromiseRotation replaces the CA at once, then, in
+// this same action, every requirer's certificate is re-issued under the new CA (the provider's full scan: the CA
+// that signs changed), the new CA's CRL is signed, the new bundle goes out on send-ca-cert, and the leader's agent
+// serves the new bundle and the old CAs' last CRLs. The other units' agents follow at their peer hook.
+func (r *reconciler) rotateCompromised(pub *published) error {
+	oldSerial := pub.cert.SerialNumber
+	pub, retired, err := r.compromiseRotation(pub)
+	if err != nil {
+		return err
+	}
+	r.ledgerMu.Lock()
+	before := len(r.ledgerAdds)
+	r.ledgerMu.Unlock()
+	if err := r.serveCertificates(pub); err != nil {
+		return err
+	}
+	r.ledgerMu.Lock()
+	reissued := len(r.ledgerAdds) - before
+	r.ledgerMu.Unlock()
+	if err := r.maintainCRL(pub, r.authority); err != nil {
+		return err
+	}
+	got, err := r.received()
+	if err != nil {
+		return err
+	}
+	if err := r.sendCAs(r.sentBundle(pub, got)); err != nil {
+		return err
+	}
+	r.got = got
+	if err := r.commitPeer(pub); err != nil {
+		return err
+	}
+	revoked := 0
+	var until time.Time
+	var olds []string
+	for _, rc := range retired {
+		revoked += rc.revoked
+		olds = append(olds, fmt.Sprintf("%x", rc.cert.SerialNumber))
+		if rc.until.After(until) {
+			until = rc.until
+		}
+	}
+	if err := r.hc.Log(hooktool.LevelWarning, "compromise rotation: CA serial %x replaced by %x at once; CA %s left the trust bundle, its key is not kept; %d certificates it signed are on its last CRL (served until %s); %d certificates re-issued",
+		oldSerial, pub.cert.SerialNumber, strings.Join(olds, ", "), revoked, until.Format(time.RFC3339), reissued); err != nil {
+		return err
+	}
+	if err := r.syncWorkload(pub, r.probeWorkload()); err != nil {
+		_ = r.hc.LogAction("the workload container is not reachable; the agent gets the new bundle at the next hook")
+	}
+	return r.hc.SetActionResults(map[string]string{
+		"new-ca-certificate": pub.CA,
+		"revoked-count":      strconv.Itoa(revoked),
+		"reissued-count":     strconv.Itoa(reissued),
+		"old-crl-until":      until.Format(time.RFC3339),
+		"message": fmt.Sprintf("the new CA signs now and is the only one trusted; %d certificates of the old CA are on its last CRL, served until %s; %d certificates re-issued",
+			revoked, until.Format(time.RFC3339), reissued),
 	})
 }

@@ -91,6 +91,10 @@ type reconciler struct {
 	prevContent map[string]string      // the previous CA's secret, likewise (previousAuthority)
 	requests    *requestCache          // the certificates relations' remote databags (requests.go)
 	got         *certtransfer.Received // CAs received on receive-ca-cert
+	// ledgerAdds are the serials this hook issued, for the ledger (ledger.go), staged with the peer write.
+	ledgerMu    sync.Mutex
+	ledgerAdds  []ledgerEntry
+	servingMemo *servingPair // this hook's serving certificate (servingOnce)
 }
 
 // published is the CA as the peer databag shows it.
@@ -265,6 +269,15 @@ func (r *reconciler) reconcile() error {
 		return err
 	}
 	r.got = got
+	if r.leader {
+		// The leader's own serving certificate, should this hook issue it, is in the ledger written below.
+		if _, _, err := r.servingOnce(pub); err != nil {
+			return err
+		}
+		if err := r.stageLedger(); err != nil {
+			return err
+		}
+	}
 	// The peer databag's write and the container's files do not depend on each other (both only read what this
 	// hook decided; Juju commits the write when the hook ends anyway): the one is under way while the other runs.
 	flushed := make(chan error, 1)
@@ -408,7 +421,7 @@ func (r *reconciler) syncWorkload(pub *published, probe *workloadProbe) error {
 	files["chain.pem"] = strings.Join(pub.Chain(), "\n") + "\n"
 	r.crlFiles(pub, files)
 	r.metricsFiles(files)
-	crt, key, err := r.servingCert(pub)
+	crt, key, err := r.servingOnce(pub)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,47 @@ const (
 type revocation struct {
 	Serial    string    `json:"serial"` // lower-case hex, no colons
 	RevokedAt time.Time `json:"revoked_at"`
+	// NotAfter is when the certificate expires: then it leaves the CRL (RFC 5280 5.1.2.6 lets a CRL drop an entry
+	// once the certificate has expired; no relying party accepts it anyway). Zero (revoked by an older charm): kept.
+	NotAfter time.Time `json:"not_after,omitzero"`
+}
+
+// Peer keys of the last CRLs of CAs that left the bundle after a compromise (rotatePrivateKey): no key signs them
+// again, and the agents serve each until its next update.
+const (
+	peerRetiredCRLs      = "retired-crls" // JSON {CA key id (crlKeyID): RFC 3339 time until which its CRL is served}
+	peerRetiredCRLPrefix = "retired-crl-" // + CA key id: its last CRL (PEM)
+)
+
+// retiredCRLs reads the retired CRLs' index; an unreadable one serves none rather than failing a hook.
+func (r *reconciler) retiredCRLs() map[string]time.Time {
+	out := map[string]time.Time{}
+	if s := r.peer[peerRetiredCRLs]; s != "" {
+		_ = json.Unmarshal([]byte(s), &out)
+	}
+	return out
+}
+
+// pruneRetiredCRLs drops the retired CRLs whose next update has passed. Leader only.
+func (r *reconciler) pruneRetiredCRLs(now time.Time) error {
+	retired := r.retiredCRLs()
+	update := map[string]string{}
+	for id, until := range retired {
+		if now.After(until) {
+			delete(retired, id)
+			update[peerRetiredCRLPrefix+id] = ""
+		}
+	}
+	if len(update) == 0 {
+		return nil
+	}
+	update[peerRetiredCRLs] = jsonOrEmpty(retired)
+	return r.setPeer(update)
+}
+
+// withoutExpired drops the revocations whose certificate has expired at now.
+func withoutExpired(revoked []revocation, now time.Time) []revocation {
+	return slices.DeleteFunc(slices.Clone(revoked), func(rv revocation) bool { return !rv.NotAfter.IsZero() && now.After(rv.NotAfter) })
 }
 
 // normalizeSerial accepts "0A:1B", "0a1b", "0x0a1b" or decimal-looking hex and gives canonical lower-case hex.
@@ -78,6 +120,9 @@ func (r *reconciler) revocationsOf(k crlKeys) ([]revocation, error) {
 // maintainCRL keeps the CRL of every trusted CA signed: the current CA's, and the previous CA's during a
 // rotation's overlap. Leader only.
 func (r *reconciler) maintainCRL(pub *published, auth func() (*ca.Authority, error)) error {
+	if err := r.pruneRetiredCRLs(r.o.Now()); err != nil {
+		return err
+	}
 	if err := r.maintainOneCRL(currentCRL, pub.CA, auth); err != nil {
 		return err
 	}
@@ -94,11 +139,17 @@ func (r *reconciler) maintainOneCRL(k crlKeys, caPEM string, auth func() (*ca.Au
 	if err != nil {
 		return err
 	}
+	now := r.o.Now()
+	if kept := withoutExpired(revoked, now); len(kept) != len(revoked) {
+		revoked = kept
+		if err := r.setPeer(map[string]string{k.revoked: jsonOrEmpty(kept)}); err != nil {
+			return err
+		}
+	}
 	h := sha256.New()
 	h.Write([]byte(caPEM))
 	h.Write([]byte(r.peer[k.revoked]))
 	digest := hex.EncodeToString(h.Sum(nil)[:8])
-	now := r.o.Now()
 	validity := 7 * 24 * time.Hour
 	if r.cfg != nil && r.cfg.CRLValidity > 0 {
 		validity = r.cfg.CRLValidity
@@ -177,6 +228,12 @@ func (r *reconciler) crlFiles(pub *published, files map[string]string) {
 		// A renewed intermediate keeps its key, hence its key id: the current CA's CRL is the one served there.
 		if cert, err := ca.ParseCertificate(prev); err == nil && (pub.cert == nil || crlKeyID(cert) != crlKeyID(pub.cert)) {
 			addCRLFiles(r.peer[peerPreviousCRL], "crl-"+crlKeyID(cert), files)
+		}
+	}
+	// The last CRLs of CAs a compromise rotation retired, until their next update (pruneRetiredCRLs).
+	for id, until := range r.retiredCRLs() {
+		if r.o == nil || r.o.Now().Before(until) {
+			addCRLFiles(r.peer[peerRetiredCRLPrefix+id], "crl-"+id, files)
 		}
 	}
 }

@@ -670,6 +670,7 @@ func (p *provider) issue(id string, req request, csr *ca.Vetted) (tlscertificate
 	if err != nil {
 		return tlscertificates.ProviderCertificate{}, InventoryEntry{}, fmt.Errorf("cannot sign the request of %s on %s: %w", req.From, id, err)
 	}
+	p.r.recordIssued(cert, id+"/"+req.From) // the serial ledger (ledger.go)
 	leaf := ca.EncodeCertificate(cert)
 	// Leaf first, then the CA exactly as published (requirers compare strings), then its parents up to the root.
 	chain := append([]string{leaf, p.pub.CA}, p.pub.Parents...)

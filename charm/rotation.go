@@ -1,9 +1,13 @@
 package charm
 
 import (
+	"bytes"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"maps"
+	"math/big"
+	"strconv"
 	"time"
 
 	"github.com/tls-authority/tls-authority/ca"
@@ -260,4 +264,156 @@ func (r *reconciler) removeObsoleteRevision() error {
 		return err
 	}
 	return r.hc.Log(hooktool.LevelInfo, "removed revision %d of secret %s: no one reads it any more", env.SecretRevision, env.SecretID)
+}
+
+// retiredCA is a CA a compromise rotation took out of the bundle, and the last CRL signed with its key.
+type retiredCA struct {
+	cert    *x509.Certificate
+	revoked int       // serials its last CRL lists
+	until   time.Time // the CRL's next update: the agents serve it until then
+}
+
+// compromiseRotation answers a key compromise (rotate-private-key compromised=true): a new self-signed CA signs at
+// once, with no phase 1; the current CA (and the previous one of an overlap) leave the trust bundle now; each
+// signs, with its key, one last CRL listing every unexpired certificate it issued (the ledger's, and every one the
+// inventory shows, so that what an older charm issued is on it too: a CRL lists serials of its own issuer only,
+// so another CA's serial on it revokes nothing), which the agents serve until its next update: the latest expiry of
+// what it lists, at least one crl-validity; and neither key is kept (the previous CA's secret is removed; the CA
+// secret's old revision goes at the next secret-remove hook, as after every rotation). A rotation in phase 1 is
+// dropped: its key was in the same secret. The caller re-issues every certificate under the new CA.
+func (r *reconciler) compromiseRotation(pub *published) (*published, []retiredCA, error) {
+	now := r.o.Now()
+	ledger, err := r.ledger()
+	if err != nil {
+		return nil, nil, err
+	}
+	p := newProvider(r, pub)
+	if err := p.loadInventory(); err != nil {
+		return nil, nil, err
+	}
+	inLedger := map[string]bool{}
+	for _, e := range ledger {
+		inLedger[e.Serial] = true
+	}
+	var unknown []revocation // in the inventory, not in the ledger (issued by an older charm)
+	for _, entries := range p.invByID {
+		for _, e := range entries {
+			if !inLedger[e.Serial] && now.Before(e.NotAfter) {
+				unknown = append(unknown, revocation{Serial: e.Serial, RevokedAt: now, NotAfter: e.NotAfter})
+			}
+		}
+	}
+	type old struct {
+		pem  string
+		keys crlKeys
+		auth func() (*ca.Authority, error)
+	}
+	olds := []old{{pub.CA, currentCRL, r.authority}}
+	if prev := r.peer[peerPreviousCA]; prev != "" {
+		olds = append(olds, old{prev, previousCRL, r.previousAuthority})
+	}
+	validity := 7 * 24 * time.Hour
+	if r.cfg.CRLValidity > 0 {
+		validity = r.cfg.CRLValidity
+	}
+	index := r.retiredCRLs()
+	update := map[string]string{}
+	var retired []retiredCA
+	for _, o := range olds {
+		cert, err := ca.ParseCertificate(o.pem)
+		if err != nil {
+			return nil, nil, fmt.Errorf("cannot parse the CA certificate to retire: %w", err)
+		}
+		a, err := o.auth()
+		if err != nil {
+			return nil, nil, fmt.Errorf("cannot sign the last CRL of CA %x: %w", cert.SerialNumber, err)
+		}
+		if !bytes.Equal(a.Certificate.Raw, cert.Raw) {
+			return nil, nil, fmt.Errorf("cannot sign the last CRL of CA %x: the key at hand is not its own", cert.SerialNumber)
+		}
+		already, err := r.revocationsOf(o.keys)
+		if err != nil {
+			return nil, nil, err
+		}
+		listed := map[string]bool{}
+		list := withoutExpired(already, now)
+		for _, rv := range list {
+			listed[rv.Serial] = true
+		}
+		for _, e := range ledger {
+			if e.issuedBy(cert) && !e.expired(now) && !listed[e.Serial] {
+				listed[e.Serial] = true
+				list = append(list, revocation{Serial: e.Serial, RevokedAt: now, NotAfter: time.Unix(e.NotAfter, 0).UTC()})
+			}
+		}
+		for _, rv := range unknown {
+			if !listed[rv.Serial] {
+				listed[rv.Serial] = true
+				list = append(list, rv)
+			}
+		}
+		until := now.Add(validity)
+		entries := make([]ca.Revoked, 0, len(list))
+		for _, rv := range list {
+			n, ok := new(big.Int).SetString(rv.Serial, 16)
+			if !ok {
+				continue
+			}
+			entries = append(entries, ca.Revoked{Serial: n, RevokedAt: rv.RevokedAt})
+			if rv.NotAfter.After(until) {
+				until = rv.NotAfter
+			}
+		}
+		number, _ := strconv.ParseInt(r.peer[o.keys.number], 10, 64)
+		der, err := a.NewCRL(entries, number+1, until.Sub(now), now)
+		if err != nil {
+			return nil, nil, fmt.Errorf("cannot sign the last CRL of CA %x: %w", cert.SerialNumber, err)
+		}
+		if o.keys == currentCRL {
+			update[peerCRLNumber] = strconv.FormatInt(number+1, 10) // the new CA's CRL numbers go on from it
+		}
+		id := crlKeyID(cert)
+		index[id] = until.UTC()
+		update[peerRetiredCRLPrefix+id] = ca.EncodeCRL(der)
+		retired = append(retired, retiredCA{cert: cert, revoked: len(entries), until: until.UTC()})
+	}
+	update[peerRetiredCRLs] = mustJSON(index)
+
+	key, err := ca.GenerateKey(r.cfg.Algorithm)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot generate the new CA key: %w", err)
+	}
+	cert, err := ca.NewRoot(key, r.cfg.Subject, r.cfg.RootValidity, now, r.cfg.RootMaxPathLen())
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot create the new CA certificate: %w", err)
+	}
+	keyPEM, err := ca.EncodePrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	certPEM := ca.EncodeCertificate(cert)
+	params := r.cfg.CAParams()
+	// The new content only: the next CA of a phase 1 goes too, its key was beside the compromised one.
+	if err := r.setCASecret(map[string]string{"private-key": keyPEM, "certificate": certPEM, "params": params}); err != nil {
+		return nil, nil, err
+	}
+	if id := r.peer[peerPreviousSecret]; id != "" {
+		if err := r.hc.RemoveSecret(id, 0); err != nil && !errors.Is(err, hooktool.ErrNotFound) {
+			return nil, nil, err
+		}
+	}
+	r.prevContent = nil
+	bundle := []string{certPEM}
+	maps.Copy(update, map[string]string{
+		peerCA: certPEM, peerCAParams: params, peerBundle: mustJSON(bundle),
+		peerNextCA: "", peerNextParams: "", peerRotationStart: "", peerNextParents: "",
+		peerPreviousCA: "", peerPreviousSecret: "", peerOverlapUntil: "", peerPreviousParents: "",
+		// The new CA starts with an empty CRL; its numbers go on from the old one's.
+		peerRevoked: "", peerCRL: "", peerCRLFor: "", peerCRLNextUpdate: "",
+		peerPreviousRevoked: "", peerPreviousCRL: "", peerPreviousCRLNumber: "", peerPreviousCRLNextUpdate: "", peerPreviousCRLFor: "",
+	})
+	if err := r.setPeer(update); err != nil {
+		return nil, nil, err
+	}
+	return &published{CA: certPEM, Params: params, Bundle: bundle, cert: cert}, retired, nil
 }

@@ -64,7 +64,7 @@ func (r *reconciler) servingCert(pub *published) (crt, key string, err error) {
 		var c servingPair
 		if b, err := os.ReadFile(cachePath); err == nil && json.Unmarshal(b, &c) == nil && c.Crt != "" && c.Key != "" {
 			kept, keptKey = c.Crt, c.Key
-			if servingCurrent(kept, chain, pub.cert, fqdn, ip, now) {
+			if servingCurrent(kept, chain, pub.cert, fqdn, ip, now) && servingNamesCRL(kept, r.caCRLURL(pub.cert)) {
 				return kept, keptKey, nil
 			}
 		}
@@ -77,11 +77,14 @@ func (r *reconciler) servingCert(pub *published) (crt, key string, err error) {
 		// Until the new CA can sign, the agent keeps serving what it has (a scraper trusts the whole bundle).
 		return kept, keptKey, nil
 	}
-	crt, key, err = issueServing(auth, chain, fqdn, ip, now)
+	crt, key, err = issueServing(auth, chain, fqdn, ip, r.caCRLURL(pub.cert), now)
 	if err != nil {
 		// The agent's own certificate is not worth failing the hook over (an expired CA is already in the status
 		// and the alerts): keep serving what there is, and say why.
 		return kept, keptKey, r.hc.Log(hooktool.LevelWarning, "cannot renew the agent's serving certificate: %v", err)
+	}
+	if certs, err := ca.ParseCertificates(crt); err == nil {
+		r.recordIssued(certs[0], servingHolder(env.UnitName)) // the serial ledger: it can be revoked (ledger.go)
 	}
 	if env.CharmDir != "" {
 		b, _ := json.Marshal(servingPair{Crt: crt, Key: key})
@@ -156,8 +159,15 @@ func servingCurrent(crt, chain string, signer *x509.Certificate, fqdn string, ip
 	return now.Before(leaf.NotBefore.Add(life * 2 / 3))
 }
 
-// issueServing generates a key and has auth sign a certificate for it.
-func issueServing(auth *ca.Authority, chain, fqdn string, ip net.IP, now time.Time) (crt, key string, err error) {
+// servingNamesCRL says whether the kept certificate names crlURL as its CRL distribution point, as requirer
+// certificates do: one issued before serving certificates named it is issued again, so it can be revoked.
+func servingNamesCRL(crt, crlURL string) bool {
+	certs, err := ca.ParseCertificates(crt) // the leaf, then its chain
+	return err == nil && slices.Equal(certs[0].CRLDistributionPoints, []string{crlURL})
+}
+
+// issueServing generates a key and has auth sign a certificate for it, naming crlURL as its CRL distribution point.
+func issueServing(auth *ca.Authority, chain, fqdn string, ip net.IP, crlURL string, now time.Time) (crt, key string, err error) {
 	k, err := ca.GenerateKey(ca.ECDSAP256)
 	if err != nil {
 		return "", "", fmt.Errorf("cannot generate the serving key: %w", err)
@@ -174,7 +184,7 @@ func issueServing(auth *ca.Authority, chain, fqdn string, ip net.IP, now time.Ti
 	if err != nil {
 		return "", "", fmt.Errorf("cannot parse the serving CSR: %w", err)
 	}
-	leaf, err := auth.Issue(csr, ca.IssueOptions{Validity: servingValidity, Now: now})
+	leaf, err := auth.Issue(csr, ca.IssueOptions{Validity: servingValidity, CRLDistributionPoint: crlURL, Now: now})
 	if err != nil {
 		return "", "", fmt.Errorf("cannot issue the serving certificate: %w", err)
 	}
