@@ -64,7 +64,7 @@ func (r *reconciler) servingCert(pub *published) (crt, key string, err error) {
 		var c servingPair
 		if b, err := os.ReadFile(cachePath); err == nil && json.Unmarshal(b, &c) == nil && c.Crt != "" && c.Key != "" {
 			kept, keptKey = c.Crt, c.Key
-			if servingCurrent(kept, chain, pub.cert, fqdn, ip, now) && servingNamesCRL(kept, r.caCRLURL(pub.cert)) {
+			if servingCurrent(kept, chain, pub.cert, fqdn, ip, now) && servingUsable(kept, r.caCRLURL(pub.cert), r.peer[peerRevoked]) {
 				return kept, keptKey, nil
 			}
 		}
@@ -159,11 +159,14 @@ func servingCurrent(crt, chain string, signer *x509.Certificate, fqdn string, ip
 	return now.Before(leaf.NotBefore.Add(life * 2 / 3))
 }
 
-// servingNamesCRL says whether the kept certificate names crlURL as its CRL distribution point, as requirer
-// certificates do: one issued before serving certificates named it is issued again, so it can be revoked.
-func servingNamesCRL(crt, crlURL string) bool {
+// servingUsable says whether the kept certificate names crlURL as its CRL distribution point, as requirer
+// certificates do (one issued before serving certificates named it is issued again, so it can be revoked), and is
+// not on the current CA's revoked list (revoked, the peer databag's JSON: looked up as text, not parsed, in every
+// hook): a revoked one is replaced at once.
+func servingUsable(crt, crlURL, revoked string) bool {
 	certs, err := ca.ParseCertificates(crt) // the leaf, then its chain
-	return err == nil && slices.Equal(certs[0].CRLDistributionPoints, []string{crlURL})
+	return err == nil && slices.Equal(certs[0].CRLDistributionPoints, []string{crlURL}) &&
+		!strings.Contains(revoked, `"serial":"`+serialHex(certs[0])+`"`)
 }
 
 // issueServing generates a key and has auth sign a certificate for it, naming crlURL as its CRL distribution point.

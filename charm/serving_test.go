@@ -67,12 +67,13 @@ func TestServingCert(t *testing.T) {
 	ip := net.ParseIP("10.1.2.3")
 	podIPOf = func(string) net.IP { return ip }
 	t.Cleanup(func() { podIPOf = podIP })
+	revoked := "" // the peer databag's revoked list
 	hook := func() (crt, key string, calls map[string]int) {
 		t.Helper()
 		run.calls = map[string]int{}
 		env := hooktool.Env{UnitName: "tls-authority/1", ModelName: "cos", CharmDir: charmDir}
 		r := &reconciler{hc: hooktool.New(env, run), o: &Options{Now: func() time.Time { return now }},
-			peer: map[string]string{peerCASecret: "secret://abc/ca"}}
+			peer: map[string]string{peerCASecret: "secret://abc/ca", peerRevoked: revoked}}
 		crt, key, err := r.servingCert(pub)
 		if err != nil {
 			t.Fatal(err)
@@ -139,4 +140,11 @@ func TestServingCert(t *testing.T) {
 	renewed("another signing CA", true)
 	leafOf(crt)
 	renewed("steady under the new CA", false)
+	// Revoked (revoke-certificate finds it in the ledger): replaced at once, naming its CA's CRL.
+	revoked = mustJSON([]revocation{{Serial: "ab12"}, {Serial: serialHex(leafOf(crt)), RevokedAt: now}})
+	renewed("revoked", true)
+	if cdp := leafOf(crt).CRLDistributionPoints; len(cdp) != 1 || !strings.HasSuffix(cdp[0], "/crl/"+crlKeyID(pub.cert)) {
+		t.Fatalf("CRL distribution point %v", cdp)
+	}
+	renewed("steady again", false)
 }

@@ -88,6 +88,9 @@ func TestCompromiseRotation(t *testing.T) {
 	revoke("replaced certificate", first)
 	serving := servedCert(t, leader)
 	revoke("leader agent's serving certificate", serving)
+	if now := servedCert(t, leader); now.SerialNumber.Cmp(serving.SerialNumber) == 0 || now.CheckSignatureFrom(oldCA) != nil {
+		t.Fatal("the leader's agent still presents its revoked serving certificate")
+	}
 	noFailedHooks(t, authority)
 
 	res := action(t, leader, "rotate-private-key", map[string]any{"compromised": true})
