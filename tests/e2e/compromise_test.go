@@ -17,8 +17,8 @@ import (
 )
 
 // TestCompromiseRotation (issue #18, "no answer to a key compromise"): the serial ledger finds, for
-// revoke-certificate, what the inventory no longer shows (a certificate a renewal replaced, the leader agent's
-// serving certificate), each then listed on the CRL its distribution point names; and rotate-private-key
+// revoke-certificate, what the inventory no longer shows (a certificate a renewal replaced, one of a relation since
+// removed, the leader agent's serving certificate, which is then replaced), each then listed on the CRL its distribution point names; and rotate-private-key
 // compromised=true, in one action, takes the old CA out of the bundle every agent serves, lists everything it signed
 // on its last CRL and re-issues the requirer's certificate under the new CA. A relying party holding the published
 // bundle then refuses a server presenting the old CA's certificate (x509.Verify and a real TLS handshake) and
@@ -32,6 +32,17 @@ func TestCompromiseRotation(t *testing.T) {
 	authority := deployAuthority(t, m, "tls-authority", 2, nil)
 	web := deployRequirer(t, m, "web", 1)
 	rel := integrate(t, m, "web:certificates", "tls-authority:certificates")
+	gone := deployRequirer(t, m, "gone", 1)
+	goneRel := integrate(t, m, "gone:certificates", "tls-authority:certificates")
+	settle(t, s)
+	g := gone.Units()[0]
+	goneCSR := newCSR(t, ecKey(t), g.FQDN(), g.FQDN())
+	publishCSRs(t, g, false, req(goneCSR, false))
+	settle(t, s)
+	removed := parseCert(t, entryFor(t, goneRel, authority.Name(), goneCSR).Certificate)
+	if err := m.RemoveRelation(goneRel); err != nil {
+		t.Fatal(err)
+	}
 	settle(t, s)
 	u := web.Units()[0]
 	key1 := ecKey(t)
@@ -86,6 +97,7 @@ func TestCompromiseRotation(t *testing.T) {
 		}
 	}
 	revoke("replaced certificate", first)
+	revoke("certificate of a removed relation", removed)
 	serving := servedCert(t, leader)
 	revoke("leader agent's serving certificate", serving)
 	if now := servedCert(t, leader); now.SerialNumber.Cmp(serving.SerialNumber) == 0 || now.CheckSignatureFrom(oldCA) != nil {
@@ -98,10 +110,10 @@ func TestCompromiseRotation(t *testing.T) {
 	if newCA.Equal(oldCA) {
 		t.Fatal("the compromise rotation kept the CA")
 	}
-	// On the old CA's last CRL: the current requirer certificate, the two revoked before, the leader's new
-	// serving certificate... at least the three this test knows.
-	if n, _ := strconv.Atoi(fmt.Sprint(res.Results["revoked-count"])); n < 3 {
-		t.Fatalf("revoked-count %v, want at least 3", res.Results)
+	// On the old CA's last CRL: the current requirer certificate, the three revoked before, the leader's new
+	// serving certificate: at least the four this test knows.
+	if n, _ := strconv.Atoi(fmt.Sprint(res.Results["revoked-count"])); n < 4 {
+		t.Fatalf("revoked-count %v, want at least 4", res.Results)
 	}
 	if res.Results["reissued-count"] != "1" {
 		t.Fatalf("reissued-count %v, want 1", res.Results)
@@ -143,7 +155,7 @@ func TestCompromiseRotation(t *testing.T) {
 		if err := crl.CheckSignatureFrom(oldCA); err != nil {
 			t.Fatalf("%s: the old CA's last CRL: %v", unit.Name(), err)
 		}
-		for what, c := range map[string]*x509.Certificate{"current": oldLeaf, "replaced": first, "serving": serving} {
+		for what, c := range map[string]*x509.Certificate{"current": oldLeaf, "replaced": first, "removed relation's": removed, "serving": serving} {
 			if !lists(crl, c.SerialNumber) {
 				t.Fatalf("%s: the old CA's last CRL does not list the %s certificate", unit.Name(), what)
 			}
