@@ -112,6 +112,13 @@ func looksLikeHostname(s string) bool {
 // display name, no comment, no angle brackets), with a domain that is a host
 // name. It returns the domain.
 func checkAddrSpec(field, s string) (hostName, *Refusal) {
+	// net/mail takes RFC 6532 UTF-8 local parts; a certificate's
+	// rfc822Name is IA5 (ASCII), and x509 cannot encode anything else.
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return hostName{}, other("%s %s is not an email address (ASCII local-part@domain)", field, quoteShort(s))
+		}
+	}
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Name != "" || a.Address != s {
 		return hostName{}, other("%s %s is not an email address (local-part@domain)", field, quoteShort(s))
