@@ -127,7 +127,11 @@ func (p Policy) Check(csr *x509.CertificateRequest, isCA bool) *Refusal {
 		hosts[i] = h
 	}
 	for i, h := range hosts {
-		if r := p.checkDomain(fields[i], dns[i], h); r != nil {
+		field := fields[i]
+		if field == "DNS SAN" {
+			field = "name" // today's wording, which operators and tests read
+		}
+		if r := p.checkDomain(field, dns[i], h); r != nil {
 			return r
 		}
 	}

@@ -79,7 +79,7 @@ func policyCases(t testing.TB) []policyCase {
 		{"underscore", open, dns("_acme.example.com"), 999, `DNS SAN "_acme.example.com" is not a valid DNS name: label "_acme" holds '_' (letters, digits and hyphens only)`},
 		{"IP address as a DNS name", noIPs, dns("169.254.169.254"), 999, `DNS SAN "169.254.169.254" is not a valid DNS name: it is an IP address (send it as an IP SAN)`},
 		{"syntax before domain", domains, dns("evil.org", "a b.example.com"), 999, `DNS SAN "a b.example.com" is not a valid DNS name: label "a b" holds ' ' (letters, digits and hyphens only)`},
-		{"outside the domains", domains, dns("a.example.com", "login.bank.com"), 102, `DNS SAN "login.bank.com" is not in the allowed domains (example.com)`},
+		{"outside the domains", domains, dns("a.example.com", "login.bank.com"), 102, `name "login.bank.com" is not in the allowed domains (example.com)`},
 		// Wildcards: "*" only as the whole leftmost label.
 		{"partial wildcard", open, dns("f*.example.com"), 103, `DNS SAN "f*.example.com": this wildcard form is not allowed (a "*" may only be the whole leftmost label, as in *.example.com)`},
 		{"wildcard prefix", open, dns("*foo.example.com"), 103, `DNS SAN "*foo.example.com": this wildcard form is not allowed (a "*" may only be the whole leftmost label, as in *.example.com)`},
@@ -91,7 +91,7 @@ func policyCases(t testing.TB) []policyCase {
 		{"wildcard, wildcards off", noWildcards, dns("*.example.com"), 103, `wildcard name "*.example.com" is not allowed (allow-wildcards is false)`},
 		{"wildcard over a TLD", open, dns("*.com"), 103, `DNS SAN "*.com": a wildcard over a top-level domain is not allowed`},
 		{"wildcard over an allowed single label", internal, dns("*.internal"), 0, ""},
-		{"wildcard outside the domains", domains, dns("*.com"), 102, `DNS SAN "*.com" is not in the allowed domains (example.com)`},
+		{"wildcard outside the domains", domains, dns("*.com"), 102, `name "*.com" is not in the allowed domains (example.com)`},
 		{"partial wildcard CN", open, csr(csrSpec{cn: "f*.example.com"}), 103, `common name "f*.example.com": this wildcard form is not allowed (a "*" may only be the whole leftmost label, as in *.example.com)`},
 		// URI SANs.
 		{"URI inside the domains", domains, csr(csrSpec{uris: []string{"spiffe://example.com/ns/a/sa/b", "https://api.example.com:8443/x"}}), 0, ""},
