@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"encoding/pem"
 	"net/netip"
 	"strings"
 	"testing"
@@ -36,6 +37,45 @@ func rawName(t testing.TB, tag int, atvs ...[2]string) []byte {
 		t.Fatal(err)
 	}
 	return der
+}
+
+// withKeyOf returns the CSR csr with the public key of the CSR keyOf, and so
+// a signature that does not verify: what a requirer can send to make the
+// authority check a key it chose.
+func withKeyOf(t testing.TB, csr, keyOf string) string {
+	t.Helper()
+	type info struct {
+		Version    int
+		Subject    asn1.RawValue
+		SPKI       asn1.RawValue
+		Attributes asn1.RawValue `asn1:"optional"`
+	}
+	type req struct {
+		Info      info
+		Algorithm pkix.AlgorithmIdentifier
+		Signature asn1.BitString
+	}
+	var dst, src req
+	for _, x := range []struct {
+		pem string
+		r   *req
+	}{{csr, &dst}, {keyOf, &src}} {
+		b, _ := pem.Decode([]byte(x.pem))
+		if b == nil {
+			t.Fatal("not PEM")
+			return ""
+		}
+		if _, err := asn1.Unmarshal(b.Bytes, x.r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dst.Info.SPKI = src.Info.SPKI
+	dst.Algorithm = src.Algorithm
+	der, err := asn1.Marshal(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return encPEM("CERTIFICATE REQUEST", der)
 }
 
 func policyCases(t testing.TB) []policyCase {
@@ -136,6 +176,8 @@ func policyCases(t testing.TB) []policyCase {
 		{"RSA-8192", open, fixtureCSR(t, "rsa8192"), 0, ""},
 		{"RSA-16384", open, fixtureCSR(t, "rsa16384"), 999, `RSA key of 16384 bits is larger than the maximum of 8192 bits`},
 		{"RSA-16384, bad signature", open, flipSignature(t, fixtureCSR(t, "rsa16384")), 999, `RSA key of 16384 bits is larger than the maximum of 8192 bits`},
+		// x509 cannot parse this one (a newline in a URI): judged from the DER, key first.
+		{"RSA-16384, unparsable name", open, withKeyOf(t, csrWith(t, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{rawSANs(t, san(6, "spiffe://example.com/a\nb"))}}), fixtureCSR(t, "rsa16384")), 999, `RSA key of 16384 bits is larger than the maximum of 8192 bits`},
 	}
 }
 
