@@ -3,6 +3,7 @@ package ca_test
 import (
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"testing"
 
 	"github.com/tls-authority/tls-authority/ca"
@@ -50,4 +51,27 @@ func BenchmarkVet(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkCheck is the name policy's own cost, with every option set, for a
+// CSR at the SAN cap (MaxCSRSANs): DNS, IP, URI and email names, all allowed,
+// so that every check runs to the end.
+//
+//	go test -run '^$' -bench BenchmarkCheck -benchmem ./ca
+func BenchmarkCheck(b *testing.B) {
+	policy := fuzzPolicies(b)[1]
+	var s csrSpec
+	s.cn = "svc.example.com"
+	for i := 0; len(s.dns)+len(s.ips)+len(s.uris)+len(s.emails) < ca.MaxCSRSANs; i++ {
+		s.dns = append(s.dns, fmt.Sprintf("a%d.svc.example.com", i), fmt.Sprintf("*.b%d.internal", i))
+		s.ips = append(s.ips, fmt.Sprintf("10.0.%d.1", i))
+		s.uris = append(s.uris, fmt.Sprintf("spiffe://example.com/ns/m/sa/a%d", i))
+		s.emails = append(s.emails, fmt.Sprintf("ops%d@example.com", i))
+	}
+	csr, _ := makeCSR(b, testKey(b, ca.ECDSAP256), s)
+	for b.Loop() {
+		if r := policy.Check(csr, false); r != nil {
+			b.Fatal(r)
+		}
+	}
 }
