@@ -1,8 +1,11 @@
 // Package ca holds the certificate authority's cryptography: key generation,
-// self-signed roots, CSR parsing and policy checks, issuing and CRLs, built on
-// go.step.sm/crypto. It knows nothing about Juju: callers pass in the time,
-// the policy and the validity, so every function here is deterministic apart
-// from key and serial randomness, and testable without a model.
+// self-signed roots, CSR parsing, the name and key policy every request is
+// held to (Policy.Check and Vet: the refusal codes a requirer reads), issuing
+// (a CA certificate signed for a requirer bound to that policy by its path
+// length and critical name constraints) and CRLs, built on go.step.sm/crypto.
+// It knows nothing about Juju: callers pass in the time, the policy and the
+// validity, so every function here is deterministic apart from key and serial
+// randomness, and testable without a model.
 package ca
 
 import (

@@ -221,7 +221,8 @@ func TestIssue(t *testing.T) {
 				emails: []string{"ops@example.com"},
 				extra:  []pkix.AttributeTypeAndValue{{Type: oidUniqueIdentifier, Value: "5b4b4a8e-0f2c-4d7e-9bb1-0cf4d1d3a111"}},
 			})
-			cert, err := auth.Issue(csr, ca.IssueOptions{Validity: tt.validity, IsCA: tt.isCA, CRLDistributionPoint: tt.crlDP, Now: now})
+			// A policy that constrains nothing: the SANs above all pass.
+			cert, err := auth.Issue(csr, ca.IssueOptions{Validity: tt.validity, IsCA: tt.isCA, Policy: &ca.Policy{AllowIPSANs: true}, CRLDistributionPoint: tt.crlDP, Now: now})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -265,6 +266,9 @@ func TestIssue(t *testing.T) {
 			if tt.isCA {
 				if cert.KeyUsage != x509.KeyUsageCertSign|x509.KeyUsageCRLSign || len(cert.ExtKeyUsage) != 0 {
 					t.Errorf("CA KeyUsage %v, EKU %v", cert.KeyUsage, cert.ExtKeyUsage)
+				}
+				if cert.MaxPathLen != 0 || !cert.MaxPathLenZero {
+					t.Errorf("CA path length %d (zero %v), want 0", cert.MaxPathLen, cert.MaxPathLenZero)
 				}
 			} else {
 				want := x509.KeyUsageDigitalSignature
@@ -313,7 +317,7 @@ func TestIntermediate(t *testing.T) {
 	if _, err := ca.ParseCSR(ca.EncodeCertificateRequest(csr)); err != nil {
 		t.Fatalf("ParseCSR(NewCACSR): %v", err)
 	}
-	inter, err := (&ca.Authority{Certificate: root, Key: rootKey}).Issue(csr, ca.IssueOptions{Validity: 90 * 24 * time.Hour, IsCA: true, Now: now})
+	inter, err := (&ca.Authority{Certificate: root, Key: rootKey}).Issue(csr, ca.IssueOptions{Validity: 90 * 24 * time.Hour, IsCA: true, Policy: &ca.Policy{AllowedDomains: []string{"example.com"}}, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}

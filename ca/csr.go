@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"strings"
 )
 
@@ -90,6 +91,12 @@ func refuseRaw(der []byte) *Refusal {
 	var k spkiASN1
 	if _, err := asn1.Unmarshal(spki, &k); err != nil {
 		return nil
+	}
+	if k.Algorithm.Algorithm.Equal(oidRSA) {
+		var pub struct{ N, E *big.Int }
+		if _, err := asn1.Unmarshal(k.PublicKey.RightAlign(), &pub); err == nil && pub.N != nil && pub.N.BitLen() > MaxRSABits {
+			return other("RSA key of %d bits is larger than the maximum of %d bits", pub.N.BitLen(), MaxRSABits)
+		}
 	}
 	acceptable := k.Algorithm.Algorithm.Equal(oidRSA) || k.Algorithm.Algorithm.Equal(oidEd25519)
 	if k.Algorithm.Algorithm.Equal(oidEC) {

@@ -31,7 +31,9 @@ type IssueOptions struct {
 // Issue signs a certificate for csr. Subject and SANs (DNS, IP, URI, email)
 // come from the CSR, everything else from the authority: no requested
 // extension is copied, so a requirer cannot ask for key usages or name
-// constraints of its own. Callers check the policy first.
+// constraints of its own. Callers check the policy first. A CA certificate
+// (o.IsCA) is bound to o.Policy: its pathLenConstraint is CAMaxPathLen and it
+// carries the policy's NameConstraints, critical.
 func (a *Authority) Issue(csr *x509.CertificateRequest, o IssueOptions) (*x509.Certificate, error) {
 	if csr == nil {
 		return nil, errors.New("cannot issue certificate: no CSR")
@@ -56,6 +58,16 @@ func (a *Authority) issue(csr *x509.CertificateRequest, o IssueOptions) (*x509.C
 	}
 	if o.Validity <= 0 {
 		return nil, fmt.Errorf("cannot issue certificate: validity %v is not positive", o.Validity)
+	}
+	if o.IsCA {
+		// An unconstrained CA signed for a requirer could sign any name,
+		// trusted by everyone who trusts this authority.
+		if o.Policy == nil {
+			return nil, errors.New("cannot issue a CA certificate without a policy")
+		}
+		if o.Policy.CAMaxPathLen < 0 {
+			return nil, fmt.Errorf("cannot issue a CA certificate: path length %d is negative", o.Policy.CAMaxPathLen)
+		}
 	}
 	notBefore := o.Now.Add(-clockSkew)
 	notAfter := o.Now.Add(o.Validity)
@@ -88,6 +100,9 @@ func (a *Authority) issue(csr *x509.CertificateRequest, o IssueOptions) (*x509.C
 	}
 	if o.IsCA {
 		tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
+		tmpl.MaxPathLen = o.Policy.CAMaxPathLen
+		tmpl.MaxPathLenZero = o.Policy.CAMaxPathLen == 0
+		o.Policy.NameConstraints().apply(tmpl)
 	} else {
 		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
 		if _, ok := csr.PublicKey.(*rsa.PublicKey); ok {

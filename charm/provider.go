@@ -666,7 +666,7 @@ func (p *provider) issue(id string, req request, csr *ca.Vetted) (tlscertificate
 	if err != nil {
 		return tlscertificates.ProviderCertificate{}, InventoryEntry{}, err
 	}
-	cert, err := a.IssueVetted(csr, ca.IssueOptions{Validity: p.r.cfg.LeafValidity, IsCA: req.CA, CRLDistributionPoint: p.crlURL, Now: p.now})
+	cert, err := a.IssueVetted(csr, ca.IssueOptions{Validity: p.r.cfg.LeafValidity, IsCA: req.CA, Policy: &p.r.cfg.Policy, CRLDistributionPoint: p.crlURL, Now: p.now})
 	if err != nil {
 		return tlscertificates.ProviderCertificate{}, InventoryEntry{}, fmt.Errorf("cannot sign the request of %s on %s: %w", req.From, id, err)
 	}
