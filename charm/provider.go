@@ -536,7 +536,7 @@ func (p *provider) plan(id string) (*relationPlan, error) {
 			continue
 		}
 		names := ""
-		if foreign := foreignClusterNames(csr.CSR(), hc.Env.ModelName, req.From); len(foreign) > 0 {
+		if foreign := foreignClusterNames(csr.CSR(), hc.Env.ModelName, req.From, p.r.requests.unitAddresses); len(foreign) > 0 {
 			names = describeForeign(foreign)
 			if p.r.cfg.BindClusterNames {
 				warn("%s: refusing a request for names it does not own: %s", req.From, names)
