@@ -162,7 +162,7 @@ func ParseConfig(raw map[string]any) (*Config, error) {
 	c.Policy = ca.Policy{
 		AllowIPSANs:     boolean("allow-ip-sans", true),
 		AllowWildcards:  boolean("allow-wildcards", true),
-		AllowCARequests: boolean("allow-ca-requests", true),
+		AllowCARequests: boolean("allow-ca-requests", false), // SPEC §2: a requirer CA is trusted by every consumer of this one
 	}
 	for _, d := range strings.Split(c.allowedDomainsValue, ",") {
 		d = strings.ToLower(strings.TrimSpace(d))

@@ -12,7 +12,7 @@ func defaults() map[string]any {
 	return map[string]any{
 		"ca-common-name": "self-signed-certificates-operator", "root-ca-validity": "365d",
 		"certificate-validity": "90d", "certificate-limit": float64(99), "ca-key-algorithm": "rsa-2048",
-		"allowed-domains": "", "allow-ip-sans": true, "allow-wildcards": true, "allow-ca-requests": true,
+		"allowed-domains": "", "allow-ip-sans": true, "allow-wildcards": true, "allow-ca-requests": false,
 		"crl-validity": "7d", "forward-received-cas": false,
 	}
 }
@@ -43,6 +43,16 @@ func TestParseConfig(t *testing.T) {
 			}
 		}},
 		{name: "unlimited", set: map[string]any{"certificate-limit": float64(-1)}},
+		{name: "allow-ca-requests off when unset", set: map[string]any{"allow-ca-requests": nil}, check: func(t *testing.T, c *Config) {
+			if c.Policy.AllowCARequests {
+				t.Error("allow-ca-requests is on by default: any requirer would get a CA every consumer of this one trusts")
+			}
+		}},
+		{name: "allow-ca-requests on", set: map[string]any{"allow-ca-requests": true}, check: func(t *testing.T, c *Config) {
+			if !c.Policy.AllowCARequests {
+				t.Error("allow-ca-requests true is not parsed")
+			}
+		}},
 		{name: "bind-cluster-names off by default", check: func(t *testing.T, c *Config) {
 			if c.BindClusterNames {
 				t.Error("bind-cluster-names is on by default")

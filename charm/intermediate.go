@@ -94,7 +94,18 @@ func (r *reconciler) syncIssuer(pub *published) (*published, error) {
 	cert, parents, verr := delivered(a, key, r.o.Now())
 	switch {
 	case !a.Ready() && a.Refused != nil:
-		state[peerIssuerWaiting] = "waiting for the issuer: it refused the CA request: " + a.Refused.Message
+		parent, err := r.hc.RemoteApp(got.RelationID) // known from Sync's read: no call
+		if err != nil {
+			return nil, err
+		}
+		state[peerIssuerWaiting] = issuerRefusedStatus(parent, a.Refused)
+		if state[peerIssuerWaiting] != r.peer[peerIssuerWaiting] {
+			// Once per refusal: the status stays in the peer databag until the parent answers otherwise.
+			if err := r.hc.Log(hooktool.LevelWarning, "the issuer %s refused this authority's CA request: %s (%d): %s",
+				parent, a.Refused.Name, a.Refused.Code, a.Refused.Message); err != nil {
+				return nil, err
+			}
+		}
 	case !a.Ready():
 		state[peerIssuerWaiting] = "waiting for the issuer to sign this authority's CA certificate"
 	case verr != nil:

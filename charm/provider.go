@@ -524,6 +524,7 @@ func (p *provider) plan(id string) (*relationPlan, error) {
 		}
 		// Parse, policy, signature: a key x509 cannot verify (RSA-512, DSA, Ed448) is refused, not skipped.
 		csr, refusal, err := p.r.cfg.Policy.Vet(req.CSR, req.CA)
+		refusal = caRequestRefusal(refusal, req.CA, p.r.cfg.Policy, hc.Env.AppName())
 		if err != nil {
 			warn("%s: skipping certificate request: %v", req.From, err)
 			continue
@@ -535,7 +536,7 @@ func (p *provider) plan(id string) (*relationPlan, error) {
 			continue
 		}
 		names := ""
-		if foreign := foreignClusterNames(csr.CSR(), hc.Env.ModelName, req.From); len(foreign) > 0 {
+		if foreign := foreignClusterNames(csr.CSR(), hc.Env.ModelName, req.From, p.r.requests.unitAddresses); len(foreign) > 0 {
 			names = describeForeign(foreign)
 			if p.r.cfg.BindClusterNames {
 				warn("%s: refusing a request for names it does not own: %s", req.From, names)

@@ -65,7 +65,7 @@ func TestPackedCharm(t *testing.T) {
 	defaults := map[string]any{
 		"ca-common-name": "self-signed-certificates-operator", "root-ca-validity": "365d",
 		"certificate-validity": "90d", "certificate-limit": int64(99), "ca-key-algorithm": "rsa-2048",
-		"allow-ip-sans": true, "allow-wildcards": true, "allow-ca-requests": true, "crl-validity": "7d",
+		"allow-ip-sans": true, "allow-wildcards": true, "allow-ca-requests": false, "crl-validity": "7d",
 		"forward-received-cas": false, "allowed-domains": "",
 	}
 	opts := ch.Config().Options

@@ -195,7 +195,7 @@ func (w *interWorld) steadyCalls(t *testing.T) int {
 // what it costs a root; removing issuer goes back to a self-signed root through a rotation, pki's root trusted for
 // the overlap.
 func TestIntermediateLifecycle(t *testing.T) {
-	w := newInterWorld(t, map[string]any{"ca-common-name": "pki-root", "certificate-validity": "30d"},
+	w := newInterWorld(t, map[string]any{"ca-common-name": "pki-root", "certificate-validity": "30d", "allow-ca-requests": true},
 		map[string]any{"ca-common-name": "model-a-ca", "certificate-validity": "60d"})
 	s, leader := w.s, w.auth.Leader()
 	rootA := caOf(t, w.auth)
@@ -495,7 +495,7 @@ func TestIntermediateRenewalAndParentRotation(t *testing.T) {
 	}
 	// The intermediate lives 3m (pki's certificate-validity) and renews when less than one leaf validity (2m) is
 	// left, but never before half its life: 90s after it was issued.
-	w := newInterWorld(t, map[string]any{"ca-common-name": "pki-root", "certificate-validity": "3m", "root-ca-validity": "30m"},
+	w := newInterWorld(t, map[string]any{"ca-common-name": "pki-root", "certificate-validity": "3m", "root-ca-validity": "30m", "allow-ca-requests": true},
 		map[string]any{"ca-common-name": "model-a-ca", "certificate-validity": "2m", "root-ca-validity": "4m"})
 	s := w.s
 	w.relateIssuer(t)
@@ -563,7 +563,8 @@ func TestIntermediateRenewalAndParentRotation(t *testing.T) {
 // keyCertSign, and a leaf its key signs verifies under pki's root alone through both intermediates, with x509.Verify
 // and openssl verify -untrusted. Refused under allow-ca-requests false.
 func TestIntermediateSignsScriptedCA(t *testing.T) {
-	w := newInterWorld(t, map[string]any{"ca-common-name": "pki-root"}, map[string]any{"ca-common-name": "model-a-ca", "certificate-validity": "30d"})
+	w := newInterWorld(t, map[string]any{"ca-common-name": "pki-root", "allow-ca-requests": true},
+		map[string]any{"ca-common-name": "model-a-ca", "certificate-validity": "30d", "allow-ca-requests": true})
 	s := w.s
 	w.relateIssuer(t)
 	settle(t, s)
@@ -614,6 +615,10 @@ func TestIntermediateSignsScriptedCA(t *testing.T) {
 	if _, ok := findEntry(bag, csr2); ok || len(errs) == 0 || errs[len(errs)-1].CSR != csr2 {
 		t.Fatalf("a CA request under allow-ca-requests false: errors %+v", errs)
 	}
+	// What the requirer reads names the option and the application to set it on.
+	if e := errs[len(errs)-1].Error; e.Code != 999 || !strings.Contains(e.Message, "juju config authority allow-ca-requests=true") {
+		t.Fatalf("the refusal does not say how to lift it: %+v", e)
+	}
 }
 
 // TestIntermediateFromTheStart: an authority deployed with issuer already related never makes a root. While pki
@@ -630,7 +635,7 @@ func TestIntermediateFromTheStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	parent := deployAuthority(t, pki, "pki", 1, map[string]any{"ca-common-name": "pki-root"})
+	parent := deployAuthority(t, pki, "pki", 1, map[string]any{"ca-common-name": "pki-root", "allow-ca-requests": true})
 	settle(t, s)
 	if err := parent.SetConfig(map[string]any{"certificate-validity": "bogus"}); err != nil {
 		t.Fatal(err)
@@ -685,7 +690,7 @@ func TestIntermediateFromTheStart(t *testing.T) {
 // re-issues the intermediate for the same key (same key identifier, so the same CRL path): the CRL the agent serves
 // there after the switch is signed by the re-issued intermediate and still lists the serial.
 func TestIntermediateCRLAcrossReissue(t *testing.T) {
-	w := newInterWorld(t, map[string]any{"ca-common-name": "pki-root"}, map[string]any{"ca-common-name": "model-a-ca", "certificate-validity": "30d"})
+	w := newInterWorld(t, map[string]any{"ca-common-name": "pki-root", "allow-ca-requests": true}, map[string]any{"ca-common-name": "model-a-ca", "certificate-validity": "30d"})
 	s := w.s
 	w.relateIssuer(t)
 	settle(t, s)
@@ -728,4 +733,73 @@ func TestIntermediateCRLAcrossReissue(t *testing.T) {
 		}
 	}
 	noFailedHooks(t, w.auth)
+}
+
+// TestIntermediateParentDefault: a parent left at its default (allow-ca-requests false) refuses the intermediate's
+// CA request with a request_errors entry (999) naming the option and itself. The child stays Waiting with a short
+// status that says which parent refused and the command to run there, logs the refusal once, keeps its root's
+// certificates served and signs nothing new; once the operator sets the option on the parent, the child becomes
+// its intermediate and goes Active.
+func TestIntermediateParentDefault(t *testing.T) {
+	w := newInterWorld(t, map[string]any{"ca-common-name": "pki-root"}, map[string]any{"ca-common-name": "model-a-ca", "certificate-validity": "30d"})
+	s := w.s
+	rootA := caOf(t, w.auth)
+	before := w.entry(t, "app/0")
+	w.relateIssuer(t)
+	settle(t, s)
+	const want = "waiting for issuer: central refused the CA request (juju config pki allow-ca-requests=true)"
+	wantStatus(t, "parent at its default", w.auth, "waiting", want)
+	if got := statusOf(w.auth.Leader()); len(got) > 120 {
+		t.Errorf("status of %d characters: %q", len(got), got)
+	}
+	// The parent's answer on the issuer relation, as any requirer reads it.
+	_, errs, _ := issuedBag(t, w.issuer, "pki")
+	if len(errs) != 1 || errs[0].Error.Code != 999 || !strings.Contains(errs[0].Error.Message, "juju config pki allow-ca-requests=true") {
+		t.Fatalf("pki's request_errors on the issuer relation: %+v", errs)
+	}
+	// Signs nothing new; what the root signed stays.
+	late := newCSR(t, rsaKey(t), "late.example.com", "late.example.com")
+	u1 := w.app.Units()[1]
+	publishCSRs(t, u1, false, req(w.csrs[u1.Name()], false), req(late, false))
+	settle(t, s)
+	s.UpdateStatus()
+	settle(t, s)
+	wantStatus(t, "still refused", w.auth, "waiting", want)
+	if _, ok := findEntry(w.certs.AppData("authority"), late); ok {
+		t.Fatal("the authority signed a new request while its parent refused to sign it")
+	}
+	if got := w.entry(t, "app/0"); got.Certificate != before.Certificate || caOf(t, w.auth) != rootA {
+		t.Fatal("the authority changed its CA or re-issued while its parent refused")
+	}
+	logged := 0
+	for _, h := range w.auth.Leader().Hooks() {
+		for _, l := range h.Logs {
+			if strings.Contains(l, "the issuer central refused this authority's CA request") {
+				logged++
+			}
+		}
+	}
+	if logged != 1 {
+		t.Errorf("the refusal was logged %d times, want once", logged)
+	}
+
+	// The operator lifts it on the parent: the intermediate is delivered, trusted, then signs.
+	if err := w.parent.SetConfig(map[string]any{"allow-ca-requests": true}); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, s)
+	s.UpdateStatus()
+	settle(t, s)
+	wantStatus(t, "intermediate", w.auth, "active", "issued 3")
+	inter := caOf(t, w.auth)
+	if c := parseCert(t, inter); !c.IsCA || c.Issuer.CommonName != "pki-root" {
+		t.Fatalf("the CA is %q issued by %q", c.Subject.CommonName, c.Issuer.CommonName)
+	}
+	lateEntry, ok := findEntry(w.certs.AppData("authority"), late)
+	if !ok {
+		t.Fatal("the request left waiting is not signed once the parent allowed CA requests")
+	}
+	verifyUnder(t, "late request", lateEntry, []string{w.parentCA(t)}, 3)
+	noFailedHooks(t, w.auth)
+	noFailedHooks(t, w.parent)
 }

@@ -127,6 +127,36 @@ func TestProviderClusterNames(t *testing.T) {
 		}
 	})
 
+	// Short names reach the same pods through the resolver's search path, and a pod's address is its unit's: a
+	// may have its own (the address in a/0's databag), not b/0's (issue 18).
+	t.Run("on: short names and pod addresses", func(t *testing.T) {
+		if err := authority.SetConfig(map[string]any{"bind-cluster-names": true}); err != nil {
+			t.Fatal(err)
+		}
+		settle(t, s)
+		own := newCSR(t, ecKey(t), "a-0", "a-0.a-endpoints", "a", "a.pki", a0.Address())
+		short := newCSR(t, ecKey(t), "steal", "b-0.b-endpoints", "b.pki")
+		podIP := newCSR(t, ecKey(t), "steal", b0.Address())
+		publishCSRs(t, a0, false, req(own, false), req(short, false), req(podIP, false))
+		settle(t, s)
+		certs, errs, _ := issuedBag(t, aRel, authority.Name())
+		if len(certs) != 1 || len(errs) != 2 {
+			t.Fatalf("a: %d certificates, %d request errors; want 1, 2", len(certs), len(errs))
+		}
+		checkIssued(t, certs, own, false, caPEM, caFile)
+		for _, e := range errs {
+			want := map[string][]string{short: {"b-0.b-endpoints", "unit b/0", "b.pki"}, podIP: {b0.Address(), "unit b/0"}}[e.CSR]
+			if want == nil || e.Error.Code != ca.CodeDomainNotAllowed {
+				t.Fatalf("request error = %+v, want 102 for the short names or b/0's address", e)
+			}
+			for _, w := range want {
+				if !strings.Contains(e.Error.Message, w) {
+					t.Errorf("request error %q does not name %q", e.Error.Message, w)
+				}
+			}
+		}
+	})
+
 	// A cross-model requirer (remote-<hex> on this side) owns its own model's names, which are not this model's
 	// to bind, and none of this model's.
 	t.Run("on: cross-model requirer", func(t *testing.T) {

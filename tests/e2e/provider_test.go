@@ -83,7 +83,7 @@ func TestProviderModes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	authority := deployAuthority(t, pki, "tls-authority", 1, nil)
+	authority := deployAuthority(t, pki, "tls-authority", 1, map[string]any{"allow-ca-requests": true}) // unit-a/0 and app-mode ask for CAs
 	var rels []*sim.Relation
 	relOf := map[string]*sim.Relation{}
 	for _, name := range []string{"unit-a", "unit-b", "unit-c"} {
