@@ -15,6 +15,7 @@ import (
 	"github.com/canonical/pebble/client"
 	"gopkg.in/yaml.v3"
 
+	"github.com/tls-authority/tls-authority/pebbleconn"
 	"github.com/tls-authority/tls-authority/trust"
 )
 
@@ -138,14 +139,14 @@ func ReadWorkload(c *client.Client) *WorkloadState {
 	var have bytes.Buffer
 	err := c.Pull(&client.PullOptions{Path: manifestPath, Target: &have})
 	if err != nil && !isNotFound(err) {
-		st.err = fmt.Errorf("%w: %w", ErrContainerNotReady, err)
+		st.err = fmt.Errorf("%w: cannot pull %s: %w", ErrContainerNotReady, manifestPath, pebbleconn.Clarify(err))
 		return st
 	}
 	if err == nil {
 		st.manifest = strings.TrimSpace(have.String())
 	}
 	if st.plan, err = c.PlanBytes(nil); err != nil {
-		st.err = fmt.Errorf("%w: cannot read the Pebble plan: %w", ErrContainerNotReady, err)
+		st.err = fmt.Errorf("%w: cannot read the Pebble plan: %w", ErrContainerNotReady, pebbleconn.Clarify(err))
 	}
 	return st
 }
@@ -208,7 +209,7 @@ func syncFiles(c *client.Client, st *WorkloadState, w *Workload) (*SyncResult, e
 				continue
 			}
 			if err := c.RemovePath(&client.RemovePathOptions{Path: path.Join(DataDir, name)}); err != nil && !isNotFound(err) {
-				return nil, fmt.Errorf("cannot remove %s: %w", path.Join(DataDir, name), err)
+				return nil, fmt.Errorf("cannot remove %s: %w", path.Join(DataDir, name), pebbleconn.Clarify(err))
 			}
 			res.Removed = append(res.Removed, name)
 		}
@@ -237,7 +238,7 @@ func push(c *client.Client, p, content string) error { return pushMode(c, p, con
 func pushMode(c *client.Client, p, content string, mode os.FileMode) error {
 	err := c.Push(&client.PushOptions{Source: strings.NewReader(content), Path: p, MakeDirs: true, Permissions: mode})
 	if err != nil {
-		return fmt.Errorf("cannot push %s: %w", p, err)
+		return fmt.Errorf("cannot push %s: %w", p, pebbleconn.Clarify(err))
 	}
 	return nil
 }
@@ -268,14 +269,20 @@ func ensureLayer(c *client.Client, data []byte, layer string) (bool, error) {
 		return false, nil
 	}
 	if err := c.AddLayer(&client.AddLayerOptions{Combine: true, Label: "tls-authority", LayerData: []byte(layer)}); err != nil {
-		return false, fmt.Errorf("cannot add the agent layer: %w", err)
+		return false, fmt.Errorf("cannot add the agent layer: %w", pebbleconn.Clarify(err))
 	}
 	changeID, err := c.Replan(&client.ServiceOptions{})
 	if err != nil {
-		return false, fmt.Errorf("cannot replan: %w", err)
+		return false, fmt.Errorf("cannot replan: %w", pebbleconn.Clarify(err))
 	}
-	if _, err := c.WaitChange(changeID, &client.WaitChangeOptions{}); err != nil {
-		return false, fmt.Errorf("cannot wait for replan: %w", err)
+	// Pebble answers a wait within MaxWait, under the client's deadline: a replan stuck longer is an error, not a
+	// hung hook.
+	chg, err := c.WaitChange(changeID, &client.WaitChangeOptions{Timeout: pebbleconn.MaxWait})
+	if err != nil {
+		return false, fmt.Errorf("cannot wait for replan: %w", pebbleconn.Clarify(err))
+	}
+	if chg.Err != "" {
+		return false, fmt.Errorf("cannot replan: %s", chg.Err)
 	}
 	return true, nil
 }

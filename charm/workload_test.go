@@ -2,12 +2,19 @@ package charm
 
 import (
 	"bytes"
+	"errors"
+	"net"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/canonical/pebble/client"
 
+	"github.com/tls-authority/tls-authority/pebbleconn"
 	"github.com/tls-authority/tls-authority/tests/container"
 )
 
@@ -90,5 +97,49 @@ func TestSyncPushesWhatChanged(t *testing.T) {
 		if got := pull(t, c, manifestPath); got != w.manifest() {
 			t.Errorf("%s: manifest %q, want %q", tt.name, got, w.manifest())
 		}
+	}
+}
+
+// TestReadWorkloadHungPebble: a hook whose container's Pebble accepts and never answers reads the container as not
+// ready, with an error that says so, within the client's deadline (and the Pebble client's 5 s of GET retries): the
+// hook goes on instead of hanging until Juju kills it.
+func TestReadWorkloadHungPebble(t *testing.T) {
+	dir, err := os.MkdirTemp("", "hung-") // short: unix socket paths are limited to 108 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.MkdirAll(filepath.Join(dir, Container), 0o755)
+	ln, err := net.Listen("unix", pebbleconn.Socket(dir, Container))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	c, err := pebbleconn.ConnectWithin(dir, Container, 300*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	st := ReadWorkload(c)
+	if took := time.Since(start); took > 7*time.Second {
+		t.Fatalf("ReadWorkload took %v on a hung Pebble", took)
+	}
+	if !errors.Is(st.err, ErrContainerNotReady) || !strings.Contains(st.err.Error(), "cannot pull "+manifestPath+": Pebble did not answer within 300ms") {
+		t.Fatalf("ReadWorkload on a hung Pebble: %v", st.err)
 	}
 }
