@@ -3,6 +3,7 @@ package charm
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path"
@@ -57,6 +58,19 @@ func TestSyncPushesWhatChanged(t *testing.T) {
 		{"trust changed", func() { w.Trust["other"] = testPublished(t, "other").CA }, nil, true, true},
 		{"a file added", func() { w.Files["crl-old.der"] = "old CRL" }, []string{"crl-old.der"}, true, false},
 		{"a file dropped", func() { delete(w.Files, "crl-old.der") }, nil, true, false},
+		{"older charm's root-owned key", func() {
+			// The charm before the agent ran unprivileged pushed tls.key owned by root, and its manifest's private
+			// lines name no owner: the key is pushed again, to the agent's user, and nothing else.
+			uid := 0
+			if err := c.Push(&client.PushOptions{Source: strings.NewReader(w.Private["tls.key"]), Path: path.Join(DataDir, "tls.key"),
+				Permissions: 0o600, UserID: &uid, GroupID: &uid}); err != nil {
+				t.Fatal(err)
+			}
+			old := strings.ReplaceAll(w.manifest(), fmt.Sprintf(":%d", AgentUID), "")
+			if err := push(c, manifestPath, old); err != nil {
+				t.Fatal(err)
+			}
+		}, nil, true, false},
 		{"older charm's manifest", func() {
 			if err := push(c, manifestPath, "0123abcd"); err != nil {
 				t.Fatal(err)
@@ -93,6 +107,16 @@ func TestSyncPushesWhatChanged(t *testing.T) {
 		}
 		if got := pull(t, c, path.Join(DataDir, "tls.key")); got != w.Private["tls.key"] {
 			t.Errorf("%s: tls.key holds %q", tt.name, got)
+		}
+		// The serving key is the agent's alone: 0600, owned by the agent's user and group.
+		if infos, err := c.ListFiles(&client.ListFilesOptions{Path: path.Join(DataDir, "tls.key"), Itself: true}); err != nil || len(infos) != 1 ||
+			infos[0].Mode().Perm() != 0o600 || infos[0].UserID() == nil || *infos[0].UserID() != AgentUID || infos[0].GroupID() == nil || *infos[0].GroupID() != AgentGID {
+			t.Errorf("%s: tls.key is %v (%v): want 0600 owned by %d:%d", tt.name, infos, err, AgentUID, AgentGID)
+		}
+		// A public file is root's, readable by all.
+		if infos, err := c.ListFiles(&client.ListFilesOptions{Path: path.Join(DataDir, "ca.pem"), Itself: true}); err != nil || len(infos) != 1 ||
+			infos[0].Mode().Perm() != 0o644 || infos[0].UserID() == nil || *infos[0].UserID() != 0 {
+			t.Errorf("%s: ca.pem is %v (%v): want 0644 owned by root", tt.name, infos, err)
 		}
 		if got := pull(t, c, manifestPath); got != w.manifest() {
 			t.Errorf("%s: manifest %q, want %q", tt.name, got, w.manifest())
