@@ -137,7 +137,7 @@ func TestHungPebble(t *testing.T) {
 // not fail the next call. Then, once a call to a hung
 // Pebble ran out of time, the client's next calls fail at once.
 func TestDeadlineRealPebble(t *testing.T) {
-	const d = 800 * time.Millisecond
+	const d = 3 * time.Second
 	ctr := container.StartForTest(t, "pebbleconn", container.Namespace{Hostname: "pc-0"})
 	c, err := NewClient(ctr.SocketPath(), d)
 	if err != nil {
@@ -155,7 +155,7 @@ func TestDeadlineRealPebble(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	p, err := c.Exec(&client.ExecOptions{Command: []string{"sh", "-c", "sleep 0.5; echo done"}, Timeout: 5 * time.Second, Stdout: &out})
+	p, err := c.Exec(&client.ExecOptions{Command: []string{"sh", "-c", "sleep 0.3; echo done"}, Timeout: d - time.Second, Stdout: &out})
 	if err != nil {
 		t.Fatal(err)
 	}
