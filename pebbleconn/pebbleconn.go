@@ -120,7 +120,6 @@ func NewClient(sock string, d time.Duration) (*client.Client, error) {
 	// A kept-alive connection waits in the pool with a read pending (net/http watches it for the server closing
 	// it): the pool drops it before that read's deadline, so a connection never fails while idle.
 	tr.IdleConnTimeout = d / 2
-	tr.ResponseHeaderTimeout = 0
 	return c, nil
 }
 
