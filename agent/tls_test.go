@@ -61,7 +61,7 @@ func TestTLSListener(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- agent.ServeTLS(ctx, ln, srv, srv.TLSConfig()) }()
+	go func() { done <- agent.ServeTLS(ctx, ln, srv, srv.TLSConfig(), agent.Limits{}) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"path"
 	"slices"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/canonical/pebble/client"
 	"gopkg.in/yaml.v3"
 
+	"github.com/tls-authority/tls-authority/pebbleconn"
 	"github.com/tls-authority/tls-authority/trust"
 )
 
@@ -28,11 +28,22 @@ const (
 	trustPrefix  = "tls-authority-"
 )
 
+// AgentUID and AgentGID are the user and group the agent runs as: the rock's run-user, _daemon_ (rockcraft gives it
+// uid and gid 584792). Pebble runs as root (Juju runs the container's entrypoint as root, which
+// update-ca-certificates needs); the agent only listens on unprivileged ports and reads what the charm pushes, so it
+// runs unprivileged. The layer names the ids, not the name: they need no /etc/passwd entry, so the same layer runs
+// in the rock and in a container without that user (the simulator's).
+const (
+	AgentUID = 584792
+	AgentGID = 584792
+)
+
 // Workload is what the authority container should hold: public files, and the unit's own serving key (never a CA
 // key).
 type Workload struct {
-	Files map[string]string // name in DataDir -> content
-	// Private are files only the agent reads (mode 0600): the serving key of this unit (serving.go).
+	Files map[string]string // name in DataDir -> content, 0644 owned by root: the agent reads them and cannot change them
+	// Private are files only the agent reads (mode 0600, owned by AgentUID): the serving key of this unit
+	// (serving.go).
 	Private map[string]string
 	Trust   map[string]string // trust-store name -> PEM bundle
 	Host    string            // the pod's hostname, for the agent's health check
@@ -48,6 +59,8 @@ services:
     override: replace
     summary: tls-authority agent
     command: %s --dir %s --listen %s:%d --listen-tls %s:%d
+    user-id: %d
+    group-id: %d
     startup: enabled
     on-check-failure:
       agent-ready: ignore
@@ -67,11 +80,13 @@ checks:
     threshold: 3
     http:
       url: http://%s:%d/healthz
-`, AgentBinary, DataDir, w.Host, AgentPort, w.Host, AgentTLSPort, w.Host, AgentPort, w.Host, AgentPort)
+`, AgentBinary, DataDir, w.Host, AgentPort, w.Host, AgentTLSPort, AgentUID, AgentGID, w.Host, AgentPort, w.Host, AgentPort)
 }
 
 // manifest is a digest of each thing the charm put in the container: one line per file ("file <name> <sha256>",
-// "private <name> <sha256>") and one for the whole trust set ("trust <sha256>"). One Pull of it tells a steady hook
+// "private <name> <sha256>:<owner uid>") and one for the whole trust set ("trust <sha256>"). A private file's line
+// names its owner, so a file an older charm pushed owned by root (the agent ran as root) is pushed again to the
+// agent's user. One Pull of it tells a steady hook
 // that nothing needs pushing, instead of pulling every file, and tells a hook that changed one file (the inventory
 // after a signing) which one to push. A new pod's container is empty (no manifest, a Pebble without the layer), so
 // its first hook that reaches the container pushes everything and adds the layer.
@@ -82,7 +97,11 @@ func (w *Workload) manifest() string {
 		files map[string]string
 	}{{"file", w.Files}, {"private", w.Private}} {
 		for _, k := range slices.Sorted(maps.Keys(kind.files)) {
-			lines = append(lines, kind.name+" "+k+" "+fileDigest(kind.files[k]))
+			digest := fileDigest(kind.files[k])
+			if kind.name == "private" {
+				digest += fmt.Sprintf(":%d", AgentUID)
+			}
+			lines = append(lines, kind.name+" "+k+" "+digest)
 		}
 	}
 	h := sha256.New()
@@ -138,14 +157,14 @@ func ReadWorkload(c *client.Client) *WorkloadState {
 	var have bytes.Buffer
 	err := c.Pull(&client.PullOptions{Path: manifestPath, Target: &have})
 	if err != nil && !isNotFound(err) {
-		st.err = fmt.Errorf("%w: %w", ErrContainerNotReady, err)
+		st.err = fmt.Errorf("%w: cannot pull %s: %w", ErrContainerNotReady, manifestPath, pebbleconn.Clarify(err))
 		return st
 	}
 	if err == nil {
 		st.manifest = strings.TrimSpace(have.String())
 	}
 	if st.plan, err = c.PlanBytes(nil); err != nil {
-		st.err = fmt.Errorf("%w: cannot read the Pebble plan: %w", ErrContainerNotReady, err)
+		st.err = fmt.Errorf("%w: cannot read the Pebble plan: %w", ErrContainerNotReady, pebbleconn.Clarify(err))
 	}
 	return st
 }
@@ -186,7 +205,7 @@ func syncFiles(c *client.Client, st *WorkloadState, w *Workload) (*SyncResult, e
 		}
 		// The private files first: the agent serves its previous key pair until a new key and certificate match.
 		for _, name := range changed("private", w.Private) {
-			if err := pushMode(c, path.Join(DataDir, name), w.Private[name], 0o600); err != nil {
+			if err := pushPrivate(c, path.Join(DataDir, name), w.Private[name]); err != nil {
 				return nil, err
 			}
 		}
@@ -208,7 +227,7 @@ func syncFiles(c *client.Client, st *WorkloadState, w *Workload) (*SyncResult, e
 				continue
 			}
 			if err := c.RemovePath(&client.RemovePathOptions{Path: path.Join(DataDir, name)}); err != nil && !isNotFound(err) {
-				return nil, fmt.Errorf("cannot remove %s: %w", path.Join(DataDir, name), err)
+				return nil, fmt.Errorf("cannot remove %s: %w", path.Join(DataDir, name), pebbleconn.Clarify(err))
 			}
 			res.Removed = append(res.Removed, name)
 		}
@@ -232,12 +251,21 @@ func syncFiles(c *client.Client, st *WorkloadState, w *Workload) (*SyncResult, e
 // pushConcurrency is how many files a hook pushes to Pebble at once.
 const pushConcurrency = 4
 
-func push(c *client.Client, p, content string) error { return pushMode(c, p, content, 0o644) }
+func push(c *client.Client, p, content string) error {
+	return pushOpts(&client.PushOptions{Source: strings.NewReader(content), Path: p, MakeDirs: true, Permissions: 0o644}, c)
+}
 
-func pushMode(c *client.Client, p, content string, mode os.FileMode) error {
-	err := c.Push(&client.PushOptions{Source: strings.NewReader(content), Path: p, MakeDirs: true, Permissions: mode})
-	if err != nil {
-		return fmt.Errorf("cannot push %s: %w", p, err)
+// pushPrivate pushes a file only the agent reads: 0600, owned by the agent's user.
+func pushPrivate(c *client.Client, p, content string) error {
+	uid, gid := AgentUID, AgentGID
+	return pushOpts(&client.PushOptions{Source: strings.NewReader(content), Path: p, MakeDirs: true, Permissions: 0o600,
+		UserID: &uid, GroupID: &gid}, c)
+}
+
+func pushOpts(o *client.PushOptions, c *client.Client) error {
+	p := o.Path
+	if err := c.Push(o); err != nil {
+		return fmt.Errorf("cannot push %s: %w", p, pebbleconn.Clarify(err))
 	}
 	return nil
 }
@@ -248,14 +276,25 @@ func isNotFound(err error) bool {
 }
 
 type planServices struct {
-	Services map[string]struct {
-		Command string `yaml:"command"`
-	} `yaml:"services"`
-	Checks map[string]yaml.Node `yaml:"checks"`
+	Services map[string]planService `yaml:"services"`
+	Checks   map[string]yaml.Node   `yaml:"checks"`
+}
+
+// planService is what ensureLayer compares of a service: a change to any of it is a new layer to replan.
+type planService struct {
+	Command string `yaml:"command"`
+	UserID  *int   `yaml:"user-id"`
+	GroupID *int   `yaml:"group-id"`
+}
+
+func (s planService) same(o planService) bool {
+	eq := func(a, b *int) bool { return a == nil && b == nil || a != nil && b != nil && *a == *b }
+	return s.Command == o.Command && eq(s.UserID, o.UserID) && eq(s.GroupID, o.GroupID)
 }
 
 // ensureLayer adds the agent layer and replans when the plan (data, as the hook read it) does not run our command
-// yet: on a new Pebble (pod start) or after a charm upgrade changed the layer. A steady hook costs one PlanBytes.
+// as our user yet: on a new Pebble (pod start) or after a charm upgrade changed the layer (an agent an older charm
+// runs as root is restarted as AgentUID). A steady hook costs one PlanBytes.
 func ensureLayer(c *client.Client, data []byte, layer string) (bool, error) {
 	var plan, ours planServices
 	if err := yaml.Unmarshal(data, &plan); err != nil {
@@ -264,18 +303,20 @@ func ensureLayer(c *client.Client, data []byte, layer string) (bool, error) {
 	if err := yaml.Unmarshal([]byte(layer), &ours); err != nil {
 		return false, fmt.Errorf("cannot parse the agent layer: %w", err)
 	}
-	if plan.Services["agent"].Command == ours.Services["agent"].Command && len(plan.Checks) == len(ours.Checks) {
+	if plan.Services["agent"].same(ours.Services["agent"]) && len(plan.Checks) == len(ours.Checks) {
 		return false, nil
 	}
 	if err := c.AddLayer(&client.AddLayerOptions{Combine: true, Label: "tls-authority", LayerData: []byte(layer)}); err != nil {
-		return false, fmt.Errorf("cannot add the agent layer: %w", err)
+		return false, fmt.Errorf("cannot add the agent layer: %w", pebbleconn.Clarify(err))
 	}
 	changeID, err := c.Replan(&client.ServiceOptions{})
 	if err != nil {
-		return false, fmt.Errorf("cannot replan: %w", err)
+		return false, fmt.Errorf("cannot replan: %w", pebbleconn.Clarify(err))
 	}
-	if _, err := c.WaitChange(changeID, &client.WaitChangeOptions{}); err != nil {
-		return false, fmt.Errorf("cannot wait for replan: %w", err)
+	// Pebble answers a wait within MaxWait, under the client's deadline: a replan stuck longer is an error, not a
+	// hung hook.
+	if _, err := c.WaitChange(changeID, &client.WaitChangeOptions{Timeout: pebbleconn.MaxWait}); err != nil {
+		return false, fmt.Errorf("cannot wait for replan: %w", pebbleconn.Clarify(err))
 	}
 	return true, nil
 }

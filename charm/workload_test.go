@@ -2,12 +2,20 @@ package charm
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/canonical/pebble/client"
 
+	"github.com/tls-authority/tls-authority/pebbleconn"
 	"github.com/tls-authority/tls-authority/tests/container"
 )
 
@@ -50,6 +58,19 @@ func TestSyncPushesWhatChanged(t *testing.T) {
 		{"trust changed", func() { w.Trust["other"] = testPublished(t, "other").CA }, nil, true, true},
 		{"a file added", func() { w.Files["crl-old.der"] = "old CRL" }, []string{"crl-old.der"}, true, false},
 		{"a file dropped", func() { delete(w.Files, "crl-old.der") }, nil, true, false},
+		{"older charm's root-owned key", func() {
+			// The charm before the agent ran unprivileged pushed tls.key owned by root, and its manifest's private
+			// lines name no owner: the key is pushed again, to the agent's user, and nothing else.
+			uid := 0
+			if err := c.Push(&client.PushOptions{Source: strings.NewReader(w.Private["tls.key"]), Path: path.Join(DataDir, "tls.key"),
+				Permissions: 0o600, UserID: &uid, GroupID: &uid}); err != nil {
+				t.Fatal(err)
+			}
+			old := strings.ReplaceAll(w.manifest(), fmt.Sprintf(":%d", AgentUID), "")
+			if err := push(c, manifestPath, old); err != nil {
+				t.Fatal(err)
+			}
+		}, nil, true, false},
 		{"older charm's manifest", func() {
 			if err := push(c, manifestPath, "0123abcd"); err != nil {
 				t.Fatal(err)
@@ -87,8 +108,62 @@ func TestSyncPushesWhatChanged(t *testing.T) {
 		if got := pull(t, c, path.Join(DataDir, "tls.key")); got != w.Private["tls.key"] {
 			t.Errorf("%s: tls.key holds %q", tt.name, got)
 		}
+		// The serving key is the agent's alone: 0600, owned by the agent's user and group.
+		if infos, err := c.ListFiles(&client.ListFilesOptions{Path: path.Join(DataDir, "tls.key"), Itself: true}); err != nil || len(infos) != 1 ||
+			infos[0].Mode().Perm() != 0o600 || infos[0].UserID() == nil || *infos[0].UserID() != AgentUID || infos[0].GroupID() == nil || *infos[0].GroupID() != AgentGID {
+			t.Errorf("%s: tls.key is %v (%v): want 0600 owned by %d:%d", tt.name, infos, err, AgentUID, AgentGID)
+		}
+		// A public file is root's, readable by all.
+		if infos, err := c.ListFiles(&client.ListFilesOptions{Path: path.Join(DataDir, "ca.pem"), Itself: true}); err != nil || len(infos) != 1 ||
+			infos[0].Mode().Perm() != 0o644 || infos[0].UserID() == nil || *infos[0].UserID() != 0 {
+			t.Errorf("%s: ca.pem is %v (%v): want 0644 owned by root", tt.name, infos, err)
+		}
 		if got := pull(t, c, manifestPath); got != w.manifest() {
 			t.Errorf("%s: manifest %q, want %q", tt.name, got, w.manifest())
 		}
+	}
+}
+
+// TestReadWorkloadHungPebble: a hook whose container's Pebble accepts and never answers reads the container as not
+// ready, with an error that says so, within the client's deadline (and the Pebble client's 5 s of GET retries): the
+// hook goes on instead of hanging until Juju kills it.
+func TestReadWorkloadHungPebble(t *testing.T) {
+	dir, err := os.MkdirTemp("", "hung-") // short: unix socket paths are limited to 108 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.MkdirAll(filepath.Join(dir, Container), 0o755)
+	ln, err := net.Listen("unix", pebbleconn.Socket(dir, Container))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	c, err := pebbleconn.ConnectWithin(dir, Container, 300*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	st := ReadWorkload(c)
+	if took := time.Since(start); took > 7*time.Second {
+		t.Fatalf("ReadWorkload took %v on a hung Pebble", took)
+	}
+	if !errors.Is(st.err, ErrContainerNotReady) || !strings.Contains(st.err.Error(), "cannot pull "+manifestPath+": Pebble did not answer within 300ms") {
+		t.Fatalf("ReadWorkload on a hung Pebble: %v", st.err)
 	}
 }

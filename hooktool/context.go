@@ -34,9 +34,10 @@ type Context struct {
 	bags    map[string]map[string]string // relation id + "\x00" + unit-or-app -> databag
 }
 
-// New returns a Context that runs tools through r.
+// New returns a Context that runs tools through r. It starts the hook by removing the secret content files a
+// previous hook, killed inside secret-add or secret-set, left in the charm's secret directory.
 func New(env Env, r Runner) *Context {
-	return &Context{
+	c := &Context{
 		Env: env, runner: r, ctx: context.Background(),
 		calls:  map[string]int{},
 		slots:  make(chan struct{}, MaxConcurrentCalls),
@@ -45,6 +46,8 @@ func New(env Env, r Runner) *Context {
 		apps:   map[string]string{},
 		bags:   map[string]map[string]string{},
 	}
+	removeStaleSecretFiles(c.SecretDir())
+	return c
 }
 
 // Calls returns how many times each tool ran in this hook.

@@ -3,6 +3,7 @@ package hooktool
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -304,5 +305,111 @@ func TestPrefetchRelationIDs(t *testing.T) {
 	}
 	if got := len(r.s.calls); got != 4 {
 		t.Errorf("ran %d tools, want 4 (the prefetch's 3 and c again): %v", got, r.s.calls)
+	}
+}
+
+// secretFileRunner is secret-add and secret-set as Juju runs them: it reads the --file the hook names, and records
+// its path, mode and directory.
+type secretFileRunner struct {
+	path    string
+	mode    os.FileMode
+	dirMode os.FileMode
+	content string
+}
+
+func (r *secretFileRunner) Run(_ context.Context, tool string, args []string, _ []byte) ([]byte, error) {
+	for i, a := range args {
+		if a == "--file" && i+1 < len(args) {
+			r.path = args[i+1]
+			st, err := os.Stat(r.path)
+			if err != nil {
+				return nil, err
+			}
+			dst, err := os.Stat(filepath.Dir(r.path))
+			if err != nil {
+				return nil, err
+			}
+			b, _ := os.ReadFile(r.path)
+			r.mode, r.dirMode, r.content = st.Mode().Perm(), dst.Mode().Perm(), string(b)
+		}
+	}
+	if tool == "secret-add" {
+		return []byte("secret://model/abc\n"), nil
+	}
+	return nil, nil
+}
+
+// TestStaleSecretFileRemoved: secret-add and secret-set read the content from a 0600 file in the charm's own 0700
+// directory, removed once they return; a file left there by a hook killed inside the tool (its content a CA key) is
+// removed at the start of the next hook, with no hook-tool call.
+func TestStaleSecretFileRemoved(t *testing.T) {
+	charmDir := t.TempDir()
+	env := Env{UnitName: "tls-authority/0", CharmDir: charmDir}
+	for _, tool := range []string{"secret-add", "secret-set"} {
+		r := &secretFileRunner{}
+		hc := New(env, r)
+		content := map[string]string{"private-key": "-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----\n"}
+		var err error
+		if tool == "secret-add" {
+			_, err = hc.AddSecret(content, &AddSecretOptions{Label: "ca"})
+		} else {
+			err = hc.SetSecret("secret://model/abc", content, nil)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if filepath.Dir(r.path) != filepath.Join(charmDir, secretDirName) || r.mode != 0o600 || r.dirMode != 0o700 ||
+			!strings.Contains(r.content, "PRIVATE KEY") {
+			t.Fatalf("%s read %s (mode %v, directory %v): want a 0600 file in %s/%s (0700)", tool, r.path, r.mode, r.dirMode, charmDir, secretDirName)
+		}
+		if _, err := os.Stat(r.path); !os.IsNotExist(err) {
+			t.Fatalf("%s: the content file is still there after the call: %v", tool, err)
+		}
+	}
+	// A hook killed inside secret-add left its file.
+	stale := filepath.Join(charmDir, secretDirName, "secret-123.json")
+	if err := os.WriteFile(stale, []byte(`{"private-key":"KEY"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := &scripted{}
+	hc := New(env, r)
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatalf("the next hook's start left the stale content file: %v", err)
+	}
+	if len(r.calls) != 0 || len(hc.Calls()) != 0 {
+		t.Fatalf("the cleanup ran hook tools: %v", r.calls)
+	}
+	// No charm directory (a test's hook): nothing to clean, the system's temporary directory is used.
+	if New(Env{}, r).SecretDir() != "" {
+		t.Fatal("a secret directory without a charm directory")
+	}
+}
+
+// TestSecretGetParseErrorHidesContent: secret-get output that does not parse (a truncated answer, a tool that
+// printed something else) gives an error that says what failed and how long the output was, and holds nothing of
+// the output, which is a secret's content.
+func TestSecretGetParseErrorHidesContent(t *testing.T) {
+	const key = "MHcCAQEEIBkg4LVWM9nuwNSk3yByxZuZkUvOeQ5HuXqMW8y5xPDUoAoGCCqGSM49"
+	for _, out := range []string{
+		`{"private-key":"-----BEGIN EC PRIVATE KEY-----\n` + key, // truncated
+		`{"private-key": 1234567890123456789}`,                   // a number where a string was expected
+		`["` + key + `"]`,                                        // not an object
+		`-----BEGIN EC PRIVATE KEY-----` + key,                   // not JSON at all
+		`{"private-key":"` + key + `"} trailing`,
+	} {
+		r := &scripted{out: map[string]string{"secret-get --label ca --format=json": out}}
+		_, err := New(Env{}, r).GetSecret(GetSecretOptions{Label: "ca"})
+		if err == nil {
+			t.Fatalf("%q parsed", out)
+		}
+		msg := err.Error()
+		for _, leak := range []string{key[:8], "1234567890", "BEGIN", "trailing"} {
+			if strings.Contains(msg, leak) {
+				t.Errorf("the error echoes the secret's content (%q): %s", leak, msg)
+			}
+		}
+		if !strings.Contains(msg, "cannot parse secret-get output") || !strings.Contains(msg, fmt.Sprintf("(%d bytes)", len(out))) {
+			t.Errorf("the error does not say what failed and the output's length: %s", msg)
+		}
 	}
 }

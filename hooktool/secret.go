@@ -2,8 +2,10 @@ package hooktool
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -26,13 +28,14 @@ type AddSecretOptions struct {
 	Rotate      string // never|hourly|daily|...
 }
 
-// AddSecret creates a secret and returns its URI. The content goes through a 0600 temporary file, never argv,
-// because a process's arguments are readable by every user of the machine.
+// AddSecret creates a secret and returns its URI. The content goes through a 0600 temporary file in the charm's
+// own secret directory (see SecretDir), never argv, because a process's arguments are readable by every user of
+// the machine.
 func (c *Context) AddSecret(content map[string]string, o *AddSecretOptions) (string, error) {
 	if o == nil {
 		o = &AddSecretOptions{}
 	}
-	path, cleanup, err := contentFile(content)
+	path, cleanup, err := contentFile(c.SecretDir(), content)
 	if err != nil {
 		return "", err
 	}
@@ -55,7 +58,7 @@ func (c *Context) SetSecret(id string, content map[string]string, o *AddSecretOp
 	}
 	args := []string{id}
 	if content != nil {
-		path, cleanup, err := contentFile(content)
+		path, cleanup, err := contentFile(c.SecretDir(), content)
 		if err != nil {
 			return err
 		}
@@ -86,11 +89,48 @@ func secretFlags(o *AddSecretOptions) []string {
 	return args
 }
 
-func contentFile(content map[string]string) (string, func(), error) {
+// secretDirName is the directory, in the charm directory, of the files secret-add and secret-set read a secret's
+// content from. Juju's secret-add and secret-set (3.6, jujuc secret-add.go) take the content as key=value
+// arguments, which every user of the machine can read, or as a file the unit agent reads (--file, read with
+// os.ReadFile, so not stdin): a file it is, in a directory of the charm's own.
+const secretDirName = ".secret-content"
+
+// SecretDir is where AddSecret and SetSecret write a secret's content for the tool to read (0700, each file 0600
+// and removed once the tool has read it): <charm dir>/.secret-content, or the system's temporary directory when
+// the hook has no charm directory (tests).
+func (c *Context) SecretDir() string {
+	if c.Env.CharmDir == "" {
+		return ""
+	}
+	return filepath.Join(c.Env.CharmDir, secretDirName)
+}
+
+// removeStaleSecretFiles removes what a hook killed inside secret-add or secret-set left in dir: the file with the
+// secret's content, a CA key. Juju runs one hook (or action) of a unit at a time, so at the start of a hook every
+// file there is stale. It costs one ReadDir, which fails at once while the directory does not exist.
+func removeStaleSecretFiles(dir string) {
+	if dir == "" {
+		return
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		os.Remove(filepath.Join(dir, e.Name()))
+	}
+}
+
+func contentFile(dir string, content map[string]string) (string, func(), error) {
 	if len(content) == 0 {
 		return "", nil, fmt.Errorf("cannot write an empty secret")
 	}
-	f, err := os.CreateTemp("", "secret-*.yaml") // CreateTemp makes the file 0600
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return "", nil, fmt.Errorf("cannot create the secret content directory: %w", err)
+		}
+	}
+	f, err := os.CreateTemp(dir, "secret-*.json") // CreateTemp makes the file 0600
 	if err != nil {
 		return "", nil, fmt.Errorf("cannot create secret content file: %w", err)
 	}
@@ -130,11 +170,32 @@ func (c *Context) GetSecret(o GetSecretOptions) (map[string]string, error) {
 	if o.Refresh {
 		args = append(args, "--refresh")
 	}
-	content := map[string]string{}
-	if err := c.runJSON("secret-get", &content, args...); err != nil {
+	// The output is the secret's content: a parse error says what failed and how long the output was, never what
+	// it held (the error goes to Juju's log).
+	out, err := c.run("secret-get", nil, append(args, "--format=json")...)
+	if err != nil {
 		return nil, fmt.Errorf("cannot read secret %s: %w", secretName(o.ID, o.Label), err)
 	}
+	content := map[string]string{}
+	if err := json.Unmarshal(out, &content); err != nil {
+		return nil, fmt.Errorf("cannot read secret %s: cannot parse secret-get output (%d bytes): %s", secretName(o.ID, o.Label), len(out), jsonErrorShape(err))
+	}
 	return content, nil
+}
+
+// jsonErrorShape says what kind of JSON error err is, and where, without the input's text: a SyntaxError's message
+// quotes a character of the input and an UnmarshalTypeError's a number of it.
+func jsonErrorShape(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("invalid JSON at byte %d", syn.Offset)
+	case errors.As(err, &typ):
+		kind, _, _ := strings.Cut(typ.Value, " ") // "number 12345": the kind alone
+		return fmt.Sprintf("a JSON %s where %v was expected, at byte %d", kind, typ.Type, typ.Offset)
+	}
+	return "not a JSON object of strings"
 }
 
 func secretName(id, label string) string {

@@ -18,13 +18,18 @@ import (
 	"time"
 
 	"github.com/canonical/pebble/client"
+
+	"github.com/tls-authority/tls-authority/pebbleconn"
 )
 
 // Defaults for Installer's fields.
 var (
-	DefaultDir           = "/usr/local/share/ca-certificates"
-	DefaultCertsDir      = "/etc/ssl/certs"
-	DefaultUpdateTimeout = 60 * time.Second
+	DefaultDir      = "/usr/local/share/ca-certificates"
+	DefaultCertsDir = "/etc/ssl/certs"
+	// DefaultUpdateTimeout bounds update-ca-certificates (about a second on a few hundred CAs): Pebble must answer
+	// the exec's wait within the client's deadline (pebbleconn.Deadline), so no command may run longer than
+	// pebbleconn.MaxWait.
+	DefaultUpdateTimeout = pebbleconn.MaxWait
 )
 
 // UpdateCommand is what Sync runs when the set changed.
@@ -37,12 +42,14 @@ type Runner func(argv []string, timeout time.Duration) (output string, err error
 func PebbleRunner(c *client.Client) Runner {
 	return func(argv []string, timeout time.Duration) (string, error) {
 		var out bytes.Buffer
+		// The exec's wait (timeout + 1 s, Pebble's client) must end before the client's deadline.
+		timeout = min(timeout, pebbleconn.MaxWait)
 		p, err := c.Exec(&client.ExecOptions{Command: argv, Timeout: timeout, Stdout: &out})
 		if err != nil {
-			return "", fmt.Errorf("cannot exec %q: %w", argv, err)
+			return "", fmt.Errorf("cannot exec %q: %w", argv, pebbleconn.Clarify(err))
 		}
 		if err := p.Wait(); err != nil {
-			return out.String(), fmt.Errorf("cannot run %q: %w: %s", argv, err, strings.TrimSpace(out.String()))
+			return out.String(), fmt.Errorf("cannot run %q: %w: %s", argv, pebbleconn.Clarify(err), strings.TrimSpace(out.String()))
 		}
 		return out.String(), nil
 	}
@@ -242,7 +249,7 @@ func (i *Installer) list(dir string) (map[string]*client.FileInfo, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("cannot list %s: %w", dir, err)
+		return nil, fmt.Errorf("cannot list %s: %w", dir, pebbleconn.Clarify(err))
 	}
 	entries := make(map[string]*client.FileInfo, len(infos))
 	for _, info := range infos {
@@ -259,7 +266,7 @@ func (i *Installer) same(info *client.FileInfo, file string, content []byte) (bo
 	}
 	var got bytes.Buffer
 	if err := i.Client.Pull(&client.PullOptions{Path: file, Target: &got}); err != nil {
-		return false, fmt.Errorf("cannot read %s: %w", file, err)
+		return false, fmt.Errorf("cannot read %s: %w", file, pebbleconn.Clarify(err))
 	}
 	return bytes.Equal(got.Bytes(), content), nil
 }
@@ -269,7 +276,7 @@ func (i *Installer) push(file string, content []byte) error {
 		Path: file, Source: bytes.NewReader(content), MakeDirs: true, Permissions: 0o644,
 	})
 	if err != nil {
-		return fmt.Errorf("cannot push %s: %w", file, err)
+		return fmt.Errorf("cannot push %s: %w", file, pebbleconn.Clarify(err))
 	}
 	return nil
 }
@@ -281,7 +288,7 @@ func (i *Installer) remove(file string) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("cannot remove %s: %w", file, err)
+		return fmt.Errorf("cannot remove %s: %w", file, pebbleconn.Clarify(err))
 	}
 	return nil
 }

@@ -85,8 +85,8 @@ func agentFiles(b *testing.B, dir string, n int) {
 	}
 }
 
-// startAgent runs the built agent binary (make image) on a free loopback port.
-func startAgent(b *testing.B, dir string) (base string, pid int) {
+// startAgent runs the built agent binary (make image) on a free loopback port, with extra flags.
+func startAgent(b *testing.B, dir string, flags ...string) (base string, pid int) {
 	image, err := artifacts.Image()
 	if err != nil {
 		b.Fatal(err)
@@ -97,7 +97,7 @@ func startAgent(b *testing.B, dir string) (base string, pid int) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(container.ImagePath(image, artifacts.AgentPath), "--dir", dir, "--listen", addr)
+	cmd := exec.Command(container.ImagePath(image, artifacts.AgentPath), append([]string{"--dir", dir, "--listen", addr}, flags...)...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)

@@ -29,6 +29,11 @@ func run(args []string) error {
 	listen := fs.String("listen", "", "address to listen on (default: the hostname's address, port 8080)")
 	listenTLS := fs.String("listen-tls", "", "address to serve HTTPS on with tls.crt and tls.key of the directory (default: none)")
 	debug := fs.Bool("debug", false, "log every request")
+	var lim agent.Limits
+	fs.DurationVar(&lim.ReadTimeout, "read-timeout", agent.DefaultReadTimeout, "longest time to read a request")
+	fs.DurationVar(&lim.WriteTimeout, "write-timeout", agent.DefaultWriteTimeout, "longest time to write a response")
+	fs.DurationVar(&lim.IdleTimeout, "idle-timeout", agent.DefaultIdleTimeout, "how long a keep-alive connection may wait for its next request")
+	fs.IntVar(&lim.MaxConns, "max-conns", agent.DefaultMaxConns, "connections served at once by each listener; more wait to be accepted")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -47,14 +52,14 @@ func run(args []string) error {
 	if err != nil {
 		return fmt.Errorf("cannot listen: %w", err)
 	}
-	logger.Info("listening", "address", ln.Addr().String(), "dir", *dir)
+	logger.Info("listening", "address", ln.Addr().String(), "dir", *dir, "idle-timeout", lim.IdleTimeout, "max-conns", lim.MaxConns)
 	srv := agent.New(&agent.Options{Dir: *dir, Logger: logger})
 	// Both listeners serve the same handlers; the first to fail stops the other, so Pebble restarts the service.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 2)
 	n := 1
-	go func() { errc <- agent.Serve(ctx, ln, srv) }()
+	go func() { errc <- agent.Serve(ctx, ln, srv, lim) }()
 	if *listenTLS != "" {
 		tln, err := net.Listen("tcp", *listenTLS)
 		if err != nil {
@@ -62,7 +67,7 @@ func run(args []string) error {
 		}
 		logger.Info("listening for TLS", "address", tln.Addr().String())
 		n++
-		go func() { errc <- agent.ServeTLS(ctx, tln, srv, srv.TLSConfig()) }()
+		go func() { errc <- agent.ServeTLS(ctx, tln, srv, srv.TLSConfig(), lim) }()
 	}
 	var first error
 	for range n {
