@@ -28,7 +28,7 @@ func TestDelivered(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := parent.Issue(csr, ca.IssueOptions{Validity: time.Hour, IsCA: isCA, Now: now})
+		c, err := parent.Issue(csr, ca.IssueOptions{Validity: time.Hour, IsCA: isCA, Policy: &ca.Policy{}, Now: now})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -379,7 +379,7 @@ func (p *fakeProvider) run(m *fakeModel) {
 		if err != nil {
 			p.t.Fatal(err)
 		}
-		leaf, err := p.auth.Issue(csr, ca.IssueOptions{Validity: p.validity, IsCA: r.CA, Now: p.now()})
+		leaf, err := p.auth.Issue(csr, ca.IssueOptions{Validity: p.validity, IsCA: r.CA, Policy: &ca.Policy{}, Now: p.now()})
 		if err != nil {
 			p.t.Fatal(err)
 		}
