@@ -9,12 +9,14 @@ import (
 // Defaults of Limits. The write timeout covers the largest response the agent sends: a CRL listing every serial
 // ever revoked and /metrics over a full inventory are a few MB, which a client reading at 100 KB/s takes well under
 // a minute to read. The idle timeout frees what a keep-alive connection holds (about 20 KB of buffers and a
-// goroutine) two minutes at most after its last request.
+// goroutine) two minutes at most after its last request. 512 connections per listener keep the agent near its 30 MiB
+// RSS goal with every slot held (1,024 measured 31 MiB, BenchmarkAgentIdleConnections); its clients (Prometheus,
+// a few scrapers, units fetching /ca.pem) need a handful.
 const (
 	DefaultReadTimeout  = 10 * time.Second
 	DefaultWriteTimeout = 60 * time.Second
 	DefaultIdleTimeout  = 60 * time.Second
-	DefaultMaxConns     = 1024
+	DefaultMaxConns     = 512
 )
 
 // Limits bounds what clients can hold of an agent's listener. A zero field takes its default.
