@@ -249,14 +249,19 @@ func BenchmarkPlanAtCaps(b *testing.B) {
 			b.Fatal(err)
 		}
 		domain := "example.com"
-		if i%2 == 0 {
+		if i < n/2 {
 			domain = "bank.com"
 		}
 		name := fmt.Sprintf("r%d.%s", i, domain)
 		reqs[i] = csrReq(testCSR(b, k, name, name))
 	}
-	h.relate("certificates:5", reqs...)
+	// The refused half first, answered in one hook; then the other half, of which certificate-limit lets one in.
+	unit := h.relate("certificates:5", reqs[:n/2]...)
 	if err := h.hook(b, "config-changed", ""); err != nil {
+		b.Fatal(err)
+	}
+	h.request("certificates:5", unit, reqs...)
+	if err := h.hook(b, "certificates-relation-changed", "certificates:5"); err != nil {
 		b.Fatal(err)
 	}
 	h.run.takeLogs()

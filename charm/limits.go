@@ -1,0 +1,72 @@
+package charm
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/tls-authority/tls-authority/ca"
+	"github.com/tls-authority/tls-authority/interfaces/tlscertificates"
+)
+
+// The caps on what one requirer may ask of the authority, so that no requirer can slow or stop it for the others.
+// Each request over a cap is refused with a request_errors entry (code 999) the requirer can read, and logged once.
+const (
+	// maxCSRsPerBag is how many requests of one databag (a unit's, or the app's in app mode) are read: a
+	// tls-certificates requirer asks for one certificate per purpose, a handful per unit; a hundred is far above
+	// any real charm and bounds a hook's parsing of one databag. Requests after the first hundred are refused.
+	maxCSRsPerBag = 100
+	// maxCertsPerRelation is how many certificates one relation may hold: ten units of a hundred requests, the
+	// most the per-databag cap lets a ten-unit application ask for.
+	maxCertsPerRelation = 1000
+	// maxCSRBytes bounds a CSR's PEM: an RSA-8192 key with a long subject and a hundred SANs stays under 8 KiB, so
+	// 16 KiB refuses nothing real while bounding what a hook parses and echoes back per request.
+	maxCSRBytes = 16 << 10
+	// maxProviderBagBytes bounds the provider databag of one relation, as the certificates and refusals in it
+	// weigh. Juju keeps a relation's application settings as one document, and MongoDB refuses a document over
+	// 16 MiB (3.6): a write over it would fail every leader hook. 4 MiB is a quarter of that, so an estimate off by
+	// half is still safe; it holds about 700 RSA-2048 certificates with their chains. Requests that would go over
+	// it are refused, and a refusal that does not fit either is left out (and logged).
+	maxProviderBagBytes = 4 << 20
+)
+
+// capacityPrefix starts the message of a refusal by a cap: such a refusal depends on what else the relation holds,
+// so it is decided again in every hook that looks at the relation (a policy refusal is not: see plan).
+const capacityPrefix = "over this authority's limit: "
+
+func capacityRefusal(csr, format string, args ...any) tlscertificates.RequestError {
+	return tlscertificates.RequestError{CSR: csr, Error: tlscertificates.ErrorDetail{
+		Code: ca.CodeOther, Name: "other", Message: capacityPrefix + fmt.Sprintf(format, args...)}}
+}
+
+func isCapacityRefusal(e tlscertificates.RequestError) bool {
+	return strings.HasPrefix(e.Error.Message, capacityPrefix)
+}
+
+// pemSize is what a PEM value weighs in the databag's JSON: each line's newline is written as "\n" (64 characters
+// to a line).
+func pemSize(s string) int { return len(s) + len(s)/32 }
+
+// certEntrySize estimates a provider entry's size: its CSR, certificate, CA and chain, and the keys around them.
+func certEntrySize(csr, cert, caPEM string, chain []string) int {
+	n := pemSize(csr) + pemSize(cert) + pemSize(caPEM) + 200
+	for _, c := range chain {
+		n += pemSize(c) + 4
+	}
+	return n
+}
+
+// newEntrySize estimates the entry a CSR not signed yet will make: a certificate holds the CSR's key and names
+// and the CA's signature, so twice the CSR and a kilobyte bound it.
+func newEntrySize(csr, caPEM string, parents []string) int {
+	leafLen := 2*len(csr) + 1024
+	n := pemSize(csr) + 2*(leafLen+leafLen/32) + 2*pemSize(caPEM) + 200
+	for _, c := range parents {
+		n += pemSize(c) + 4
+	}
+	return n
+}
+
+// refusalSize estimates a request_errors entry's size.
+func refusalSize(e tlscertificates.RequestError) int {
+	return pemSize(e.CSR) + len(e.Error.Message) + len(e.Error.Name) + 100
+}
