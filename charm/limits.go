@@ -21,12 +21,14 @@ const (
 	// maxCSRBytes bounds a CSR's PEM: an RSA-8192 key with a long subject and a hundred SANs stays under 8 KiB, so
 	// 16 KiB refuses nothing real while bounding what a hook parses and echoes back per request.
 	maxCSRBytes = 16 << 10
-	// maxProviderBagBytes bounds the provider databag of one relation, as the certificates and refusals in it
-	// weigh. Juju keeps a relation's application settings as one document, and MongoDB refuses a document over
-	// 16 MiB (3.6): a write over it would fail every leader hook. 4 MiB is a quarter of that, so an estimate off by
-	// half is still safe; it holds about 700 RSA-2048 certificates with their chains. Requests that would go over
-	// it are refused, and a refusal that does not fit either is left out (and logged).
+	// maxProviderBagBytes bounds the provider databag of one relation. Juju keeps a relation's application
+	// settings as one document, and MongoDB refuses a document over 16 MiB (3.6): a write over it would fail every
+	// leader hook. 4 MiB is a quarter of that, so an estimate off by half is still safe. Certificates take up to
+	// maxCertBytes of it, about 700 RSA-2048 certificates with their chains: a request that would go over is
+	// refused. Refusals take the rest; one that does not fit is left out (and logged), and the requirer reads it
+	// once others are gone.
 	maxProviderBagBytes = 4 << 20
+	maxCertBytes        = 3 << 20
 )
 
 // capacityPrefix starts the message of a refusal by a cap: such a refusal depends on what else the relation holds,
@@ -55,10 +57,10 @@ func certEntrySize(csr, cert, caPEM string, chain []string) int {
 	return n
 }
 
-// newEntrySize estimates the entry a CSR not signed yet will make: a certificate holds the CSR's key and names
-// and the CA's signature, so twice the CSR and a kilobyte bound it.
+// newEntrySize estimates the entry a CSR not signed yet will make: a certificate holds the CSR's key and names,
+// the CA's signature instead of the CSR's, and a few extensions, which a kilobyte more than the CSR covers.
 func newEntrySize(csr, caPEM string, parents []string) int {
-	leafLen := 2*len(csr) + 1024
+	leafLen := len(csr) + 1024
 	n := pemSize(csr) + 2*(leafLen+leafLen/32) + 2*pemSize(caPEM) + 200
 	for _, c := range parents {
 		n += pemSize(c) + 4

@@ -647,8 +647,8 @@ func (p *provider) plan(id string) (*relationPlan, error) {
 			case count >= maxCertsPerRelation:
 				refuse(req, capacityRefusal(req.CSR, "a relation holds at most %d certificates", maxCertsPerRelation))
 				continue
-			case size+est > maxProviderBagBytes:
-				refuse(req, capacityRefusal(req.CSR, "the relation's databag holds at most %d MiB of certificates", maxProviderBagBytes>>20))
+			case size+est > maxCertBytes:
+				refuse(req, capacityRefusal(req.CSR, "the relation's databag holds at most %d MiB of certificates", maxCertBytes>>20))
 				continue
 			}
 			// While an issuer has not delivered, the CA it replaces signs nothing new (the certificates it signed

@@ -285,3 +285,347 @@ func BenchmarkPlanAtCaps(b *testing.B) {
 	}
 	b.ReportMetric(float64(calls)/float64(b.N), "calls/op")
 }
+
+// TestCASubjects: the policy a hook vets and constrains with names the subjects of this authority's CAs: the
+// current one, and during a rotation the next and the previous ones, each once.
+func TestCASubjects(t *testing.T) {
+	now := time.Now()
+	_, cur := testCASecret(t, "current CA", now)
+	_, next := testCASecret(t, "next CA", now)
+	_, prev := testCASecret(t, "previous CA", now)
+	_, same := testCASecret(t, "current CA", now) // a rotation that keeps the subject
+	for _, tc := range []struct {
+		name string
+		peer map[string]string
+		want []*published
+	}{
+		{"steady", nil, []*published{cur}},
+		{"phase 1", map[string]string{peerNextCA: next.CA}, []*published{cur, next}},
+		{"overlap", map[string]string{peerPreviousCA: prev.CA}, []*published{cur, prev}},
+		{"both", map[string]string{peerNextCA: next.CA, peerPreviousCA: prev.CA}, []*published{cur, next, prev}},
+		{"same subject", map[string]string{peerNextCA: same.CA}, []*published{cur}},
+		{"unreadable next", map[string]string{peerNextCA: "garbage"}, []*published{cur}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := caSubjects(cur, tc.peer)
+			if len(got) != len(tc.want) {
+				t.Fatalf("%d subjects, want %d", len(got), len(tc.want))
+			}
+			for i, w := range tc.want {
+				if !slices.Equal(got[i], w.cert.RawSubject) {
+					t.Errorf("subject %d is not %s's", i, w.cert.Subject)
+				}
+			}
+		})
+	}
+	// And the provider's policy is the config's with them.
+	h := newProvHarness(t, map[string]any{"allowed-ip-ranges": "10.0.0.0/8", "ca-request-max-path-length": float64(2)})
+	h.peer[peerPreviousCA] = prev.CA
+	p := newProvider(h.reconciler(t, "config-changed", ""), h.pub)
+	pol := p.vetPolicy()
+	if len(pol.CASubjects) != 2 || len(pol.AllowedIPRanges) != 1 || pol.CAMaxPathLen != 2 {
+		t.Errorf("policy %+v", pol)
+	}
+}
+
+// TestPolicyDigest: every option that decides what is signed changes the digest (a change re-vets what was
+// issued); the CA subjects, which a rotation changes, do not.
+func TestPolicyDigest(t *testing.T) {
+	base, _ := ParseConfig(defaults())
+	for k, v := range map[string]any{
+		"allowed-ip-ranges": "10.0.0.0/8", "ca-request-max-path-length": float64(1), "allowed-domains": "example.com",
+		"allow-ip-sans": false, "allow-wildcards": false, "allow-ca-requests": false, "bind-cluster-names": true,
+		"certificate-validity": "30d", "certificate-limit": float64(5),
+	} {
+		raw := defaults()
+		raw[k] = v
+		c, err := ParseConfig(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.policyDigest() == base.policyDigest() {
+			t.Errorf("%s=%v does not change the policy digest", k, v)
+		}
+	}
+	c, _ := ParseConfig(defaults())
+	c.Policy.CASubjects = [][]byte{[]byte("subject")}
+	if c.policyDigest() != base.policyDigest() {
+		t.Error("the CA subjects change the policy digest")
+	}
+}
+
+func crlSerials(t *testing.T, peer map[string]string, key string) []string {
+	t.Helper()
+	if peer[key] == "" {
+		return nil
+	}
+	return serials(parseCRL(t, peer[key]))
+}
+
+func countLines(logs []string, substr string) int {
+	n := 0
+	for _, l := range logs {
+		if strings.Contains(l, substr) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestRevalidation: issued under allowed-domains empty, a bank.com certificate is revoked when allowed-domains
+// becomes example.com: marked revoked in the databag and the inventory, on the CRL, its requirer reading the
+// refusal; the example.com one is untouched. It is logged once, in one line for the relation, and the hooks after
+// keep it so without checking or logging it again. A steady hook re-vets nothing.
+func TestRevalidation(t *testing.T) {
+	h := newProvHarness(t, nil)
+	bank, ok := testCSR(t, nil, "login.bank.com", "login.bank.com"), testCSR(t, nil, "a.example.com", "a.example.com")
+	h.relate("certificates:3", csrReq(bank), csrReq(ok))
+	if err := h.hook(t, "config-changed", ""); err != nil {
+		t.Fatal(err)
+	}
+	certs, errs := h.provided(t, "certificates:3")
+	if len(certs) != 2 || len(errs) != 0 {
+		t.Fatalf("%d certificates, %d errors", len(certs), len(errs))
+	}
+	before, _ := entryFor(certs, errs, ok)
+	bankEntry, _ := entryFor(certs, errs, bank)
+	bankSerial := serialHex(mustCert(t, bankEntry.Certificate))
+	h.run.takeLogs()
+
+	// A steady hook changes nothing.
+	if err := h.hook(t, "update-status", ""); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := h.provided(t, "certificates:3"); c[0].Revoked || c[1].Revoked {
+		t.Fatal("a steady hook revoked a certificate")
+	}
+
+	h.raw["allowed-domains"] = "example.com"
+	if err := h.hook(t, "config-changed", ""); err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range []string{"config-changed", "certificates-relation-changed", "update-status"} {
+		if i > 0 {
+			if err := h.hook(t, name, map[bool]string{true: "certificates:3"}[strings.HasPrefix(name, "certificates")]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Run(name, func(t *testing.T) {
+			certs, errs := h.provided(t, "certificates:3")
+			c, e := entryFor(certs, errs, bank)
+			if c == nil || !c.Revoked {
+				t.Fatalf("bank.com entry present %v, want it there and revoked", c != nil)
+			}
+			if e == nil || e.Error.Code != 102 || !strings.Contains(e.Error.Message, "login.bank.com") {
+				t.Fatalf("bank.com request error %+v, want domain_not_allowed (102)", e)
+			}
+			c, e = entryFor(certs, errs, ok)
+			if c == nil || c.Revoked || c.Certificate != before.Certificate || e != nil {
+				t.Fatalf("example.com entry present %v, error %+v: want it untouched", c != nil, e)
+			}
+			for _, ent := range h.inventory(t, "certificates:3") {
+				if ent.Revoked != (ent.Serial == bankSerial) {
+					t.Errorf("inventory entry %s revoked %v", ent.Serial, ent.Revoked)
+				}
+			}
+			if got := crlSerials(t, h.peer, peerCRL); !slices.Equal(got, []string{bankSerial}) {
+				t.Errorf("CRL lists %v, want [%s]", got, bankSerial)
+			}
+			logs := h.run.takeLogs()
+			want := map[bool]int{true: 1}[i == 0]
+			if n := countLines(logs, "revoked 1 certificates the policy now refuses: req3/0 serial "+bankSerial); n != want {
+				t.Errorf("revocation logged %d times, want %d: %q", n, want, logs)
+			}
+			if n := countLines(logs, "refused certificate request"); n != 0 {
+				t.Errorf("the refusal logged again: %q", logs)
+			}
+		})
+	}
+}
+
+func mustCert(t *testing.T, s string) *x509.Certificate {
+	t.Helper()
+	b, _ := pem.Decode([]byte(s))
+	if b == nil {
+		t.Fatal("not PEM")
+	}
+	c, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestCheckedOnce: a refused request is logged in the hook that refuses it and not in the hooks after, which
+// keep its request_errors entry unchecked while the policy stands; a request beyond certificate-limit is neither
+// checked nor refused until its turn. A policy change checks the refusals again (and may sign them).
+func TestCheckedOnce(t *testing.T) {
+	h := newProvHarness(t, map[string]any{"allowed-domains": "example.com", "certificate-limit": float64(1)})
+	bank := testCSR(t, nil, "login.bank.com", "login.bank.com")
+	first, second := testCSR(t, nil, "a.example.com", "a.example.com"), testCSR(t, nil, "b.bank.com", "b.bank.com")
+	h.relate("certificates:4", csrReq(bank), csrReq(first), csrReq(second))
+	for i, name := range []string{"config-changed", "certificates-relation-changed", "certificates-relation-changed", "update-status"} {
+		rel := ""
+		if strings.HasPrefix(name, "certificates") {
+			rel = "certificates:4"
+		}
+		if err := h.hook(t, name, rel); err != nil {
+			t.Fatal(err)
+		}
+		logs := h.run.takeLogs()
+		certs, errs := h.provided(t, "certificates:4")
+		_, e := entryFor(certs, errs, bank)
+		if e == nil || e.Error.Code != 102 {
+			t.Fatalf("hook %d: bank.com refusal %+v", i, e)
+		}
+		if n, want := countLines(logs, "login.bank.com"), map[bool]int{true: 1}[i == 0]; n != want {
+			t.Errorf("hook %d (%s): the refusal is logged %d times, want %d: %q", i, name, n, want, logs)
+		}
+		// b.bank.com waits behind a.example.com (certificate-limit 1) in the first hook: not refused, not logged.
+		_, e = entryFor(certs, errs, second)
+		if (e != nil) != (i > 0) || countLines(logs, "b.bank.com") != map[bool]int{true: 1}[i == 1] {
+			t.Errorf("hook %d (%s): b.bank.com refused %v, logs %q", i, name, e != nil, logs)
+		}
+	}
+	var c counts
+	if err := json.Unmarshal([]byte(h.peer[peerCounts]), &c); err != nil || c.Refused != 2 || c.Issued != 1 || c.Outstanding != 0 {
+		t.Errorf("counts %+v (%v)", c, err)
+	}
+	h.raw["allowed-domains"] = "example.com,bank.com"
+	if err := h.hook(t, "config-changed", ""); err != nil {
+		t.Fatal(err)
+	}
+	if certs, errs := h.provided(t, "certificates:4"); len(errs) != 0 || len(certs) != 2 {
+		t.Errorf("after allowing bank.com: %d certificates, %d errors, want 2 and 0 (certificate-limit 1 per hook)", len(certs), len(errs))
+	}
+}
+
+// TestCaps: one requirer asking too much is refused, with a request_errors entry (999) it can read, and logged
+// once: requests beyond maxCSRsPerBag in a databag, a CSR over maxCSRBytes, certificates beyond maxCertBytes in the
+// relation's databag, which stays under maxProviderBagBytes. The other relation is served as usual.
+func TestCaps(t *testing.T) {
+	h := newProvHarness(t, map[string]any{"certificate-limit": float64(-1)})
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	many := make([]tlscertificates.CSRRequest, maxCSRsPerBag+3)
+	for i := range many {
+		name := fmt.Sprintf("r%d.example.com", i)
+		many[i] = csrReq(testCSR(t, key, name, name))
+	}
+	var sans []string
+	for i := range 100 {
+		sans = append(sans, fmt.Sprintf("%s-%03d.%s.example.com", strings.Repeat("h", 59), i, strings.Repeat("d", 60)))
+	}
+	huge := testCSR(t, key, "huge.example.com", sans...)
+	if len(huge) <= maxCSRBytes {
+		t.Fatalf("the huge CSR is only %d bytes", len(huge))
+	}
+	// Near the CSR cap, each makes an entry of about 40 KB: the databag's cap on certificates (3 MiB) refuses the
+	// ones after ~80.
+	big := make([]tlscertificates.CSRRequest, 90)
+	for i := range big {
+		var s []string
+		for j := range 100 { // the most SANs a CSR may have
+			s = append(s, fmt.Sprintf("%s-%02d-%03d.big.example.com", strings.Repeat("x", 56), i, j))
+		}
+		big[i] = csrReq(testCSR(t, key, fmt.Sprintf("big%d.example.com", i), s...))
+		if n := len(big[i].CSR); n > maxCSRBytes || n < maxCSRBytes/2 {
+			t.Fatalf("big CSR of %d bytes", n)
+		}
+	}
+	h.relate("certificates:1", many...)
+	h.relate("certificates:2", csrReq(huge), csrReq(testCSR(t, key, "ok.example.com", "ok.example.com")))
+	h.relate("certificates:3", big...)
+	normal := testCSR(t, nil, "normal.example.com", "normal.example.com")
+	h.relate("certificates:9", csrReq(normal))
+	for i := range 2 {
+		if err := h.hook(t, "config-changed", ""); err != nil {
+			t.Fatal(err)
+		}
+		logs := h.run.takeLogs()
+		t.Run(fmt.Sprintf("hook %d", i), func(t *testing.T) {
+			certs, errs := h.provided(t, "certificates:1")
+			if len(certs) != maxCSRsPerBag || len(errs) != 3 {
+				t.Fatalf("per databag: %d certificates, %d errors", len(certs), len(errs))
+			}
+			for _, e := range errs {
+				if e.Error.Code != 999 || !strings.Contains(e.Error.Message, "more than 100 certificate requests in one databag") {
+					t.Errorf("per databag: %+v", e.Error)
+				}
+			}
+			certs, errs = h.provided(t, "certificates:2")
+			if _, e := entryFor(certs, errs, huge); len(certs) != 1 || e == nil || e.Error.Code != 999 || !strings.Contains(e.Error.Message, "more than 16384") {
+				t.Errorf("CSR size: %d certificates, error %+v", len(certs), e)
+			}
+			certs, errs = h.provided(t, "certificates:3")
+			size := 0
+			for _, v := range h.run.bags["certificates:3/tls-authority"] {
+				size += len(v)
+			}
+			if len(certs) < 20 || len(errs) == 0 || len(certs)+len(errs) != len(big) || size > maxProviderBagBytes {
+				t.Errorf("databag size: %d certificates (%d bytes), %d errors", len(certs), size, len(errs))
+			}
+			for _, e := range errs {
+				if e.Error.Code != 999 || !strings.Contains(e.Error.Message, "the relation's databag holds at most 3 MiB of certificates") {
+					t.Errorf("databag size: %+v", e.Error)
+				}
+			}
+			if certs, errs := h.provided(t, "certificates:9"); len(certs) != 1 || len(errs) != 0 {
+				t.Errorf("the other requirer: %d certificates, %d errors", len(certs), len(errs))
+			}
+			n := countLines(logs, "refused certificate request")
+			if want := map[bool]int{true: 3}[i == 0]; n != want { // one line per relation
+				t.Errorf("refusals logged in %d lines, want %d: %d lines", n, want, len(logs))
+			}
+		})
+	}
+}
+
+// TestRelationSetFails: a relation whose databag cannot be written is a logged ERROR for that relation, not a
+// failed hook; the others are served; its digest is unknown, so the next hook, however steady, writes it.
+func TestRelationSetFails(t *testing.T) {
+	h := newProvHarness(t, nil)
+	a, b := testCSR(t, nil, "a.example.com", "a.example.com"), testCSR(t, nil, "b.example.com", "b.example.com")
+	h.relate("certificates:1", csrReq(a))
+	h.relate("certificates:2", csrReq(b))
+	h.run.failSet["certificates:1"] = true
+	if err := h.hook(t, "config-changed", ""); err != nil {
+		t.Fatalf("the hook failed: %v", err)
+	}
+	logs := h.run.takeLogs()
+	if n := countLines(logs, "ERROR -- certificates:1: cannot write the certificates databag"); n != 1 {
+		t.Errorf("%d error lines for certificates:1: %q", n, logs)
+	}
+	if certs, _ := h.provided(t, "certificates:1"); len(certs) != 0 {
+		t.Fatal("the failed write wrote")
+	}
+	if certs, _ := h.provided(t, "certificates:2"); len(certs) != 1 {
+		t.Fatalf("certificates:2 not served: %d certificates", len(certs))
+	}
+	var written map[string]string
+	if err := json.Unmarshal([]byte(h.peer[peerWritten]), &written); err != nil {
+		t.Fatal(err)
+	}
+	if d, ok := written["certificates:1"]; !ok || d != "" {
+		t.Errorf("digest of certificates:1 %q (recorded %v), want unknown", d, ok)
+	}
+	delete(h.run.failSet, "certificates:1")
+	if err := h.hook(t, "update-status", ""); err != nil {
+		t.Fatal(err)
+	}
+	if certs, _ := h.provided(t, "certificates:1"); len(certs) != 1 {
+		t.Fatalf("the next hook did not write certificates:1: %d certificates", len(certs))
+	}
+	// And then a steady hook makes no call for the relations.
+	before := maps.Clone(h.run.calls)
+	if err := h.hook(t, "update-status", ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, tool := range []string{"relation-get", "relation-set", "relation-ids"} {
+		if h.run.calls[tool] != before[tool] {
+			t.Errorf("a steady hook called %s", tool)
+		}
+	}
+}
