@@ -19,7 +19,8 @@ const (
 	// most the per-databag cap lets a ten-unit application ask for.
 	maxCertsPerRelation = 1000
 	// maxCSRBytes bounds a CSR's PEM: an RSA-8192 key with a long subject and a hundred SANs stays under 8 KiB, so
-	// 16 KiB refuses nothing real while bounding what a hook parses and echoes back per request.
+	// 16 KiB refuses nothing real while bounding what a hook parses and echoes back per request. A CSR over
+	// ca.MaxCSRSize (64 KiB) is not refused but skipped as malformed, so no larger one is ever echoed back.
 	maxCSRBytes = 16 << 10
 	// maxProviderBagBytes bounds the provider databag of one relation. Juju keeps a relation's application
 	// settings as one document, and MongoDB refuses a document over 16 MiB (3.6): a write over it would fail every

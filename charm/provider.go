@@ -572,9 +572,13 @@ func (p *provider) plan(id string) (*relationPlan, error) {
 	var warnings, revocations []string
 	warn := func(format string, args ...any) { warnings = append(warnings, fmt.Sprintf(format, args...)) }
 	// refuse answers a request; a refusal the requirer already reads in the databag is not logged again.
-	refuse := func(req request, e tlscertificates.RequestError) {
+	refuse := func(req request, e tlscertificates.RequestError, foreign string) {
 		if _, ok := answered[req.CSR]; !ok {
-			warn("%s: refused certificate request: %s (%d): %s", req.From, e.Error.Name, e.Error.Code, e.Error.Message)
+			if foreign != "" {
+				warn("%s: refusing a request for names it does not own: %s", req.From, foreign)
+			} else {
+				warn("%s: refused certificate request: %s (%d): %s", req.From, e.Error.Name, e.Error.Code, e.Error.Message)
+			}
 		}
 		pl.refusals = append(pl.refusals, e)
 	}
@@ -628,11 +632,16 @@ func (p *provider) plan(id string) (*relationPlan, error) {
 			continue
 		}
 		if req.overCap {
-			refuse(req, capacityRefusal(req.CSR, "more than %d certificate requests in one databag", maxCSRsPerBag))
+			refuse(req, capacityRefusal(req.CSR, "more than %d certificate requests in one databag", maxCSRsPerBag), "")
+			continue
+		}
+		if len(req.CSR) > ca.MaxCSRSize {
+			// Not a CSR any requirer library made: skipped as malformed, never echoed back in request_errors.
+			warn("%s: skipping certificate request: cannot parse CSR: %d bytes, more than %d", req.From, len(req.CSR), ca.MaxCSRSize)
 			continue
 		}
 		if len(req.CSR) > maxCSRBytes {
-			refuse(req, capacityRefusal(req.CSR, "the CSR is %d bytes, more than %d", len(req.CSR), maxCSRBytes))
+			refuse(req, capacityRefusal(req.CSR, "the CSR is %d bytes, more than %d", len(req.CSR), maxCSRBytes), "")
 			continue
 		}
 		prev, reissue := byCSR[req.CSR]
@@ -645,10 +654,10 @@ func (p *provider) plan(id string) (*relationPlan, error) {
 			est := newEntrySize(req.CSR, p.pub.CA, p.pub.Parents)
 			switch {
 			case count >= maxCertsPerRelation:
-				refuse(req, capacityRefusal(req.CSR, "a relation holds at most %d certificates", maxCertsPerRelation))
+				refuse(req, capacityRefusal(req.CSR, "a relation holds at most %d certificates", maxCertsPerRelation), "")
 				continue
 			case size+est > maxCertBytes:
-				refuse(req, capacityRefusal(req.CSR, "the relation's databag holds at most %d MiB of certificates", maxCertBytes>>20))
+				refuse(req, capacityRefusal(req.CSR, "the relation's databag holds at most %d MiB of certificates", maxCertBytes>>20), "")
 				continue
 			}
 			// While an issuer has not delivered, the CA it replaces signs nothing new (the certificates it signed
@@ -671,7 +680,7 @@ func (p *provider) plan(id string) (*relationPlan, error) {
 			continue
 		}
 		if refusal != nil {
-			refuse(req, *refusal)
+			refuse(req, *refusal, names)
 			if reissue && !prev.Revoked {
 				// Its certificate under another CA is still valid: the policy refuses it now, so it is revoked.
 				if serial, ok := p.revoke(pl, &prev); ok {
@@ -740,7 +749,8 @@ func (p *provider) keep(pl *relationPlan, req request, e tlscertificates.Provide
 }
 
 // check vets a request under the policy, and the cluster names it asks for: the request to sign, or the refusal,
-// and the cluster names it holds that its requirer does not own (when bind-cluster-names lets them through).
+// and the cluster names it holds that its requirer does not own (refused for them under bind-cluster-names, or let
+// through).
 func (p *provider) check(req request, isCA bool) (*ca.Vetted, *tlscertificates.RequestError, string, error) {
 	// Parse, policy, signature: a key x509 cannot verify (RSA-512, DSA, Ed448) is refused, not skipped.
 	csr, refusal, err := p.vetPolicy().Vet(req.CSR, isCA)
@@ -759,7 +769,7 @@ func (p *provider) check(req request, isCA bool) (*ca.Vetted, *tlscertificates.R
 	if p.r.cfg.BindClusterNames {
 		return nil, &tlscertificates.RequestError{CSR: req.CSR, Error: tlscertificates.ErrorDetail{
 			Code: ca.CodeDomainNotAllowed, Name: "domain_not_allowed",
-			Message: fmt.Sprintf("%s may not have %s (bind-cluster-names is true)", req.From, names)}}, "", nil
+			Message: fmt.Sprintf("%s may not have %s (bind-cluster-names is true)", req.From, names)}}, names, nil
 	}
 	return csr, nil, names, nil
 }

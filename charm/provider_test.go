@@ -536,7 +536,13 @@ func TestCaps(t *testing.T) {
 		}
 	}
 	h.relate("certificates:1", many...)
-	h.relate("certificates:2", csrReq(huge), csrReq(testCSR(t, key, "ok.example.com", "ok.example.com")))
+	// Over ca.MaxCSRSize a "CSR" is skipped as malformed, never echoed back.
+	junk := make([]byte, 60<<10)
+	if _, err := rand.Read(junk); err != nil {
+		t.Fatal(err)
+	}
+	junkCSR := strings.TrimSpace(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: junk})))
+	h.relate("certificates:2", csrReq(huge), csrReq(junkCSR), csrReq(testCSR(t, key, "ok.example.com", "ok.example.com")))
 	h.relate("certificates:3", big...)
 	normal := testCSR(t, nil, "normal.example.com", "normal.example.com")
 	h.relate("certificates:9", csrReq(normal))
@@ -556,8 +562,8 @@ func TestCaps(t *testing.T) {
 				}
 			}
 			certs, errs = h.provided(t, "certificates:2")
-			if _, e := entryFor(certs, errs, huge); len(certs) != 1 || e == nil || e.Error.Code != 999 || !strings.Contains(e.Error.Message, "more than 16384") {
-				t.Errorf("CSR size: %d certificates, error %+v", len(certs), e)
+			if _, e := entryFor(certs, errs, huge); len(certs) != 1 || len(errs) != 1 || e == nil || e.Error.Code != 999 || !strings.Contains(e.Error.Message, "more than 16384") {
+				t.Errorf("CSR size: %d certificates, %d errors, error %+v", len(certs), len(errs), e)
 			}
 			certs, errs = h.provided(t, "certificates:3")
 			size := 0
