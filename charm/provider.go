@@ -240,10 +240,18 @@ func (p *provider) forgetGone(live []string) {
 }
 
 // needsScan tells whether this hook must look at the certificates relations at all: a hook of that endpoint, a
-// full scan, or requests left outstanding by an earlier hook. A steady hook (update-status, a peer change) makes
+// full scan, requests left outstanding by an earlier hook, or a databag not known to hold what it should. A steady hook (update-status, a peer change) makes
 // no call for them.
 func (r *reconciler) needsScan(p *provider) bool {
-	return r.hc.Env.RelationName == CertificatesEndpoint || r.fullScan(p) || len(p.pending) > 0 || slices.Contains(slices.Collect(maps.Values(p.written)), "")
+	if r.hc.Env.RelationName == CertificatesEndpoint || r.fullScan(p) || len(p.pending) > 0 {
+		return true
+	}
+	for _, digest := range p.written {
+		if digest == "" {
+			return true // a databag whose write failed, or an action changed (see scope)
+		}
+	}
+	return false
 }
 
 func (r *reconciler) fullScan(p *provider) bool {
