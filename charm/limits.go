@@ -11,12 +11,15 @@ import (
 // The caps on what one requirer may ask of the authority, so that no requirer can slow or stop it for the others.
 // Each request over a cap is refused with a request_errors entry (code 999) the requirer can read, and logged once.
 const (
-	// maxCSRsPerBag is how many requests of one databag (a unit's, or the app's in app mode) are read: a
-	// tls-certificates requirer asks for one certificate per purpose, a handful per unit; a hundred is far above
-	// any real charm and bounds a hook's parsing of one databag. Requests after the first hundred are refused.
-	maxCSRsPerBag = 100
-	// maxCertsPerRelation is how many certificates one relation may hold: ten units of a hundred requests, the
-	// most the per-databag cap lets a ten-unit application ask for.
+	// maxCSRsPerUnitBag is how many requests of one unit's databag are read: a tls-certificates requirer asks for
+	// one certificate per purpose, a handful per unit; a hundred is far above any real charm and bounds a hook's
+	// parsing of one databag. Requests after the first hundred are refused, unparsed.
+	maxCSRsPerUnitBag = 100
+	// maxCSRsPerAppBag is the same for the remote application's databag, where an app-mode requirer asks for all
+	// its units at once: as many as a relation may hold.
+	maxCSRsPerAppBag = maxCertsPerRelation
+	// maxCertsPerRelation is how many certificates one relation may hold: ten units of a hundred requests. The
+	// databag's size (maxCertBytes) usually bounds it first: about 700 RSA-2048 certificates.
 	maxCertsPerRelation = 1000
 	// maxCSRBytes bounds a CSR's PEM: an RSA-8192 key with a long subject and a hundred SANs stays under 8 KiB, so
 	// 16 KiB refuses nothing real while bounding what a hook parses and echoes back per request. A CSR over

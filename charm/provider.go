@@ -445,8 +445,9 @@ func jsonOrEmpty[T any](v T) string {
 type request struct {
 	tlscertificates.CSRRequest
 	From string // unit name, or the remote app's name for APP-mode requests
-	// overCap marks a request beyond the first maxCSRsPerBag of its databag: refused, never parsed.
-	overCap bool
+	// overCap is, for a request beyond the first maxCSRsPerUnitBag (maxCSRsPerAppBag) of its databag, that cap: it
+	// is refused, never parsed. 0 for the others.
+	overCap int
 }
 
 func (p *provider) readRequests(id string) ([]request, error) {
@@ -456,7 +457,7 @@ func (p *provider) readRequests(id string) ([]request, error) {
 		return nil, err
 	}
 	var reqs []request
-	read := func(from string, bag map[string]string) error {
+	read := func(from string, bag map[string]string, most int) error {
 		rs, problems, err := tlscertificates.ReadRequests(bag)
 		if err != nil {
 			return hc.Log(hooktool.LevelWarning, "%s%s: ignoring certificate requests: %v", p.about(id), from, err)
@@ -467,17 +468,21 @@ func (p *provider) readRequests(id string) ([]request, error) {
 			}
 		}
 		for i, r := range rs {
-			reqs = append(reqs, request{CSRRequest: r, From: from, overCap: i >= maxCSRsPerBag})
+			over := 0
+			if i >= most {
+				over = most
+			}
+			reqs = append(reqs, request{CSRRequest: r, From: from, overCap: over})
 		}
 		return nil
 	}
 	for _, u := range b.unitNames() {
-		if err := read(u, b.Units[u]); err != nil {
+		if err := read(u, b.Units[u], maxCSRsPerUnitBag); err != nil {
 			return nil, err
 		}
 	}
 	if b.App != "" {
-		if err := read(b.App, b.AppBag); err != nil {
+		if err := read(b.App, b.AppBag, maxCSRsPerAppBag); err != nil {
 			return nil, err
 		}
 	}
@@ -602,7 +607,7 @@ func (p *provider) plan(id string) (*relationPlan, error) {
 	var kept []keptReq
 	size, count := 0, 0
 	for _, req := range reqs {
-		if _, dup := seen[req.CSR]; dup || req.overCap {
+		if _, dup := seen[req.CSR]; dup || req.overCap > 0 {
 			continue
 		}
 		seen[req.CSR] = req.From
@@ -639,8 +644,8 @@ func (p *provider) plan(id string) (*relationPlan, error) {
 			pl.items = append(pl.items, it)
 			continue
 		}
-		if req.overCap {
-			refuse(req, capacityRefusal(req.CSR, "more than %d certificate requests in one databag", maxCSRsPerBag), "")
+		if req.overCap > 0 {
+			refuse(req, capacityRefusal(req.CSR, "more than %d certificate requests in one databag", req.overCap), "")
 			continue
 		}
 		if len(req.CSR) > ca.MaxCSRSize {

@@ -131,10 +131,20 @@ func (h *provHarness) relate(id string, reqs ...tlscertificates.CSRRequest) stri
 	return unit
 }
 
-func (h *provHarness) request(id, unit string, reqs ...tlscertificates.CSRRequest) {
+// relateApp adds relation id with one remote unit of app "req<id>", whose app databag requests reqs (app mode).
+func (h *provHarness) relateApp(id string, reqs ...tlscertificates.CSRRequest) string {
+	app := "req" + strings.TrimPrefix(id, "certificates:")
+	h.run.ids = append(h.run.ids, id)
+	h.run.units[id] = []string{app + "/0"}
+	h.request(id, app, reqs...)
+	return app
+}
+
+// request writes reqs in the databag of name (a unit, or the remote app) on relation id.
+func (h *provHarness) request(id, name string, reqs ...tlscertificates.CSRRequest) {
 	h.run.mu.Lock()
 	defer h.run.mu.Unlock()
-	h.run.bags[id+"/"+unit] = map[string]string{tlscertificates.KeyCSRs: tlscertificates.WriteRequests(reqs)}
+	h.run.bags[id+"/"+name] = map[string]string{tlscertificates.KeyCSRs: tlscertificates.WriteRequests(reqs)}
 }
 
 // reconciler is the leader in hook name (of relation relID when set), with the harness's config and peer databag.
@@ -234,33 +244,57 @@ func entryFor(certs []tlscertificates.ProviderCertificate, errs []tlscertificate
 	return c, e
 }
 
-// BenchmarkPlanAtCaps is the CSR-check cost of a hook at the caps: one requirer unit with the most CSRs a databag
-// may hold, half of them refused by policy (already answered in the databag), half waiting on certificate-limit
-// (1), in a hook of that relation after the first.
+// BenchmarkPlanAtCaps is the CSR-check cost of a hook at the caps: one requirer with the most CSRs a databag may
+// hold, half of them refused by policy (already answered in the databag), half waiting on certificate-limit (1),
+// in a hook of that relation after the first. "unit": a unit's databag of RSA-2048 CSRs; "app": an app-mode
+// requirer's databag of ECDSA P-256 CSRs (RSA ones that many would pass the databag's size cap waiting).
 //
-//	go test -count=1 ./charm -run '^$' -bench BenchmarkPlanAtCaps -benchtime 200x
+//	go test -count=1 ./charm -run '^$' -bench BenchmarkPlanAtCaps -benchtime 20x
 func BenchmarkPlanAtCaps(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		n    int
+		app  bool
+		key  func() (crypto.Signer, error)
+	}{
+		{"unit", 100, false, func() (crypto.Signer, error) { return rsa.GenerateKey(rand.Reader, 2048) }},
+		{"app", 1000, true, func() (crypto.Signer, error) { return ecdsa.GenerateKey(elliptic.P256(), rand.Reader) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) { benchPlan(b, bc.n, bc.app, bc.key) })
+	}
+}
+
+func benchPlan(b *testing.B, n int, app bool, newKey func() (crypto.Signer, error)) {
 	h := newProvHarness(b, map[string]any{"allowed-domains": "example.com", "certificate-limit": float64(1)})
-	const n = 100 // the cap on CSRs per databag
-	reqs := make([]tlscertificates.CSRRequest, n)
-	for i := range reqs {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
+	// Keys are not what is measured: a few, each signing several CSRs, all checked alike.
+	keys := make([]crypto.Signer, 8)
+	for i := range keys {
+		k, err := newKey()
 		if err != nil {
 			b.Fatal(err)
 		}
+		keys[i] = k
+	}
+	reqs := make([]tlscertificates.CSRRequest, n)
+	for i := range reqs {
 		domain := "example.com"
 		if i < n/2 {
 			domain = "bank.com"
 		}
 		name := fmt.Sprintf("r%d.%s", i, domain)
-		reqs[i] = csrReq(testCSR(b, k, name, name))
+		reqs[i] = csrReq(testCSR(b, keys[i%len(keys)], name, name))
 	}
 	// The refused half first, answered in one hook; then the other half, of which certificate-limit lets one in.
-	unit := h.relate("certificates:5", reqs[:n/2]...)
+	var from string
+	if app {
+		from = h.relateApp("certificates:5", reqs[:n/2]...)
+	} else {
+		from = h.relate("certificates:5", reqs[:n/2]...)
+	}
 	if err := h.hook(b, "config-changed", ""); err != nil {
 		b.Fatal(err)
 	}
-	h.request("certificates:5", unit, reqs...)
+	h.request("certificates:5", from, reqs...)
 	if err := h.hook(b, "certificates-relation-changed", "certificates:5"); err != nil {
 		b.Fatal(err)
 	}
@@ -501,7 +535,7 @@ func TestCheckedOnce(t *testing.T) {
 }
 
 // TestCaps: one requirer asking too much is refused, with a request_errors entry (999) it can read, and logged
-// once: requests beyond maxCSRsPerBag in a databag, a CSR over maxCSRBytes, certificates beyond maxCertBytes in the
+// once: requests beyond maxCSRsPerUnitBag in a unit's databag (maxCSRsPerAppBag in an app's), a CSR over maxCSRBytes, certificates beyond maxCertBytes in the
 // relation's databag, which stays under maxProviderBagBytes. The other relation is served as usual.
 func TestCaps(t *testing.T) {
 	h := newProvHarness(t, map[string]any{"certificate-limit": float64(-1)})
@@ -509,7 +543,7 @@ func TestCaps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	many := make([]tlscertificates.CSRRequest, maxCSRsPerBag+3)
+	many := make([]tlscertificates.CSRRequest, maxCSRsPerUnitBag+3)
 	for i := range many {
 		name := fmt.Sprintf("r%d.example.com", i)
 		many[i] = csrReq(testCSR(t, key, name, name))
@@ -544,6 +578,12 @@ func TestCaps(t *testing.T) {
 	junkCSR := strings.TrimSpace(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: junk})))
 	h.relate("certificates:2", csrReq(huge), csrReq(junkCSR), csrReq(testCSR(t, key, "ok.example.com", "ok.example.com")))
 	h.relate("certificates:3", big...)
+	appReqs := make([]tlscertificates.CSRRequest, maxCSRsPerAppBag+3)
+	for i := range appReqs {
+		name := fmt.Sprintf("a%d.example.com", i)
+		appReqs[i] = csrReq(testCSR(t, key, name, name))
+	}
+	h.relateApp("certificates:6", appReqs...)
 	normal := testCSR(t, nil, "normal.example.com", "normal.example.com")
 	h.relate("certificates:9", csrReq(normal))
 	for i := range 2 {
@@ -553,7 +593,7 @@ func TestCaps(t *testing.T) {
 		logs := h.run.takeLogs()
 		t.Run(fmt.Sprintf("hook %d", i), func(t *testing.T) {
 			certs, errs := h.provided(t, "certificates:1")
-			if len(certs) != maxCSRsPerBag || len(errs) != 3 {
+			if len(certs) != maxCSRsPerUnitBag || len(errs) != 3 {
 				t.Fatalf("per databag: %d certificates, %d errors", len(certs), len(errs))
 			}
 			for _, e := range errs {
@@ -578,11 +618,21 @@ func TestCaps(t *testing.T) {
 					t.Errorf("databag size: %+v", e.Error)
 				}
 			}
+			// An app's databag: the last three are beyond its cap; the databag's size refuses some before them.
+			certs, errs = h.provided(t, "certificates:6")
+			if len(certs)+len(errs) != len(appReqs) || len(certs) < 500 {
+				t.Errorf("app databag: %d certificates, %d errors", len(certs), len(errs))
+			}
+			for _, r := range appReqs[maxCSRsPerAppBag:] {
+				if _, e := entryFor(certs, errs, r.CSR); e == nil || !strings.Contains(e.Error.Message, "more than 1000 certificate requests in one databag") {
+					t.Errorf("app databag: request beyond the cap answered %+v", e)
+				}
+			}
 			if certs, errs := h.provided(t, "certificates:9"); len(certs) != 1 || len(errs) != 0 {
 				t.Errorf("the other requirer: %d certificates, %d errors", len(certs), len(errs))
 			}
 			n := countLines(logs, "refused certificate request")
-			if want := map[bool]int{true: 3}[i == 0]; n != want { // one line per relation
+			if want := map[bool]int{true: 4}[i == 0]; n != want { // one line per relation
 				t.Errorf("refusals logged in %d lines, want %d: %d lines", n, want, len(logs))
 			}
 		})
