@@ -737,14 +737,20 @@ func (p *provider) keep(pl *relationPlan, req request, e tlscertificates.Provide
 	if err != nil {
 		return nil, "", err
 	}
+	lost := false
 	if prev, ok := pl.prevInv[ent.CSRHash]; ok && prev.Revoked && !e.Revoked && prev.Serial == ent.Serial {
 		// Revoked in a hook whose write of this databag failed: the inventory and the CRL say so already.
-		e.Revoked, ent.Revoked = true, true
+		e.Revoked, ent.Revoked, lost = true, true, true
 	}
 	it := &planItem{req: req, entry: &e, inv: ent}
 	if e.Revoked {
 		if prevErr, ok := pl.answered[req.CSR]; ok {
 			pl.refusals = append(pl.refusals, prevErr)
+		} else if lost {
+			// The refusal that revoked it was lost with the write (an action's revocation has none: nil).
+			if _, refusal, _, err := p.check(req, ent.CA); err == nil && refusal != nil {
+				pl.refusals = append(pl.refusals, *refusal)
+			}
 		}
 		return it, "", nil
 	}

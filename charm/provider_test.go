@@ -684,4 +684,25 @@ func TestRelationSetFails(t *testing.T) {
 			t.Errorf("a steady hook called %s", tool)
 		}
 	}
+
+	// A revocation by a policy change whose write fails is on the CRL at once, and in the databag, with its
+	// refusal, once the write succeeds.
+	certs, _ := h.provided(t, "certificates:1")
+	serial := serialHex(mustCert(t, certs[0].Certificate))
+	h.raw["allowed-domains"] = "b.example.com"
+	h.run.failSet["certificates:1"] = true
+	if err := h.hook(t, "config-changed", ""); err != nil {
+		t.Fatalf("the hook failed: %v", err)
+	}
+	if got := crlSerials(t, h.peer, peerCRL); !slices.Equal(got, []string{serial}) {
+		t.Errorf("CRL lists %v, want [%s]", got, serial)
+	}
+	delete(h.run.failSet, "certificates:1")
+	if err := h.hook(t, "update-status", ""); err != nil {
+		t.Fatal(err)
+	}
+	certs, errs := h.provided(t, "certificates:1")
+	if c, e := entryFor(certs, errs, a); c == nil || !c.Revoked || e == nil || e.Error.Code != 102 {
+		t.Errorf("after the retry: entry revoked %v, refusal %+v", c != nil && c.Revoked, e)
+	}
 }
