@@ -465,22 +465,8 @@ func (r *reconciler) revokeCertificate() error {
 	}
 	// Each serial goes on the CRL of the CA that issued it: during a rotation's overlap, a certificate the
 	// previous CA signed (not yet re-issued) is listed on that CA's CRL, the one its distribution point names.
-	for _, k := range []crlKeys{currentCRL, previousCRL} {
-		revoked, err := r.revocationsOf(k)
-		if err != nil {
-			return err
-		}
-		n := len(revoked)
-		for _, s := range serials {
-			if (k == previousCRL) == previousSerials[s] {
-				revoked = append(revoked, revocation{Serial: s, RevokedAt: now, NotAfter: notAfter[s]})
-			}
-		}
-		if len(revoked) > n {
-			if err := r.setPeer(map[string]string{k.revoked: mustJSON(revoked)}); err != nil {
-				return err
-			}
-		}
+	if err := r.revokeSerials(serials, previousSerials, notAfter, r.o.Now()); err != nil {
+		return err
 	}
 	if err := p.savePeerState(r.peer[peerPolicy]); err != nil {
 		return err

@@ -4,6 +4,7 @@ package charm
 // (intermediate mode) reads it from its parent and tells its own operator.
 
 import (
+	"crypto/x509"
 	"fmt"
 	"regexp"
 	"strings"
@@ -53,4 +54,20 @@ func issuerRefusedStatus(parent string, refused *tlscertificates.ErrorDetail) st
 		msg = strings.ToValidUTF8(msg[:maxRefusalInStatus], "") + "..."
 	}
 	return fmt.Sprintf("waiting for issuer: %s refused the CA request: %s", parent, msg)
+}
+
+// pathLenRefusal refuses a CA request this authority's own CA cannot sign into a chain that verifies: its
+// pathLenConstraint leaves no room for a CA of ca-request-max-path-length below it (an intermediate made by a
+// parent with ca-request-max-path-length 0 can sign leaves only). Signing it anyway would hand the requirer a CA
+// certificate every verifier refuses. nil when own is nil or unconstrained.
+func pathLenRefusal(own *x509.Certificate, p ca.Policy) *ca.Refusal {
+	if own == nil || !own.BasicConstraintsValid || (own.MaxPathLen < 0 || own.MaxPathLen == 0 && !own.MaxPathLenZero) {
+		return nil // no path length: any depth
+	}
+	if own.MaxPathLen > p.CAMaxPathLen {
+		return nil
+	}
+	return &ca.Refusal{Code: ca.CodeOther, Name: "other", Message: fmt.Sprintf(
+		"this authority's CA has path length %d, so it cannot sign a CA certificate of path length %d (ca-request-max-path-length); "+
+			"its issuer must allow a deeper chain", own.MaxPathLen, p.CAMaxPathLen)}
 }

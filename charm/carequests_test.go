@@ -104,3 +104,31 @@ func TestIssuerRefusedStatus(t *testing.T) {
 		}
 	}
 }
+
+// TestPathLenRefusal: a CA request is refused when this authority's own CA has no room below it for a CA of
+// ca-request-max-path-length (an intermediate its parent issued with path length 0), and signed when it has.
+func TestPathLenRefusal(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		own     *x509.Certificate
+		maxPath int
+		refused bool
+	}{
+		{"no CA yet", nil, 0, false},
+		{"unlimited root", &x509.Certificate{BasicConstraintsValid: true, IsCA: true, MaxPathLen: -1}, 0, false},
+		{"root of path length 1, requirer CA 0", &x509.Certificate{BasicConstraintsValid: true, IsCA: true, MaxPathLen: 1}, 0, false},
+		{"root of path length 1, requirer CA 1", &x509.Certificate{BasicConstraintsValid: true, IsCA: true, MaxPathLen: 1}, 1, true},
+		{"intermediate of path length 0", &x509.Certificate{BasicConstraintsValid: true, IsCA: true, MaxPathLen: 0, MaxPathLenZero: true}, 0, true},
+		{"intermediate of path length 2, requirer CA 1", &x509.Certificate{BasicConstraintsValid: true, IsCA: true, MaxPathLen: 2}, 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := pathLenRefusal(tc.own, ca.Policy{AllowCARequests: true, CAMaxPathLen: tc.maxPath})
+			if (r != nil) != tc.refused {
+				t.Fatalf("refused %v, want %v (%v)", r != nil, tc.refused, r)
+			}
+			if r != nil && (r.Code != ca.CodeOther || !strings.Contains(r.Message, "ca-request-max-path-length")) {
+				t.Fatalf("the refusal does not say why: %+v", r)
+			}
+		})
+	}
+}

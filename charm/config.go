@@ -2,8 +2,10 @@ package charm
 
 import (
 	"fmt"
+	"net/netip"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -53,6 +55,11 @@ const (
 	maxValidity       = 36500 * 24 * time.Hour
 	maxValidityString = "36500d (100 years)"
 )
+
+// maxCAPathLength bounds ca-request-max-path-length. Each level is one more CA a requirer may delegate to, each
+// holding its own key outside this authority's sight, and every verifier walks the chain: four levels is deeper than
+// any real hierarchy (a root, a policy CA, an issuing CA), and the root's path length (one more) stays small.
+const maxCAPathLength = 4
 
 // Compiled on first use: most hooks never validate a country or a domain, and every hook pays package init.
 var (
@@ -175,10 +182,46 @@ func ParseConfig(raw map[string]any) (*Config, error) {
 		}
 		c.Policy.AllowedDomains = append(c.Policy.AllowedDomains, strings.TrimSuffix(d, "."))
 	}
+	c.Policy.AllowedIPRanges = parseIPRanges(str("allowed-ip-ranges"), problems)
+	switch v := raw["ca-request-max-path-length"].(type) {
+	case nil:
+	case float64: // JSON numbers
+		if v != float64(int(v)) || v < 0 || v > maxCAPathLength {
+			problems["ca-request-max-path-length"] = fmt.Sprintf("must be an integer from 0 to %d", maxCAPathLength)
+		} else {
+			c.Policy.CAMaxPathLen = int(v)
+		}
+	default:
+		problems["ca-request-max-path-length"] = fmt.Sprintf("must be an integer, not %T", v)
+	}
 	if len(problems) > 0 {
 		return c, &ConfigError{Problems: problems}
 	}
 	return c, nil
+}
+
+// parseIPRanges reads allowed-ip-ranges: comma-separated CIDRs, IPv4 or IPv6. A range with host bits set
+// (10.1.2.3/8) is refused rather than read as its network: the operator may have meant a narrower one.
+func parseIPRanges(value string, problems map[string]string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range strings.Split(value, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		switch {
+		case err != nil:
+			problems["allowed-ip-ranges"] = fmt.Sprintf("%q is not a CIDR range (e.g. 10.0.0.0/8 or fd00::/8)", s)
+		case p != p.Masked():
+			problems["allowed-ip-ranges"] = fmt.Sprintf("%q has host bits set (the range is %s)", s, p.Masked())
+		case p.Addr().Is4In6():
+			problems["allowed-ip-ranges"] = fmt.Sprintf("%q is an IPv4-mapped IPv6 range: write it as IPv4", s)
+		default:
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func algorithmNames() string {
@@ -195,11 +238,21 @@ func (c *Config) RootMaxPathLen() int { return c.Policy.CAMaxPathLen + 1 }
 
 // CAParams is the part of the config that defines the CA: when it changes, the CA rotates.
 // It is kept beside the CA, so a later hook can tell without re-deriving it from the certificate.
+//
+// The root's path length (RootMaxPathLen) is part of it only when ca-request-max-path-length is not the default:
+// params recorded by earlier revisions, whose roots have no path length, then still match, so an upgrade does not
+// rotate the CA by itself (a rotation re-issues every certificate; the operator chooses when, with
+// rotate-private-key, and the new root has the path length). A change of the option rotates the CA, and the new
+// root leaves room for exactly the requirer CAs the option allows.
 func (c *Config) CAParams() string {
 	s := c.Subject
-	return strings.Join([]string{
+	params := []string{
 		"cn=" + s.CommonName, "o=" + s.Organization, "ou=" + s.OrganizationalUnit, "email=" + s.EmailAddress,
 		"c=" + s.Country, "st=" + s.Province, "l=" + s.Locality, "alg=" + string(c.Algorithm),
 		"validity=" + c.RootValidity.String(),
-	}, "\n")
+	}
+	if c.Policy.CAMaxPathLen != 0 {
+		params = append(params, "pathlen="+strconv.Itoa(c.RootMaxPathLen()))
+	}
+	return strings.Join(params, "\n")
 }

@@ -1,6 +1,8 @@
 package charm
 
 import (
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -87,6 +89,43 @@ func TestParseConfig(t *testing.T) {
 			bad: []string{"root-ca-validity"}, msg: "must be at least twice certificate-validity"},
 		{name: "empty common name", set: map[string]any{"ca-common-name": " "}, bad: []string{"ca-common-name"}},
 		{name: "root too short", set: map[string]any{"root-ca-validity": "100d"}, bad: []string{"root-ca-validity"}},
+		{name: "ip ranges", set: map[string]any{"allowed-ip-ranges": " 10.0.0.0/8, fd00::/8,192.168.1.7/32 "}, check: func(t *testing.T, c *Config) {
+			want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8"), netip.MustParsePrefix("192.168.1.7/32")}
+			if !slices.Equal(c.Policy.AllowedIPRanges, want) {
+				t.Errorf("ranges = %v, want %v", c.Policy.AllowedIPRanges, want)
+			}
+		}},
+		{name: "ip ranges empty allows any", check: func(t *testing.T, c *Config) {
+			if c.Policy.AllowedIPRanges != nil {
+				t.Errorf("ranges = %v", c.Policy.AllowedIPRanges)
+			}
+		}},
+		{name: "ip range not a CIDR", set: map[string]any{"allowed-ip-ranges": "10.0.0.0/8,10.0.0.1"}, bad: []string{"allowed-ip-ranges"},
+			msg: `"10.0.0.1" is not a CIDR range`},
+		{name: "ip range garbage", set: map[string]any{"allowed-ip-ranges": "example.com/8"}, bad: []string{"allowed-ip-ranges"},
+			msg: "is not a CIDR range"},
+		{name: "ip range prefix too long", set: map[string]any{"allowed-ip-ranges": "10.0.0.0/33"}, bad: []string{"allowed-ip-ranges"},
+			msg: "is not a CIDR range"},
+		{name: "ip range host bits", set: map[string]any{"allowed-ip-ranges": "10.1.2.3/8"}, bad: []string{"allowed-ip-ranges"},
+			msg: "host bits set (the range is 10.0.0.0/8)"},
+		{name: "ip range mapped", set: map[string]any{"allowed-ip-ranges": "::ffff:10.0.0.0/104"}, bad: []string{"allowed-ip-ranges"},
+			msg: "IPv4-mapped"},
+		{name: "ip ranges not a string", set: map[string]any{"allowed-ip-ranges": float64(10)}, bad: []string{"allowed-ip-ranges"}},
+		{name: "path length default", check: func(t *testing.T, c *Config) {
+			if c.Policy.CAMaxPathLen != 0 || c.RootMaxPathLen() != 1 {
+				t.Errorf("path lengths %d, root %d", c.Policy.CAMaxPathLen, c.RootMaxPathLen())
+			}
+		}},
+		{name: "path length set", set: map[string]any{"ca-request-max-path-length": float64(4)}, check: func(t *testing.T, c *Config) {
+			if c.Policy.CAMaxPathLen != 4 || c.RootMaxPathLen() != 5 {
+				t.Errorf("path lengths %d, root %d", c.Policy.CAMaxPathLen, c.RootMaxPathLen())
+			}
+		}},
+		{name: "path length too long", set: map[string]any{"ca-request-max-path-length": float64(5)}, bad: []string{"ca-request-max-path-length"},
+			msg: "from 0 to 4"},
+		{name: "path length negative", set: map[string]any{"ca-request-max-path-length": float64(-1)}, bad: []string{"ca-request-max-path-length"}},
+		{name: "path length fraction", set: map[string]any{"ca-request-max-path-length": float64(0.5)}, bad: []string{"ca-request-max-path-length"}},
+		{name: "path length not a number", set: map[string]any{"ca-request-max-path-length": "1"}, bad: []string{"ca-request-max-path-length"}},
 		{name: "every bad option named", set: map[string]any{
 			"certificate-validity": "0", "ca-key-algorithm": "dsa", "ca-country-name": "France",
 			"certificate-limit": float64(0), "allowed-domains": "ok.com,bad domain", "crl-validity": "-1d",
@@ -140,6 +179,28 @@ func TestCAParamsChangeWithSubject(t *testing.T) {
 	}
 	if a.CAParams() != c.CAParams() {
 		t.Error("a leaf validity change must not rotate the CA")
+	}
+}
+
+// TestCAParamsPathLength: the default ca-request-max-path-length leaves the params as earlier revisions wrote them
+// (an upgrade does not rotate by itself), and any change of the option changes them (the root's path length follows).
+func TestCAParamsPathLength(t *testing.T) {
+	const earlier = "cn=self-signed-certificates-operator\no=\nou=\nemail=\nc=\nst=\nl=\nalg=rsa-2048\nvalidity=8760h0m0s"
+	params := map[float64]string{}
+	for _, n := range []float64{0, 1, 2} {
+		raw := defaults()
+		raw["ca-request-max-path-length"] = n
+		c, err := ParseConfig(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		params[n] = c.CAParams()
+	}
+	if params[0] != earlier {
+		t.Errorf("default params %q, want those of earlier revisions %q", params[0], earlier)
+	}
+	if params[1] == params[0] || params[2] == params[1] || !strings.Contains(params[2], "pathlen=3") {
+		t.Errorf("params do not follow the path length: %v", params)
 	}
 }
 

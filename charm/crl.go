@@ -117,6 +117,35 @@ func (r *reconciler) revocationsOf(k crlKeys) ([]revocation, error) {
 	return out, nil
 }
 
+// revokeSerials lists serials on the CRL of the CA that issued each: the current CA's, or the previous CA's for
+// those in previous (issued before a rotation's switch, during its overlap). A serial listed already stays as it
+// is. The CRL itself is re-signed by maintainCRL, which sees the revoked set changed.
+func (r *reconciler) revokeSerials(serials []string, previous map[string]bool, notAfter map[string]time.Time, at time.Time) error {
+	for _, k := range []crlKeys{currentCRL, previousCRL} {
+		revoked, err := r.revocationsOf(k)
+		if err != nil {
+			return err
+		}
+		listed := make(map[string]bool, len(revoked))
+		for _, rv := range revoked {
+			listed[rv.Serial] = true
+		}
+		n := len(revoked)
+		for _, s := range serials {
+			if (k == previousCRL) == previous[s] && !listed[s] {
+				listed[s] = true
+				revoked = append(revoked, revocation{Serial: s, RevokedAt: at.UTC(), NotAfter: notAfter[s]})
+			}
+		}
+		if len(revoked) > n {
+			if err := r.setPeer(map[string]string{k.revoked: mustJSON(revoked)}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // maintainCRL keeps the CRL of every trusted CA signed: the current CA's, and the previous CA's during a
 // rotation's overlap. Leader only.
 func (r *reconciler) maintainCRL(pub *published, auth func() (*ca.Authority, error)) error {

@@ -68,6 +68,14 @@ type provider struct {
 	written      map[string]string
 	writtenKnown bool
 	cpu          chan struct{} // a token per core: signing in flight
+	// digest is the policy's (policyDigest). steady says the relations were last served under it and the same CA:
+	// a policy refusal already in a databag still stands, and its CSR is not checked again.
+	digest string
+	steady bool
+	// policy is the config's, with this authority's own CA subjects (vetPolicy): parsed on first need, so only a
+	// hook that vets or signs pays for it.
+	policyOnce sync.Once
+	policy     ca.Policy
 }
 
 func newProvider(r *reconciler, pub *published) *provider {
@@ -84,7 +92,44 @@ func newProvider(r *reconciler, pub *published) *provider {
 		refused: map[string]int{},
 		written: map[string]string{},
 		cpu:     make(chan struct{}, runtime.GOMAXPROCS(0)),
+		digest:  r.cfg.policyDigest(),
+		steady:  r.peer[peerPolicy] == r.cfg.policyDigest() && r.peer[peerSignedBy] == pub.CA,
 	}
+}
+
+// vetPolicy is the policy requests are vetted and CA certificates constrained to: the config's, with the subjects
+// of this authority's CAs (the current one, and the next and previous ones during a rotation), which no requirer
+// may have.
+func (p *provider) vetPolicy() *ca.Policy {
+	p.policyOnce.Do(func() {
+		p.policy = p.r.cfg.Policy
+		p.policy.CASubjects = caSubjects(p.pub, p.r.peer)
+	})
+	return &p.policy
+}
+
+// caSubjects are the raw subjects of the published CA and of the next and previous CAs of a rotation, each once.
+func caSubjects(pub *published, peer map[string]string) [][]byte {
+	var out [][]byte
+	add := func(raw []byte) {
+		for _, s := range out {
+			if bytes.Equal(s, raw) {
+				return
+			}
+		}
+		out = append(out, raw)
+	}
+	if pub.cert != nil {
+		add(pub.cert.RawSubject)
+	}
+	for _, k := range []string{peerNextCA, peerPreviousCA} {
+		if s := peer[k]; s != "" {
+			if cert, err := ca.ParseCertificate(s); err == nil {
+				add(cert.RawSubject)
+			}
+		}
+	}
+	return out
 }
 
 // about is the prefix of a log line about relation id: none in that relation's own hook, where juju-log already
@@ -109,11 +154,15 @@ func csrHash(csr string) string {
 // policyDigest changes when anything that decides what is signed, and how, changes: then every relation is
 // looked at again (a refused request may now pass, and capabilities change).
 func (c *Config) policyDigest() string {
+	// The policy's JSON holds every field but CASubjects, which a rotation changes (serveCertificates looks at
+	// every relation then anyway). bind-cluster-names decides refusals too: a refusal in a databag stands only
+	// while the digest it was made under does (plan).
 	b, _ := json.Marshal(struct {
 		P ca.Policy
 		V time.Duration
 		L int
-	}{c.Policy, c.LeafValidity, c.CertificateLimit})
+		B bool `json:",omitempty"`
+	}{c.Policy, c.LeafValidity, c.CertificateLimit, c.BindClusterNames})
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:8])
 }
@@ -175,8 +224,10 @@ func (r *reconciler) serveCertificates(pub *published) error {
 	if err := parallel(relationConcurrency, tasks); err != nil {
 		return err
 	}
-	p.record(plans)
-	return p.savePeerState(r.cfg.policyDigest())
+	if err := p.record(plans); err != nil {
+		return err
+	}
+	return p.savePeerState(p.digest)
 }
 
 // forgetGone drops what the provider keeps about relations that are gone (broken): their databags went with them.
@@ -189,10 +240,18 @@ func (p *provider) forgetGone(live []string) {
 }
 
 // needsScan tells whether this hook must look at the certificates relations at all: a hook of that endpoint, a
-// full scan, or requests left outstanding by an earlier hook. A steady hook (update-status, a peer change) makes
+// full scan, requests left outstanding by an earlier hook, or a databag not known to hold what it should. A steady hook (update-status, a peer change) makes
 // no call for them.
 func (r *reconciler) needsScan(p *provider) bool {
-	return r.hc.Env.RelationName == CertificatesEndpoint || r.fullScan(p) || len(p.pending) > 0
+	if r.hc.Env.RelationName == CertificatesEndpoint || r.fullScan(p) || len(p.pending) > 0 {
+		return true
+	}
+	for _, digest := range p.written {
+		if digest == "" {
+			return true // a databag whose write failed, or an action changed (see scope)
+		}
+	}
+	return false
 }
 
 func (r *reconciler) fullScan(p *provider) bool {
@@ -208,7 +267,9 @@ func (r *reconciler) scope(ids []string, p *provider) []string {
 	}
 	var out []string
 	for _, id := range ids {
-		if id == r.hc.Env.RelationID || p.pending[id] > 0 {
+		// A relation whose databag is not known to hold what it should (a write that failed, an action's) is
+		// looked at again.
+		if digest, ok := p.written[id]; id == r.hc.Env.RelationID || p.pending[id] > 0 || ok && digest == "" {
 			out = append(out, id)
 		}
 	}
@@ -265,7 +326,8 @@ func (p *provider) loadProgress() error {
 // needOwn tells whether planning a relation needs its provider databag as it is: for the certificates to keep
 // (the inventory has entries there), or because no digest says what it holds.
 func (p *provider) needOwn(id string) bool {
-	if len(p.invByID[id]) > 0 {
+	// Refusals are read back too: one already answered under this policy is not checked again, nor logged again.
+	if len(p.invByID[id]) > 0 || p.refused[id] > 0 {
 		return true
 	}
 	digest, ok := p.written[id]
@@ -383,6 +445,9 @@ func jsonOrEmpty[T any](v T) string {
 type request struct {
 	tlscertificates.CSRRequest
 	From string // unit name, or the remote app's name for APP-mode requests
+	// overCap is, for a request beyond the first maxCSRsPerUnitBag (maxCSRsPerAppBag) of its databag, that cap: it
+	// is refused, never parsed. 0 for the others.
+	overCap int
 }
 
 func (p *provider) readRequests(id string) ([]request, error) {
@@ -392,7 +457,7 @@ func (p *provider) readRequests(id string) ([]request, error) {
 		return nil, err
 	}
 	var reqs []request
-	read := func(from string, bag map[string]string) error {
+	read := func(from string, bag map[string]string, most int) error {
 		rs, problems, err := tlscertificates.ReadRequests(bag)
 		if err != nil {
 			return hc.Log(hooktool.LevelWarning, "%s%s: ignoring certificate requests: %v", p.about(id), from, err)
@@ -402,18 +467,22 @@ func (p *provider) readRequests(id string) ([]request, error) {
 				return err
 			}
 		}
-		for _, r := range rs {
-			reqs = append(reqs, request{CSRRequest: r, From: from})
+		for i, r := range rs {
+			over := 0
+			if i >= most {
+				over = most
+			}
+			reqs = append(reqs, request{CSRRequest: r, From: from, overCap: over})
 		}
 		return nil
 	}
 	for _, u := range b.unitNames() {
-		if err := read(u, b.Units[u]); err != nil {
+		if err := read(u, b.Units[u], maxCSRsPerUnitBag); err != nil {
 			return nil, err
 		}
 	}
 	if b.App != "" {
-		if err := read(b.App, b.AppBag); err != nil {
+		if err := read(b.App, b.AppBag, maxCSRsPerAppBag); err != nil {
 			return nil, err
 		}
 	}
@@ -429,7 +498,13 @@ type relationPlan struct {
 	refusals []tlscertificates.RequestError
 	waiting  int
 	prevInv  map[string]InventoryEntry // by CSR hash
-	digest   string                    // of the databag as written (write)
+	digest   string                    // of the databag as written (write); "" when the write failed
+	// revoked are the serials of certificates the policy now refuses (revalidation), previous those of them the
+	// previous CA issued; record lists them on their CRLs.
+	revoked  []string
+	previous map[string]bool
+	notAfter map[string]time.Time                    // of each revoked serial, so it leaves the CRL once expired
+	answered map[string]tlscertificates.RequestError // the request_errors the databag held, by CSR
 }
 
 type planItem struct {
@@ -470,6 +545,12 @@ func parallel(n int, tasks []func() error) error {
 }
 
 // plan decides, for one relation, what each request gets. It signs nothing.
+//
+// A request is checked once, not in every hook: one refused by policy keeps the request_errors entry it got, unchecked
+// and not logged again, for as long as the policy and the signing CA are those it was refused under (steady); one
+// beyond certificate-limit is counted, not checked, until its turn. When the policy changed, every certificate kept
+// under the current CA is checked again, and one the new policy refuses is revoked: marked revoked in the databag
+// and the inventory, listed on its CA's CRL (record), and answered with the refusal.
 func (p *provider) plan(id string) (*relationPlan, error) {
 	hc := p.r.hc
 	reqs, err := p.readRequests(id)
@@ -482,7 +563,7 @@ func (p *provider) plan(id string) (*relationPlan, error) {
 			return nil, err
 		}
 	}
-	existing, _, _, problems := tlscertificates.ReadProviderBag(own)
+	existing, prevErrs, _, problems := tlscertificates.ReadProviderBag(own)
 	for _, pr := range problems {
 		// Only this charm writes here; a problem means an older writer (e.g. the Python charm before a switch).
 		if err := hc.Log(hooktool.LevelWarning, "%sown databag: %s", p.about(id), pr); err != nil {
@@ -495,16 +576,64 @@ func (p *provider) plan(id string) (*relationPlan, error) {
 			byCSR[e.CSR] = e
 		}
 	}
-	pl := &relationPlan{id: id, own: own, prevInv: map[string]InventoryEntry{}}
+	answered := make(map[string]tlscertificates.RequestError, len(prevErrs))
+	for _, e := range prevErrs {
+		answered[e.CSR] = e
+	}
+	pl := &relationPlan{id: id, own: own, prevInv: map[string]InventoryEntry{}, previous: map[string]bool{}, answered: answered}
 	// Problems with single requests are gathered and logged in one juju-log call for the relation: each call is a
 	// process and an RPC, and a storm of bad or foreign requests must not cost one each.
-	var warnings []string
+	var warnings, revocations []string
 	warn := func(format string, args ...any) { warnings = append(warnings, fmt.Sprintf(format, args...)) }
+	// refuse answers a request; a refusal the requirer already reads in the databag is not logged again.
+	refuse := func(req request, e tlscertificates.RequestError, foreign string) {
+		if _, ok := answered[req.CSR]; !ok {
+			if foreign != "" {
+				warn("%s: refusing a request for names it does not own: %s", req.From, foreign)
+			} else {
+				warn("%s: refused certificate request: %s (%d): %s", req.From, e.Error.Name, e.Error.Code, e.Error.Message)
+			}
+		}
+		pl.refusals = append(pl.refusals, e)
+	}
 	for _, e := range p.invByID[id] {
 		pl.prevInv[e.CSRHash] = e // one entry per CSR in a relation
 	}
-	limit := p.r.cfg.CertificateLimit
+	type keptReq struct {
+		req request
+		e   tlscertificates.ProviderCertificate
+	}
+	// Kept entries first: what they weigh and how many they are bounds what new requests may add (the caps).
 	seen := map[string]string{}
+	var kept []keptReq
+	size, count := 0, 0
+	for _, req := range reqs {
+		if _, dup := seen[req.CSR]; dup || req.overCap > 0 {
+			continue
+		}
+		seen[req.CSR] = req.From
+		// Ours, under the current CA: kept as is. A revoked entry stays revoked: signing the same key again would
+		// undo the revocation; the requirer must send a new CSR.
+		if e, ok := byCSR[req.CSR]; ok && (e.Revoked || e.CA == p.pub.CA) {
+			kept = append(kept, keptReq{req, e})
+			size += certEntrySize(e.CSR, e.Certificate, e.CA, e.Chain)
+			count++
+		}
+	}
+	keptItems := map[string]*planItem{}
+	for _, k := range kept {
+		it, why, err := p.keep(pl, k.req, k.e)
+		if err != nil {
+			warn("%s: re-issuing unreadable certificate: %v", k.req.From, err)
+			continue
+		}
+		keptItems[k.req.CSR] = it
+		if why != "" {
+			revocations = append(revocations, fmt.Sprintf("%s serial %s (%s)", k.req.From, it.inv.Serial, why))
+		}
+	}
+	limit := p.r.cfg.CertificateLimit
+	clear(seen)
 	signing := 0
 	for _, req := range reqs {
 		if first, dup := seen[req.CSR]; dup {
@@ -512,59 +641,203 @@ func (p *provider) plan(id string) (*relationPlan, error) {
 			continue
 		}
 		seen[req.CSR] = req.From
-		if e, ok := byCSR[req.CSR]; ok && (e.Revoked || e.CA == p.pub.CA) {
-			// Ours, under the current CA: kept as is. A revoked entry stays revoked: signing the same key again
-			// would undo the revocation; the requirer must send a new CSR.
-			ent, err := p.inventoryEntry(id, req, e, pl.prevInv)
-			if err == nil {
-				pl.items = append(pl.items, &planItem{req: req, entry: &e, inv: ent})
+		if it := keptItems[req.CSR]; it != nil {
+			pl.items = append(pl.items, it)
+			continue
+		}
+		if req.overCap > 0 {
+			refuse(req, capacityRefusal(req.CSR, "more than %d certificate requests in one databag", req.overCap), "")
+			continue
+		}
+		if len(req.CSR) > ca.MaxCSRSize {
+			// Not a CSR any requirer library made: skipped as malformed, never echoed back in request_errors.
+			warn("%s: skipping certificate request: cannot parse CSR: %d bytes, more than %d", req.From, len(req.CSR), ca.MaxCSRSize)
+			continue
+		}
+		if len(req.CSR) > maxCSRBytes {
+			refuse(req, capacityRefusal(req.CSR, "the CSR is %d bytes, more than %d", len(req.CSR), maxCSRBytes), "")
+			continue
+		}
+		prev, reissue := byCSR[req.CSR]
+		if e, ok := answered[req.CSR]; ok && p.steady && !reissue && !isCapacityRefusal(e) {
+			pl.refusals = append(pl.refusals, e) // refused under this very policy: still refused
+			continue
+		}
+		if !reissue {
+			// Waiting requests count against the caps as if signed: they will be.
+			est := newEntrySize(req.CSR, p.pub.CA, p.pub.Parents)
+			switch {
+			case count >= maxCertsPerRelation:
+				refuse(req, capacityRefusal(req.CSR, "a relation holds at most %d certificates", maxCertsPerRelation), "")
+				continue
+			case size+est > maxCertBytes:
+				refuse(req, capacityRefusal(req.CSR, "the relation's databag holds at most %d MiB of certificates", maxCertBytes>>20), "")
 				continue
 			}
-			warn("%s: re-issuing unreadable certificate: %v", req.From, err)
+			// While an issuer has not delivered, the CA it replaces signs nothing new (the certificates it signed
+			// are still served, and re-issued should it rotate). Beyond certificate-limit a request waits, unchecked,
+			// for a later hook.
+			if p.r.peer[peerIssuerWaiting] != "" || limit >= 0 && signing >= limit {
+				pl.waiting++
+				size += est
+				count++
+				continue
+			}
+			size += est
+			count++
 		}
-		// Parse, policy, signature: a key x509 cannot verify (RSA-512, DSA, Ed448) is refused, not skipped.
-		csr, refusal, err := p.r.cfg.Policy.Vet(req.CSR, req.CA)
-		refusal = caRequestRefusal(refusal, req.CA, p.r.cfg.Policy, hc.Env.AppName())
+		// Re-issuing under a new CA is not held back by certificate-limit: the overlap must end with every
+		// certificate under the new CA.
+		csr, refusal, names, err := p.check(req, req.CA)
 		if err != nil {
 			warn("%s: skipping certificate request: %v", req.From, err)
 			continue
 		}
 		if refusal != nil {
-			warn("%s: refused certificate request: %s (%d): %s", req.From, refusal.Name, refusal.Code, refusal.Message)
-			pl.refusals = append(pl.refusals, tlscertificates.RequestError{CSR: req.CSR, Error: tlscertificates.ErrorDetail{
-				Code: refusal.Code, Name: refusal.Name, Message: refusal.Message}})
-			continue
-		}
-		names := ""
-		if foreign := foreignClusterNames(csr.CSR(), hc.Env.ModelName, req.From, p.r.requests.unitAddresses); len(foreign) > 0 {
-			names = describeForeign(foreign)
-			if p.r.cfg.BindClusterNames {
-				warn("%s: refusing a request for names it does not own: %s", req.From, names)
-				pl.refusals = append(pl.refusals, tlscertificates.RequestError{CSR: req.CSR, Error: tlscertificates.ErrorDetail{
-					Code: ca.CodeDomainNotAllowed, Name: "domain_not_allowed",
-					Message: fmt.Sprintf("%s may not have %s (bind-cluster-names is true)", req.From, names)}})
-				continue
+			refuse(req, *refusal, names)
+			if reissue && !prev.Revoked {
+				// Its certificate under another CA is still valid: the policy refuses it now, so it is revoked.
+				if serial, ok := p.revoke(pl, &prev); ok {
+					revocations = append(revocations, fmt.Sprintf("%s serial %s (%s)", req.From, serial, refusal.Error.Message))
+					if ent, err := p.inventoryEntry(id, req, prev, pl.prevInv); err == nil {
+						pl.items = append(pl.items, &planItem{req: req, entry: &prev, inv: ent})
+					}
+				}
 			}
-		}
-		// Re-issuing under a new CA is not held back by certificate-limit: the overlap must end with every
-		// certificate under the new CA.
-		// While an issuer has not delivered, the CA it replaces signs nothing new (the certificates it signed are
-		// still served, and re-issued should it rotate).
-		if _, reissue := byCSR[req.CSR]; !reissue && (p.r.peer[peerIssuerWaiting] != "" || limit >= 0 && signing >= limit) {
-			pl.waiting++
 			continue
 		}
 		if names != "" {
 			// Logged when signed, not while it waits: once per request.
 			warn("%s: signing names it does not own: %s", req.From, names)
 		}
-		signing++
+		if !reissue {
+			signing++
+		}
 		pl.items = append(pl.items, &planItem{req: req, csr: csr})
+	}
+	// The refusals that do not fit the databag are left out; the requirer reads them once others are gone.
+	if dropped := p.fitRefusals(pl, size); dropped > 0 {
+		warn("%d refusals left out of the databag: it holds at most %d MiB", dropped, maxProviderBagBytes>>20)
 	}
 	if err := logWarnings(hc, p.about(id), warnings); err != nil {
 		return nil, err
 	}
+	if len(revocations) > 0 {
+		if err := hc.Log(hooktool.LevelWarning, "%srevoked %d certificates the policy now refuses: %s", p.about(id), len(revocations), strings.Join(revocations, "; ")); err != nil {
+			return nil, err
+		}
+	}
 	return pl, nil
+}
+
+// keep makes the plan item of a kept entry. When the policy changed, its CSR is checked again, with the CA flag it
+// was signed with, and an entry the policy now refuses is revoked. A revoked entry keeps the refusal it was given.
+// It returns why it revoked the entry ("" when it did not).
+func (p *provider) keep(pl *relationPlan, req request, e tlscertificates.ProviderCertificate) (*planItem, string, error) {
+	ent, err := p.inventoryEntry(pl.id, req, e, pl.prevInv)
+	if err != nil {
+		return nil, "", err
+	}
+	lost := false
+	if prev, ok := pl.prevInv[ent.CSRHash]; ok && prev.Revoked && !e.Revoked && prev.Serial == ent.Serial {
+		// Revoked in a hook whose write of this databag failed: the inventory and the CRL say so already.
+		e.Revoked, ent.Revoked, lost = true, true, true
+	}
+	it := &planItem{req: req, entry: &e, inv: ent}
+	if e.Revoked {
+		if prevErr, ok := pl.answered[req.CSR]; ok {
+			pl.refusals = append(pl.refusals, prevErr)
+		} else if lost {
+			// The refusal that revoked it was lost with the write (an action's revocation has none: nil).
+			if _, refusal, _, err := p.check(req, ent.CA); err == nil && refusal != nil {
+				pl.refusals = append(pl.refusals, *refusal)
+			}
+		}
+		return it, "", nil
+	}
+	if p.r.peer[peerPolicy] == p.digest {
+		return it, "", nil
+	}
+	_, refusal, _, err := p.check(req, ent.CA)
+	if err != nil || refusal == nil {
+		return it, "", nil // signed once, so it parses: an error here is not a reason to revoke
+	}
+	pl.refusals = append(pl.refusals, *refusal)
+	p.revoke(pl, it.entry)
+	it.inv.Revoked = true
+	return it, refusal.Error.Message, nil
+}
+
+// check vets a request under the policy, and the cluster names it asks for: the request to sign, or the refusal,
+// and the cluster names it holds that its requirer does not own (refused for them under bind-cluster-names, or let
+// through).
+func (p *provider) check(req request, isCA bool) (*ca.Vetted, *tlscertificates.RequestError, string, error) {
+	// Parse, policy, signature: a key x509 cannot verify (RSA-512, DSA, Ed448) is refused, not skipped.
+	csr, refusal, err := p.vetPolicy().Vet(req.CSR, isCA)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	refusal = caRequestRefusal(refusal, isCA, p.r.cfg.Policy, p.r.hc.Env.AppName())
+	if refusal == nil && isCA {
+		refusal = pathLenRefusal(p.pub.cert, p.r.cfg.Policy)
+	}
+	if refusal != nil {
+		return nil, &tlscertificates.RequestError{CSR: req.CSR, Error: tlscertificates.ErrorDetail{
+			Code: refusal.Code, Name: refusal.Name, Message: refusal.Message}}, "", nil
+	}
+	foreign := foreignClusterNames(csr.CSR(), p.r.hc.Env.ModelName, req.From, p.r.requests.unitAddresses)
+	if len(foreign) == 0 {
+		return csr, nil, "", nil
+	}
+	names := describeForeign(foreign)
+	if p.r.cfg.BindClusterNames {
+		return nil, &tlscertificates.RequestError{CSR: req.CSR, Error: tlscertificates.ErrorDetail{
+			Code: ca.CodeDomainNotAllowed, Name: "domain_not_allowed",
+			Message: fmt.Sprintf("%s may not have %s (bind-cluster-names is true)", req.From, names)}}, names, nil
+	}
+	return csr, nil, names, nil
+}
+
+// revoke marks e revoked and has record list its serial on the CRL of the CA that issued it: the current one, or
+// the previous one during a rotation's overlap. A certificate of another CA (not kept by this authority any more)
+// cannot be listed; it is still marked.
+func (p *provider) revoke(pl *relationPlan, e *tlscertificates.ProviderCertificate) (string, bool) {
+	e.Revoked = true
+	cert, err := ca.ParseCertificate(e.Certificate)
+	if err != nil {
+		return "", false
+	}
+	serial := serialHex(cert)
+	switch e.CA {
+	case p.pub.CA:
+	case p.r.peer[peerPreviousCA]:
+		pl.previous[serial] = true
+	default:
+		return serial, false
+	}
+	pl.revoked = append(pl.revoked, serial)
+	if pl.notAfter == nil {
+		pl.notAfter = map[string]time.Time{}
+	}
+	pl.notAfter[serial] = cert.NotAfter.UTC()
+	return serial, true
+}
+
+// fitRefusals leaves out the refusals that would take the databag over maxProviderBagBytes, the certificates
+// weighing size; it returns how many.
+func (p *provider) fitRefusals(pl *relationPlan, size int) int {
+	kept := pl.refusals[:0]
+	dropped := 0
+	for _, e := range pl.refusals {
+		if n := refusalSize(e); size+n <= maxProviderBagBytes {
+			size += n
+			kept = append(kept, e)
+		} else {
+			dropped++
+		}
+	}
+	pl.refusals = kept
+	return dropped
 }
 
 // sign signs the relation's planned requests, several at once but never more than there are cores across the
@@ -607,11 +880,31 @@ func (p *provider) write(pl *relationPlan) error {
 	if len(update) == 0 {
 		return nil
 	}
-	return p.r.hc.SetAppData(pl.id, update)
+	if err := p.r.hc.SetAppData(pl.id, update); err != nil {
+		// One relation's failed write (a relation going away, a document Juju will not store) must not fail the
+		// hook: the others are served, and this one is looked at again next hook, its databag's digest unknown.
+		pl.digest = ""
+		return p.r.hc.Log(hooktool.LevelError, "%scannot write the certificates databag (the next hook tries again): %v", p.about(pl.id), err)
+	}
+	return nil
 }
 
-// record keeps what the relations now hold: their inventory, outstanding and refused counts, databag digests.
-func (p *provider) record(plans []*relationPlan) {
+// record keeps what the relations now hold: their inventory, outstanding and refused counts, databag digests; and
+// lists the certificates the policy now refuses on their CAs' CRLs.
+func (p *provider) record(plans []*relationPlan) error {
+	var revoked []string
+	previous := map[string]bool{}
+	notAfter := map[string]time.Time{}
+	for _, pl := range plans {
+		revoked = append(revoked, pl.revoked...)
+		maps.Copy(previous, pl.previous)
+		maps.Copy(notAfter, pl.notAfter)
+	}
+	if len(revoked) > 0 {
+		if err := p.r.revokeSerials(revoked, previous, notAfter, p.now); err != nil {
+			return err
+		}
+	}
 	for _, pl := range plans {
 		inv := make([]InventoryEntry, 0, len(pl.items))
 		for _, it := range pl.items {
@@ -626,6 +919,7 @@ func (p *provider) record(plans []*relationPlan) {
 		p.refused[pl.id] = len(pl.refusals)
 		p.written[pl.id] = pl.digest
 	}
+	return nil
 }
 
 // inventoryEntry describes a kept entry, from the previous inventory when it is there (no parsing).
@@ -667,7 +961,8 @@ func (p *provider) issue(id string, req request, csr *ca.Vetted) (tlscertificate
 	if err != nil {
 		return tlscertificates.ProviderCertificate{}, InventoryEntry{}, err
 	}
-	cert, err := a.IssueVetted(csr, ca.IssueOptions{Validity: p.r.cfg.LeafValidity, IsCA: req.CA, Policy: &p.r.cfg.Policy, CRLDistributionPoint: p.crlURL, Now: p.now})
+	// The policy goes with every request: a CA certificate is constrained to it (path length, name constraints).
+	cert, err := a.IssueVetted(csr, ca.IssueOptions{Validity: p.r.cfg.LeafValidity, IsCA: req.CA, Policy: p.vetPolicy(), CRLDistributionPoint: p.crlURL, Now: p.now})
 	if err != nil {
 		return tlscertificates.ProviderCertificate{}, InventoryEntry{}, fmt.Errorf("cannot sign the request of %s on %s: %w", req.From, id, err)
 	}

@@ -36,7 +36,7 @@ func (f *secretRunner) Run(_ context.Context, tool string, args []string, _ []by
 }
 
 // testCASecret is a self-signed CA as the CA secret holds it, and as the peer databag publishes it.
-func testCASecret(t *testing.T, cn string, now time.Time) (map[string]string, *published) {
+func testCASecret(t testing.TB, cn string, now time.Time) (map[string]string, *published) {
 	t.Helper()
 	key, err := ca.GenerateKey(ca.ECDSAP256)
 	if err != nil {

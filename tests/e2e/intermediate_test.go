@@ -561,9 +561,11 @@ func TestIntermediateRenewalAndParentRotation(t *testing.T) {
 // TestIntermediateSignsScriptedCA: tls-authority as the parent of an intermediate another charm runs. A scripted
 // requirer asks the model-a intermediate for a CA certificate (ca: true, APP mode); it gets cA true with
 // keyCertSign, and a leaf its key signs verifies under pki's root alone through both intermediates, with x509.Verify
-// and openssl verify -untrusted. Refused under allow-ca-requests false.
+// and openssl verify -untrusted. Refused under allow-ca-requests false. pki allows a chain one CA deeper than its
+// default (ca-request-max-path-length 1: root path length 2, model-a-ca 1, sub-ca 0), else model-a-ca could sign
+// leaves only and would refuse the request (TestPathLenRefusal).
 func TestIntermediateSignsScriptedCA(t *testing.T) {
-	w := newInterWorld(t, map[string]any{"ca-common-name": "pki-root", "allow-ca-requests": true},
+	w := newInterWorld(t, map[string]any{"ca-common-name": "pki-root", "allow-ca-requests": true, "ca-request-max-path-length": 1},
 		map[string]any{"ca-common-name": "model-a-ca", "certificate-validity": "30d", "allow-ca-requests": true})
 	s := w.s
 	w.relateIssuer(t)

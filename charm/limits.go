@@ -1,0 +1,78 @@
+package charm
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/tls-authority/tls-authority/ca"
+	"github.com/tls-authority/tls-authority/interfaces/tlscertificates"
+)
+
+// The caps on what one requirer may ask of the authority, so that no requirer can slow or stop it for the others.
+// Each request over a cap is refused with a request_errors entry (code 999) the requirer can read, and logged once.
+const (
+	// maxCSRsPerUnitBag is how many requests of one unit's databag are read: a tls-certificates requirer asks for
+	// one certificate per purpose, a handful per unit; a hundred is far above any real charm and bounds a hook's
+	// parsing of one databag. Requests after the first hundred are refused, unparsed.
+	maxCSRsPerUnitBag = 100
+	// maxCSRsPerAppBag is the same for the remote application's databag, where an app-mode requirer asks for all
+	// its units at once: as many as a relation may hold.
+	maxCSRsPerAppBag = maxCertsPerRelation
+	// maxCertsPerRelation is how many certificates one relation may hold: ten units of a hundred requests. The
+	// databag's size (maxCertBytes) usually bounds it first: about 700 RSA-2048 certificates.
+	maxCertsPerRelation = 1000
+	// maxCSRBytes bounds a CSR's PEM: an RSA-8192 key with a long subject and a hundred SANs stays under 8 KiB, so
+	// 16 KiB refuses nothing real while bounding what a hook parses and echoes back per request. A CSR over
+	// ca.MaxCSRSize (64 KiB) is not refused but skipped as malformed, so no larger one is ever echoed back.
+	maxCSRBytes = 16 << 10
+	// maxProviderBagBytes bounds the provider databag of one relation. Juju keeps a relation's application
+	// settings as one document, and MongoDB refuses a document over 16 MiB (3.6): a write over it would fail every
+	// leader hook. 4 MiB is a quarter of that, so an estimate off by half is still safe. Certificates take up to
+	// maxCertBytes of it, about 700 RSA-2048 certificates with their chains: a request that would go over is
+	// refused. Refusals take the rest; one that does not fit is left out (and logged), and the requirer reads it
+	// once others are gone.
+	maxProviderBagBytes = 4 << 20
+	maxCertBytes        = 3 << 20
+)
+
+// capacityPrefix starts the message of a refusal by a cap: such a refusal depends on what else the relation holds,
+// so it is decided again in every hook that looks at the relation (a policy refusal is not: see plan).
+const capacityPrefix = "over this authority's limit: "
+
+func capacityRefusal(csr, format string, args ...any) tlscertificates.RequestError {
+	return tlscertificates.RequestError{CSR: csr, Error: tlscertificates.ErrorDetail{
+		Code: ca.CodeOther, Name: "other", Message: capacityPrefix + fmt.Sprintf(format, args...)}}
+}
+
+func isCapacityRefusal(e tlscertificates.RequestError) bool {
+	return strings.HasPrefix(e.Error.Message, capacityPrefix)
+}
+
+// pemSize is what a PEM value weighs in the databag's JSON: each line's newline is written as "\n" (64 characters
+// to a line).
+func pemSize(s string) int { return len(s) + len(s)/32 }
+
+// certEntrySize estimates a provider entry's size: its CSR, certificate, CA and chain, and the keys around them.
+func certEntrySize(csr, cert, caPEM string, chain []string) int {
+	n := pemSize(csr) + pemSize(cert) + pemSize(caPEM) + 200
+	for _, c := range chain {
+		n += pemSize(c) + 4
+	}
+	return n
+}
+
+// newEntrySize estimates the entry a CSR not signed yet will make: a certificate holds the CSR's key and names,
+// the CA's signature instead of the CSR's, and a few extensions, which a kilobyte more than the CSR covers.
+func newEntrySize(csr, caPEM string, parents []string) int {
+	leafLen := len(csr) + 1024
+	n := pemSize(csr) + 2*(leafLen+leafLen/32) + 2*pemSize(caPEM) + 200
+	for _, c := range parents {
+		n += pemSize(c) + 4
+	}
+	return n
+}
+
+// refusalSize estimates a request_errors entry's size.
+func refusalSize(e tlscertificates.RequestError) int {
+	return pemSize(e.CSR) + len(e.Error.Message) + len(e.Error.Name) + 100
+}
