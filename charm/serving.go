@@ -126,24 +126,33 @@ func (r *reconciler) servingCert(pub *published) (crt, key string, err error) {
 		}
 		return nil
 	}
-	install := func(leafPEM string) error {
-		st.Crt, st.Key = strings.TrimSpace(leafPEM)+"\n"+chain, st.PendingKey
-		st.PendingKey, st.PendingCSR, st.PendingFor = "", "", ""
-		if err := save(); err != nil {
-			return err
+	// install makes leafPEM, with key, what the agent serves; it returns them so that a caller never reads the
+	// state before the change.
+	install := func(leafPEM, key string) (string, string, error) {
+		if key == st.PendingKey {
+			st.PendingKey, st.PendingCSR, st.PendingFor = "", "", ""
 		}
-		return r.hc.Log(hooktool.LevelInfo, "installed the agent's serving certificate for %s (%s)", fqdn, ipString(ip))
+		st.Crt, st.Key = strings.TrimSpace(leafPEM)+"\n"+chain, key
+		if err := save(); err != nil {
+			return "", "", err
+		}
+		return st.Crt, st.Key, r.hc.Log(hooktool.LevelInfo, "installed the agent's serving certificate for %s (%s)", fqdn, ipString(ip))
 	}
 
-	// The certificate the leader published for this unit, once it is for the pending key.
+	// The certificate the leader published for this unit, once it is for the pending key (or for the key the agent
+	// has: a leader's full scan may renew it before the unit asks).
 	published := r.peer[servingKeyOf(env.UnitName)]
 	pendingAnswered := false
-	if !r.leader && st.PendingKey != "" && published != "" {
-		if sameKey(published, st.PendingKey) {
-			if servingCurrent(strings.TrimSpace(published)+"\n"+chain, chain, pub.cert, fqdn, ip, now) {
-				return st.Crt, st.Key, install(published)
+	if !r.leader && published != "" {
+		current := servingCurrent(strings.TrimSpace(published)+"\n"+chain, chain, pub.cert, fqdn, ip, now)
+		switch {
+		case st.PendingKey != "" && sameKey(published, st.PendingKey):
+			if current {
+				return install(published, st.PendingKey)
 			}
 			pendingAnswered = true // signed, but no longer good: a new CSR tells the leader
+		case current && st.Key != "" && sameKey(published, st.Key):
+			return install(published, st.Key)
 		}
 	}
 	// A CSR for the names and the CA of now, made once and kept until answered.
@@ -172,7 +181,7 @@ func (r *reconciler) servingCert(pub *published) (crt, key string, err error) {
 		if err == nil {
 			var leaf *x509.Certificate
 			if leaf, err = r.signServing(auth, env.UnitName, csr, now); err == nil {
-				return st.Crt, st.Key, install(ca.EncodeCertificate(leaf))
+				return install(ca.EncodeCertificate(leaf), st.PendingKey)
 			}
 		}
 		// The agent's own certificate is not worth failing the hook over (an expired CA is already in the status

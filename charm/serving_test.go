@@ -269,6 +269,19 @@ func TestServingCert(t *testing.T) {
 	crt, key = crt2, key2
 	renew("steady under the new CA", false)
 
+	// A leader's full scan renews a certificate past two thirds of its life before the unit asks: the unit installs
+	// it for the key it has, and asks nothing.
+	leaf = checkServed(t, crt, key, pub, fqdn1, ips["tls-authority-1"])
+	now = leaf.NotBefore.Add(leaf.NotAfter.Sub(leaf.NotBefore)*2/3 + time.Hour)
+	if _, _, calls := f.hook(t, "tls-authority/0", "config-changed", "", pub, now); calls["relation-set"] != 1 {
+		t.Fatalf("config-changed past two thirds: %v", calls)
+	}
+	crt2, key2, calls = f.hook(t, "tls-authority/1", "update-status", "", pub, now)
+	if crt2 == crt || key2 != key || calls["relation-set"] != 0 {
+		t.Fatalf("after the leader's renewal: new certificate %v, same key %v, calls %v", crt2 != crt, key2 == key, calls)
+	}
+	checkServed(t, crt2, key2, pub, fqdn1, ips["tls-authority-1"])
+
 	for _, a := range f.args {
 		if a[1] == "secret-get" && a[0] != "tls-authority/0" {
 			t.Errorf("%s ran secret-get", a[0])
