@@ -19,6 +19,7 @@ package charm
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -266,7 +267,7 @@ func (r *reconciler) signPeerServing(pub *published) error {
 			}
 		}
 	case env.RelationName == PeerEndpoint && env.HookName == PeerEndpoint+"-relation-departed":
-		if u := cmpOr(env.DepartingUnit, env.RemoteUnit); u != "" && u != env.UnitName && r.peer[servingKeyOf(u)] != "" {
+		if u := cmp.Or(env.DepartingUnit, env.RemoteUnit); u != "" && u != env.UnitName && r.peer[servingKeyOf(u)] != "" {
 			stale[servingKeyOf(u)] = ""
 		}
 	case env.RelationName == PeerEndpoint && env.HookName == PeerEndpoint+"-relation-changed" && env.RemoteUnit != "":
@@ -347,13 +348,6 @@ func (r *reconciler) signPeerCSRs(pub *published, units []string) (map[string]st
 		}
 	}
 	return out, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // servingLeafCurrent says whether leafPEM, as published, is for csr's key, names exactly fqdn and ip, was signed by
