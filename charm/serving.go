@@ -238,8 +238,13 @@ func (r *reconciler) signServing(auth *ca.Authority, unit string, csr *x509.Cert
 	return leaf, nil
 }
 
+// servingScanHooks are the leader's hooks that read every peer unit's databag: a new leader may have missed a
+// CSR the previous one never answered, and a leader just upgraded from a revision that ignored CSRs. Any CSR written
+// since reaches the leader in its own relation-changed.
+var servingScanHooks = map[string]bool{"leader-elected": true, "upgrade-charm": true}
+
 // signPeerServing is the leader's side: it signs the serving CSRs of the other units that this hook brings (the
-// relation-changed of the unit that wrote one) or that a full-scan hook finds, and publishes each certificate in the
+// relation-changed of the unit that wrote one) or that a scan hook (servingScanHooks) finds, and publishes each certificate in the
 // application databag (staged: one write per hook). A certificate already published for the same key, names and CA
 // with less than two thirds of its life gone is kept. A departed unit's certificate leaves the databag. Any other
 // hook makes no call here.
@@ -251,7 +256,7 @@ func (r *reconciler) signPeerServing(pub *published) error {
 	}
 	var units []string
 	switch {
-	case fullScanHooks[env.HookName]:
+	case servingScanHooks[env.HookName]:
 		listed, err := r.hc.RelationUnits(r.peerID)
 		if err != nil {
 			return err

@@ -273,8 +273,8 @@ func TestServingCert(t *testing.T) {
 	// it for the key it has, and asks nothing.
 	leaf = checkServed(t, crt, key, pub, fqdn1, ips["tls-authority-1"])
 	now = leaf.NotBefore.Add(leaf.NotAfter.Sub(leaf.NotBefore)*2/3 + time.Hour)
-	if _, _, calls := f.hook(t, "tls-authority/0", "config-changed", "", pub, now); calls["relation-set"] != 1 {
-		t.Fatalf("config-changed past two thirds: %v", calls)
+	if _, _, calls := f.hook(t, "tls-authority/0", "leader-elected", "", pub, now); calls["relation-set"] != 1 {
+		t.Fatalf("leader-elected past two thirds: %v", calls)
 	}
 	crt2, key2, calls = f.hook(t, "tls-authority/1", "update-status", "", pub, now)
 	if crt2 == crt || key2 != key || calls["relation-set"] != 0 {
@@ -296,9 +296,9 @@ func TestServingCert(t *testing.T) {
 	}
 }
 
-// TestSignPeerServingHooks: the leader reads peer databags only in the hooks that need them. A full-scan hook lists
-// the units, signs what has no current certificate and drops the certificates of units gone; relation-departed drops
-// the departed unit's; an unrelated hook makes no call.
+// TestSignPeerServingHooks: the leader reads peer databags only in the hooks that need them. A scan hook
+// (leader-elected, upgrade-charm) lists the units, signs what has no current certificate and drops the certificates of units gone; relation-departed drops
+// the departed unit's; an unrelated hook (config-changed among them) makes no call.
 func TestSignPeerServingHooks(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	content, pub := testCASecret(t, "CA one", now)
@@ -309,19 +309,21 @@ func TestSignPeerServingHooks(t *testing.T) {
 		"tls-authority":   {servingKeyOf("tls-authority/7"): "a departed unit's"},
 		"tls-authority/1": {"ingress-address": "10.1.2.1"}, "tls-authority/2": {"ingress-address": "10.1.2.2"}}}
 	f.hook(t, "tls-authority/1", "update-status", "", pub, now) // asks; tls-authority/2 has not asked yet
-	_, _, calls := f.hook(t, "tls-authority/0", "config-changed", "", pub, now)
+	_, _, calls := f.hook(t, "tls-authority/0", "leader-elected", "", pub, now)
 	if calls["relation-list"] != 1 || calls["relation-get"] != 2 || calls["relation-set"] != 1 {
-		t.Fatalf("config-changed: %v", calls)
+		t.Fatalf("leader-elected: %v", calls)
 	}
 	app := f.bags["tls-authority"]
 	if app[servingKeyOf("tls-authority/1")] == "" || app[servingKeyOf("tls-authority/2")] != "" || app[servingKeyOf("tls-authority/7")] != "" {
-		t.Fatalf("after config-changed the app bag has %v", slices.Sorted(maps.Keys(app)))
+		t.Fatalf("after leader-elected the app bag has %v", slices.Sorted(maps.Keys(app)))
 	}
-	if _, _, calls = f.hook(t, "tls-authority/0", "config-changed", "", pub, now); calls["relation-set"] != 0 || calls["secret-get"] != 0 {
-		t.Fatalf("config-changed again: %v", calls)
+	if _, _, calls = f.hook(t, "tls-authority/0", "leader-elected", "", pub, now); calls["relation-set"] != 0 || calls["secret-get"] != 0 {
+		t.Fatalf("leader-elected again: %v", calls)
 	}
-	if _, _, calls = f.hook(t, "tls-authority/0", "certificates-relation-changed", "", pub, now); len(calls) != 0 {
-		t.Fatalf("an unrelated hook: %v", calls)
+	for _, h := range []string{"certificates-relation-changed", "config-changed", "update-status"} {
+		if _, _, calls = f.hook(t, "tls-authority/0", h, "", pub, now); len(calls) != 0 {
+			t.Fatalf("%s: %v", h, calls)
+		}
 	}
 	f.mu.Lock()
 	f.units = []string{"tls-authority/2"}
