@@ -297,8 +297,9 @@ func TestServingCert(t *testing.T) {
 }
 
 // TestSignPeerServingHooks: the leader reads peer databags only in the hooks that need them. A scan hook
-// (leader-elected, upgrade-charm) lists the units, signs what has no current certificate and drops the certificates of units gone; relation-departed drops
-// the departed unit's; an unrelated hook (config-changed among them) makes no call.
+// (leader-elected, upgrade-charm) lists the units, signs what has no current certificate and drops the certificates
+// of units gone; relation-departed drops the departed unit's; an unrelated hook (config-changed among them) makes no
+// call.
 func TestSignPeerServingHooks(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	content, pub := testCASecret(t, "CA one", now)
