@@ -5,7 +5,7 @@ package charm
 // CA, for a key the unit generates.
 //
 // Only the leader ever reads the CA key. A unit puts a CSR for its key in its own peer unit databag
-// (peerServingCSR); the leader, in the hook that brings it (authority-relation-changed) or in a full-scan hook,
+// (peerServingCSR); the leader, in the hook that brings it (authority-relation-changed) or in a scan hook,
 // checks it strictly (the CSR's signature, a P-256 key, exactly the unit's pod FQDN and the pod IP Juju publishes as
 // its ingress-address, nothing else), signs it (signServing) and publishes the leaf in the peer application databag
 // (peerServingPrefix + the unit's number). The unit installs the leaf once its public key is the key it holds; until
