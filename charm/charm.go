@@ -246,6 +246,12 @@ func (r *reconciler) reconcile() error {
 		if pub, err = r.rotate(pub, false); err != nil {
 			return err
 		}
+		// The units' serving certificates: only the leader reads the CA key, so it signs them (serving.go).
+		if pub.CA != "" && pub.cert != nil && r.peerID != "" {
+			if err := r.signPeerServing(pub); err != nil {
+				return err
+			}
+		}
 		// Signing needs valid config and a CA; it never waits for the workload container.
 		if pub.CA != "" && r.cfgErr == nil && r.peerID != "" {
 			if err := r.serveCertificates(pub); err != nil {
