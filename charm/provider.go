@@ -122,6 +122,13 @@ func caSubjects(pub *published, peer map[string]string) [][]byte {
 	if pub.cert != nil {
 		add(pub.cert.RawSubject)
 	}
+	// In intermediate mode, the issuers above it too: a requirer CA named like one of them would be self-issued
+	// under it, which RFC 5280 leaves out of path length counts and name constraints.
+	for _, parent := range pub.Parents {
+		if cert, err := ca.ParseCertificate(parent); err == nil {
+			add(cert.RawSubject)
+		}
+	}
 	for _, k := range []string{peerNextCA, peerPreviousCA} {
 		if s := peer[k]; s != "" {
 			if cert, err := ca.ParseCertificate(s); err == nil {

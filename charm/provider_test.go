@@ -339,9 +339,15 @@ func TestCASubjects(t *testing.T) {
 		{"both", map[string]string{peerNextCA: next.CA, peerPreviousCA: prev.CA}, []*published{cur, next, prev}},
 		{"same subject", map[string]string{peerNextCA: same.CA}, []*published{cur}},
 		{"unreadable next", map[string]string{peerNextCA: "garbage"}, []*published{cur}},
+		{"intermediate", nil, []*published{cur, prev}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := caSubjects(cur, tc.peer)
+			pub := cur
+			if tc.name == "intermediate" {
+				// Its parents, up to the root, are names a requirer may not take either.
+				pub = &published{CA: cur.CA, cert: cur.cert, Parents: []string{prev.CA, "garbage"}}
+			}
+			got := caSubjects(pub, tc.peer)
 			if len(got) != len(tc.want) {
 				t.Fatalf("%d subjects, want %d", len(got), len(tc.want))
 			}
