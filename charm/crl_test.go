@@ -13,19 +13,8 @@ import (
 // testCA is a CA's secret content and certificate.
 func testCA(t *testing.T, cn string, now time.Time) (map[string]string, *x509.Certificate) {
 	t.Helper()
-	key, err := ca.GenerateKey(ca.ECDSAP256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.NewRoot(key, ca.Subject{CommonName: cn}, 365*24*time.Hour, now, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyPEM, err := ca.EncodePrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return map[string]string{"private-key": keyPEM, "certificate": ca.EncodeCertificate(cert)}, cert
+	content, pub := testCASecret(t, cn, now)
+	return content, pub.cert
 }
 
 func parseCRL(t *testing.T, s string) *x509.RevocationList {

@@ -55,16 +55,7 @@ func (f *relRunner) Run(_ context.Context, tool string, args []string, stdin []b
 			name = "tls-authority"
 		}
 		key := id + "/" + name
-		if f.bags[key] == nil {
-			f.bags[key] = map[string]string{}
-		}
-		for k, v := range data {
-			if v == "" {
-				delete(f.bags[key], k)
-			} else {
-				f.bags[key][k] = v
-			}
-		}
+		setBag(f.bags, key, data)
 		return nil, nil
 	}
 	return nil, fmt.Errorf("unexpected %s %v", tool, args)

@@ -73,16 +73,7 @@ func (f *provRunner) Run(_ context.Context, tool string, args []string, stdin []
 		if !slices.Contains(args, "--app") {
 			key = id + "/tls-authority/0"
 		}
-		if f.bags[key] == nil {
-			f.bags[key] = map[string]string{}
-		}
-		for k, v := range data {
-			if v == "" {
-				delete(f.bags[key], k)
-			} else {
-				f.bags[key][k] = v
-			}
-		}
+		setBag(f.bags, key, data)
 		return nil, nil
 	case "secret-get":
 		return json.Marshal(f.secret)

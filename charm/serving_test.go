@@ -76,16 +76,7 @@ func (f *peerJuju) Run(_ context.Context, tool string, args []string, stdin []by
 		if slices.Contains(args, "--app") {
 			name = "tls-authority"
 		}
-		if f.bags[name] == nil {
-			f.bags[name] = map[string]string{}
-		}
-		for k, v := range data {
-			if v == "" {
-				delete(f.bags[name], k)
-			} else {
-				f.bags[name][k] = v
-			}
-		}
+		setBag(f.bags, name, data)
 		return nil, nil
 	case "relation-list":
 		return json.Marshal(f.units)
