@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -196,6 +197,10 @@ func TestRequirerAgainstAuthority(t *testing.T) {
 		}
 	}
 	a0 := appA.Units()[0]
+	// On Kubernetes the service exposes only opened ports: the server's and the peers' mutual-TLS port.
+	if ports := a0.OpenedPorts(); !slices.Equal(ports, []string{"8443/tcp", "9443/tcp"}) {
+		t.Errorf("opened ports %v, want 8443/tcp and 9443/tcp", ports)
+	}
 	got := action(t, a0, "get-certificate", nil)
 	caPEM := got["ca"]
 	roots := pool(t, caPEM)

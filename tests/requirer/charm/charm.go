@@ -275,6 +275,16 @@ func (r *reconciler) served(a *tlscertificates.Assigned) *tlscertificates.Assign
 }
 
 func (r *reconciler) reconcile() error {
+	if r.hc.Env.HookName == "install" || r.hc.Env.HookName == "upgrade-charm" {
+		// On Kubernetes the application's service exposes only the ports its charm opened (a real controller gave
+		// the service only Juju's placeholder port 65535 until these were opened). Ports are transactional and
+		// idempotent; these two hooks cover every unit's life, a re-created pod included.
+		for _, port := range []int{ServerPort, PeerPort} {
+			if err := r.hc.OpenPort(fmt.Sprintf("%d/tcp", port)); err != nil {
+				return err
+			}
+		}
+	}
 	assigned, received, err := r.sync()
 	if errors.Is(err, ErrInvalidConfig) {
 		return r.hc.SetStatus(hooktool.StatusBlocked, err.Error())
