@@ -123,7 +123,7 @@ phase_cluster() {
   echo $! >"$STATE/run/node.pid"
   waitfor 120 containerd test -S "$STATE/containerd/containerd.sock"
   log "cluster: importing images"
-  "${HEAVY[@]}" ctr --address "$STATE/containerd/containerd.sock" -n k8s.io images import --no-unpack "$CACHE/images/oci.tar" >/dev/null \
+  "${HEAVY[@]}" ctr --address "$STATE/containerd/containerd.sock" -n k8s.io images import "$CACHE/images/oci.tar" >/dev/null \
     || die "cluster: ctr images import"
   waitfor 180 apiserver kctl get --raw /readyz
   waitfor 180 "the node" sh -c "'$BIN/kubectl' --kubeconfig '$STATE/admin.kubeconfig' get node tlsa-node -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' 2>/dev/null | grep -q True"
