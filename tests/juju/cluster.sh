@@ -1,5 +1,5 @@
 # Cluster phase of up.sh: a single-node Kubernetes in network namespace $NETNS, which has no interface to the
-# outside: the node's address is on a dummy interface (the default route goes there and nowhere), pods are on a CNI
+# outside: the node's address is on a bridge with no port (the default route goes there and nowhere), pods are on a CNI
 # bridge inside it. node.sh runs the components in a PID and mount namespace of their own (down.sh kills it).
 
 P_=$STATE/pki
@@ -108,13 +108,14 @@ phase_cluster() {
   [ -f "$CACHE/images/oci.tar" ] || die "cluster: no images (run the images phase)"
   mkdir -p "$STATE/run" "$STATE/logs"
   pki; configs
+  ip netns list | grep -qw "$NETNS" && die "cluster: network namespace $NETNS exists (tests/juju/down.sh first)"
   ip netns add "$NETNS"
   inns ip link set lo up
-  inns ip link add node0 type dummy
+  inns ip link add node0 type bridge
   inns ip addr add "$NODE_IP/32" dev node0
   inns ip link set node0 up
-  # The only route out goes to the dummy interface, which drops what it is given; the service range must be routable
-  # for kube-proxy's DNAT to see locally made connections.
+  # The only route out goes to that portless bridge, which drops what it is given (no dummy driver here); it also
+  # makes the service range routable, as kube-proxy's DNAT of locally made connections needs.
   inns ip route add default dev node0
   # nsenter, not ip netns exec, which would remount /sys and lose the cgroup hierarchies (node.sh mounts a sysfs
   # of the namespace itself). setsid: the node is no child of this shell's session; its PID namespace dies with it (--kill-child).
@@ -126,7 +127,7 @@ phase_cluster() {
   "${HEAVY[@]}" ctr --address "$STATE/containerd/containerd.sock" -n k8s.io images import "$CACHE/images/oci.tar" >/dev/null \
     || die "cluster: ctr images import"
   waitfor 180 apiserver kctl get --raw /readyz
-  waitfor 180 "the node" sh -c "'$BIN/kubectl' --kubeconfig '$STATE/admin.kubeconfig' get node tlsa-node -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' 2>/dev/null | grep -q True"
+  waitfor 180 "the node" kctl wait --for=condition=Ready node/tlsa-node --timeout=2s
   storage
   log "cluster: up (kubectl: ip netns exec $NETNS kubectl --kubeconfig $STATE/admin.kubeconfig)"
 }

@@ -22,7 +22,7 @@ for c in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/*/kubepods.slice /sys/fs/cgrou
   [ -d "$c" ] && find "$c" -depth -type d -exec rmdir {} + 2>/dev/null || true
 done
 # Mounts were made in the node's mount namespace and went with it; any that leaked is unmounted before the state goes.
-grep -F " $STATE/" /proc/self/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+{ grep -F " $STATE/" /proc/self/mounts || true; } | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
 rm -rf "$STATE/run" "$STATE/containerd" "$STATE/kubelet" "$STATE/etcd" "$STATE/pv" "$STATE/cni" "$STATE/juju-data" "$STATE/env" "$STATE/varlog"
 # Check: nothing of ours is left.
 left=""
