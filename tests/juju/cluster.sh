@@ -110,6 +110,11 @@ phase_cluster() {
   pki; configs
   ip netns list | grep -qw "$NETNS" && die "cluster: network namespace $NETNS exists (tests/juju/down.sh first)"
   ip netns add "$NETNS"
+  # ip netns exec binds these over /etc/hosts and /etc/resolv.conf: commands run in the namespace (the juju client,
+  # kubectl) look no name up outside.
+  mkdir -p "/etc/netns/$NETNS"
+  printf '127.0.0.1 localhost\n%s tlsa-node\n' "$NODE_IP" >"/etc/netns/$NETNS/hosts"
+  echo "options timeout:1 attempts:1" >"/etc/netns/$NETNS/resolv.conf"
   inns ip link set lo up
   inns ip link add node0 type bridge
   inns ip addr add "$NODE_IP/32" dev node0
@@ -153,7 +158,7 @@ apiVersion: v1
 kind: PersistentVolume
 metadata: {name: tlsa-pv$i}
 spec:
-  capacity: {storage: 10Gi}
+  capacity: {storage: 100Gi}   # nominal: Juju asks 20Gi for the controller
   accessModes: [ReadWriteOnce]
   persistentVolumeReclaimPolicy: Retain
   storageClassName: local

@@ -17,6 +17,7 @@ fi
 for p in $(pgrep -f "$STATE/|$CACHE/bin/" || true); do [ "$p" != $$ ] && kill -KILL "$p" 2>/dev/null || true; done
 sleep 1
 ip netns del "$NETNS" 2>/dev/null || true
+rm -rf "/etc/netns/$NETNS"; rmdir /etc/netns 2>/dev/null || true
 # Cgroups the kubelet and runc made (cgroupfs driver): empty once their processes are gone; removed deepest first.
 for c in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/*/kubepods.slice /sys/fs/cgroup/*/k8s.io; do
   [ -d "$c" ] && find "$c" -depth -type d -exec rmdir {} + 2>/dev/null || true
@@ -27,6 +28,7 @@ rm -rf "$STATE/run" "$STATE/containerd" "$STATE/kubelet" "$STATE/etcd" "$STATE/p
 # Check: nothing of ours is left.
 left=""
 ip netns list 2>/dev/null | grep -qw "$NETNS" && left="$left netns:$NETNS"
+[ -e "/etc/netns/$NETNS" ] && left="$left /etc/netns/$NETNS"
 grep -qF " $STATE/" /proc/self/mounts && left="$left mounts"
 pgrep -f "$STATE/|$CACHE/bin/" >/dev/null && left="$left processes"
 ls -d /sys/fs/cgroup/*/kubepods 2>/dev/null | grep -q . && left="$left cgroups"

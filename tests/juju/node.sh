@@ -14,6 +14,10 @@ mount -t tmpfs tmpfs /run
 mkdir -p "$STATE/varlog"; mount --bind "$STATE/varlog" /var/log
 # The kubelet's volumes are mounted under its root dir and must propagate to the containers runc starts.
 mkdir -p "$STATE/kubelet"; mount --bind "$STATE/kubelet" "$STATE/kubelet"; mount --make-rshared "$STATE/kubelet"
+# No name is looked up outside: the node's own name is in its hosts file, and its resolver has no server.
+echo "127.0.0.1 localhost
+$NODE_IP tlsa-node" >"$R/hosts"; mount --bind "$R/hosts" /etc/hosts
+echo "options timeout:1 attempts:1" >"$R/resolv.conf"; mount --bind "$R/resolv.conf" /etc/resolv.conf
 echo 1 >/proc/sys/net/ipv4/ip_forward
 echo 1 >/proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null || true
 export PATH=$BIN:$PATH
@@ -30,7 +34,7 @@ start kube-apiserver kube-apiserver --etcd-servers=http://127.0.0.1:2379 --adver
   --kubelet-client-certificate=$P/admin.crt --kubelet-client-key=$P/admin.key \
   --service-account-key-file=$P/sa.pub --service-account-signing-key-file=$P/sa.key \
   --service-account-issuer=https://kubernetes.default.svc.cluster.local --authorization-mode=Node,RBAC \
-  --allow-privileged=true --enable-admission-plugins=NodeRestriction
+  --allow-privileged=true --kubelet-preferred-address-types=InternalIP,Hostname --enable-admission-plugins=NodeRestriction
 start kube-controller-manager kube-controller-manager --kubeconfig=$STATE/admin.kubeconfig \
   --service-account-private-key-file=$P/sa.key --root-ca-file=$P/ca.crt --use-service-account-credentials \
   --cluster-signing-cert-file=$P/ca.crt --cluster-signing-key-file=$P/ca.key --service-cluster-ip-range=$SERVICE_CIDR \
