@@ -9,7 +9,7 @@ phase_dqlite() {
   local apt=$CACHE/apt src=$CACHE/src/dqlite
   rm -rf "$apt" "$src"; mkdir -p "$apt/lists/partial" "$src"
   echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian sid main" >"$apt/sources.list"
-  local opts=(-o Dir::Etc::SourceList="$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null -o Dir::State::Lists="$apt/lists")
+  local opts=(-qq -o Dir::Etc::SourceList="$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null -o Dir::State::Lists="$apt/lists" -o APT::Sandbox::User=root)
   apt-get "${opts[@]}" update -qq
   ( cd "$src" && apt-get "${opts[@]}" source --download-only "dqlite=$DQLITE_DEB_VERSION" ) \
     || die "dqlite: Debian sid no longer has dqlite $DQLITE_DEB_VERSION (it has: $(cd "$src" && apt-get "${opts[@]}" showsrc dqlite 2>/dev/null | sed -n 's/^Version: //p' | tr '\n' ' ')); update DQLITE_DEB_VERSION in tests/juju/versions.sh"
@@ -84,7 +84,19 @@ build_pebble() {
   mark pebble "$key"
 }
 
-phase_build() { build_kubernetes; build_juju; build_pebble; }
+# CoreDNS, the cluster's DNS: the node runs it on its own address with the kubernetes plugin alone (no forwarding).
+build_coredns() {
+  local key; key=$(stamp coredns "$COREDNS_VERSION" "$(declare -f build_coredns)" "$(go version)")
+  if built coredns "$key"; then log "coredns: cached ($COREDNS_VERSION)"; return; fi
+  local src=$CACHE/src/coredns
+  modsrc github.com/coredns/coredns "$COREDNS_VERSION" "$src"
+  log "coredns: building"
+  ( cd "$src" && CGO_ENABLED=0 "${HEAVY[@]}" go build -trimpath -ldflags "-s -w" -o "$BIN/coredns" . ) || die "coredns: cannot build"
+  mark coredns "$key"
+}
+
+phase_build() { build_kubernetes; build_juju; build_pebble; build_coredns; }
+phase_coredns() { build_coredns; }
 phase_kubernetes() { build_kubernetes; }
 phase_juju() { build_juju; }
 phase_pebble() { build_pebble; }

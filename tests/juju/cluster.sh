@@ -78,13 +78,26 @@ authentication:
   x509: {clientCAFile: $P_/ca.crt}
 authorization: {mode: Webhook}
 clusterDomain: cluster.local
+clusterDNS: [$NODE_IP]
 resolvConf: $STATE/resolv.conf
 evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available: 1%, nodefs.inodesFree: 1%}
 imageGCHighThresholdPercent: 100
 serializeImagePulls: false
 KL
-  # No DNS server runs in the cluster, and no packet leaves the namespace: pods resolve nothing but their hosts file.
-  echo "options ndots:1 timeout:1 attempts:1" >"$STATE/resolv.conf"
+  # The cluster's DNS is CoreDNS on the node's address, answering for cluster.local (and the reverse zones) only:
+  # nothing is forwarded, no name is looked up outside.
+  echo "options timeout:1 attempts:2" >"$STATE/resolv.conf"
+  cat >"$STATE/Corefile" <<CF
+cluster.local in-addr.arpa ip6.arpa {
+    bind $NODE_IP
+    errors
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        kubeconfig $STATE/admin.kubeconfig
+        pods insecure
+    }
+    cache 10
+}
+CF
   cat >"$STATE/kube-proxy.yaml" <<KP
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
@@ -111,10 +124,10 @@ phase_cluster() {
   ip netns list | grep -qw "$NETNS" && die "cluster: network namespace $NETNS exists (tests/juju/down.sh first)"
   ip netns add "$NETNS"
   # ip netns exec binds these over /etc/hosts and /etc/resolv.conf: commands run in the namespace (the juju client,
-  # kubectl) look no name up outside.
+  # kubectl, the suite) ask the cluster DNS and look no name up outside.
   mkdir -p "/etc/netns/$NETNS"
   printf '127.0.0.1 localhost\n%s tlsa-node\n' "$NODE_IP" >"/etc/netns/$NETNS/hosts"
-  echo "options timeout:1 attempts:1" >"/etc/netns/$NETNS/resolv.conf"
+  printf 'nameserver %s\noptions timeout:1 attempts:2\n' "$NODE_IP" >"/etc/netns/$NETNS/resolv.conf"
   inns ip link set lo up
   inns ip link add node0 type bridge
   inns ip addr add "$NODE_IP/32" dev node0

@@ -52,7 +52,7 @@ fill_requirer() { cp -a "$REPO/build/requirer-image/." "$1/"; }
 fill_pause() { cp "$CACHE/images/pause" "$1/pause"; }
 
 phase_images() {
-  ( cd "$REPO" && "${HEAVY[@]}" make -s image requirer >/dev/null ) || die "images: make image requirer"
+  ( cd "$REPO" && env -u GOFLAGS "${HEAVY[@]}" make -s image requirer >/dev/null ) || die "images: make image requirer"
   base_rootfs
   local inputs; inputs=$(cd "$REPO" && find build/image build/requirer-image -type f -print0 | sort -z | xargs -0 sha256sum)
   local key; key=$(stamp images "$(declare -f phase_images umoci_image fill_base fill_operator fill_authority fill_requirer fill_pause)" "$OPERATOR_IMAGE $CHARMBASE_IMAGE $PAUSE_IMAGE $AUTHORITY_IMAGE $REQUIRER_IMAGE" "$(cat "$CACHE/stamps/rootfs" "$CACHE/stamps/juju" "$CACHE/stamps/pebble")" "$inputs")

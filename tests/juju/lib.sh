@@ -15,6 +15,7 @@ DNS_IP=10.203.0.10
 CONTROLLER=${JUJU_CONTROLLER:-tlsa}
 BIN=$CACHE/bin
 HEAVY=(nice -n 19 ionice -c3)
+# The builds below run in modules copied from the proxy, which may need go.sum entries they lack.
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod
 
 log() { printf '%s [juju] %s\n' "$(date +%T)" "$*" >&2; }

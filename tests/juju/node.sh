@@ -1,6 +1,6 @@
 #!/bin/bash
 # The node: run by cluster.sh as PID 1 of a PID and mount namespace of its own, inside the network namespace. It
-# starts etcd, the control plane, containerd, the kubelet and kube-proxy and waits; when it dies (down.sh kills it)
+# starts etcd, the control plane, containerd, the kubelet, kube-proxy and CoreDNS and waits; when it dies (down.sh kills it)
 # the kernel kills every process of the namespace, containers included, and drops every mount made in it.
 . "$(dirname "$0")/lib.sh"
 R=$STATE/run L=$STATE/logs P=$STATE/pki
@@ -43,6 +43,7 @@ start kube-scheduler kube-scheduler --kubeconfig=$STATE/admin.kubeconfig --bind-
 start kubelet kubelet --config=$STATE/kubelet.yaml --kubeconfig=$STATE/admin.kubeconfig --root-dir=$STATE/kubelet \
   --hostname-override=tlsa-node --node-ip=$NODE_IP
 start kube-proxy kube-proxy --config=$STATE/kube-proxy.yaml
+start coredns coredns -conf "$STATE/Corefile"
 wait -n || true
 echo "node: a component exited; see $L" >&2
 wait

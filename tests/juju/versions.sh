@@ -6,3 +6,4 @@ JUJU_VERSION=4.1-beta2
 PEBBLE_VERSION=v1.32.2
 # dqlite comes from Debian's source package (sid); the version fetched is checked against this pin.
 DQLITE_DEB_VERSION=1.18.7-1
+COREDNS_VERSION=v1.14.7  # the cluster DNS, run on the node (no pod)
