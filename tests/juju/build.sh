@@ -6,22 +6,25 @@
 phase_dqlite() {
   local key; key=$(stamp dqlite "$DQLITE_DEB_VERSION" "$(declare -f phase_dqlite)")
   if built dqlite "$key" && [ -f "$CACHE/dqlite/lib/libdqlite.so" ]; then log "dqlite: cached ($DQLITE_DEB_VERSION)"; return; fi
-  local apt=$CACHE/apt src=$CACHE/src/dqlite
-  rm -rf "$apt" "$src"; mkdir -p "$apt/lists/partial" "$src"
-  echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian sid main" >"$apt/sources.list"
-  local opts=(-qq -o Dir::Etc::SourceList="$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null -o Dir::State::Lists="$apt/lists" -o APT::Sandbox::User=root)
-  apt-get "${opts[@]}" update -qq
-  ( cd "$src" && apt-get "${opts[@]}" source --download-only "dqlite=$DQLITE_DEB_VERSION" ) \
-    || die "dqlite: Debian sid no longer has dqlite $DQLITE_DEB_VERSION (it has: $(cd "$src" && apt-get "${opts[@]}" showsrc dqlite 2>/dev/null | sed -n 's/^Version: //p' | tr '\n' ' ')); update DQLITE_DEB_VERSION in tests/juju/versions.sh"
+  # The source package is kept: once sid moves past the pin, a machine that fetched it still builds it.
+  local apt=$CACHE/apt src=$CACHE/src/dqlite-$DQLITE_DEB_VERSION
+  if [ ! -f "$src/dqlite_$DQLITE_DEB_VERSION.dsc" ]; then
+    rm -rf "$apt" "$src"; mkdir -p "$apt/lists/partial" "$src"
+    echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian sid main" >"$apt/sources.list"
+    local opts=(-qq -o Dir::Etc::SourceList="$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null -o Dir::State::Lists="$apt/lists" -o APT::Sandbox::User=root)
+    apt-get "${opts[@]}" update
+    ( cd "$src" && apt-get "${opts[@]}" source --download-only "dqlite=$DQLITE_DEB_VERSION" ) \
+      || die "dqlite: Debian sid no longer has dqlite $DQLITE_DEB_VERSION (it has: $(apt-cache "${opts[@]}" showsrc dqlite 2>/dev/null | sed -n 's/^Version: //p' | tr '\n' ' ')); update DQLITE_DEB_VERSION in tests/juju/versions.sh"
+  fi
+  rm -rf "$src/tree"
   ( cd "$src" && dpkg-source -x --no-check dqlite_*.dsc tree >/dev/null ) || die "dqlite: cannot unpack the source package"
   log "dqlite: building $DQLITE_DEB_VERSION"
   ( cd "$src/tree" && autoreconf -i >/dev/null 2>&1 && "${HEAVY[@]}" ./configure -q --enable-build-raft --prefix="$CACHE/dqlite" >/dev/null \
       && "${HEAVY[@]}" make -s -j2 >/dev/null 2>&1 && make -s install >/dev/null ) || die "dqlite: build failed (in $src/tree)"
+  echo "$DQLITE_DEB_VERSION (Debian sid source package)" >"$CACHE/dqlite/VERSION"
   mark dqlite "$key"
 }
 
-# gobuild DIR OUT PKG [flags...]: go build in module DIR.
-gobuild() { local dir=$1 out=$2 pkg=$3; shift 3; ( cd "$dir" && "${HEAVY[@]}" go build -trimpath -o "$out" "$@" "$pkg" ); }
 
 # A module's source from the proxy, copied writable so it can be the main module of a build.
 modsrc() { # modsrc MODULE VERSION DEST
