@@ -24,6 +24,9 @@ for c in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/*/kubepods.slice /sys/fs/cgrou
 done
 # Mounts were made in the node's mount namespace and went with it; any that leaked is unmounted before the state goes.
 { grep -F " $STATE/" /proc/self/mounts || true; } | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+# Directories node.sh made on the machine to mount its own tmpfs on: empty there.
+made=$(cat "$STATE/run/made-dirs" 2>/dev/null || true)
+for d in $made; do rmdir "$d" 2>/dev/null || true; done
 rm -rf "$STATE/run" "$STATE/containerd" "$STATE/kubelet" "$STATE/etcd" "$STATE/pv" "$STATE/cni" "$STATE/juju-data" "$STATE/env" "$STATE/varlog"
 # Check: nothing of ours is left.
 left=""
@@ -32,5 +35,6 @@ ip netns list 2>/dev/null | grep -qw "$NETNS" && left="$left netns:$NETNS"
 grep -qF " $STATE/" /proc/self/mounts && left="$left mounts"
 pgrep -f "$STATE/|$CACHE/bin/" >/dev/null && left="$left processes"
 ls -d /sys/fs/cgroup/*/kubepods 2>/dev/null | grep -q . && left="$left cgroups"
+for d in $made; do [ -e "$d" ] && left="$left $d"; done
 [ -z "$left" ] || die "down: left behind:$left"
 log "down: done; nothing left (network namespace, processes, mounts, cgroups)"

@@ -12,6 +12,12 @@ mkdir -p "$R/cgroup"; mount --rbind /sys/fs/cgroup "$R/cgroup"; mount -t sysfs s
 # kubelet keeps in /var/log/pods whatever its root dir) are this node's own and go with it.
 mount -t tmpfs tmpfs /run
 mkdir -p "$STATE/varlog"; mount --bind "$STATE/varlog" /var/log
+# Paths the CNI library (its result cache) and the kubelet (device plugins) use whatever their configuration says:
+# each is a tmpfs of this node's; a directory made for it is listed for down.sh to remove.
+for d in /var/lib/cni /var/lib/kubelet; do
+  [ -d "$d" ] || { mkdir -p "$d"; echo "$d" >>"$R/made-dirs"; }
+  mount -t tmpfs tmpfs "$d"
+done
 # The kubelet's volumes are mounted under its root dir and must propagate to the containers runc starts.
 mkdir -p "$STATE/kubelet"; mount --bind "$STATE/kubelet" "$STATE/kubelet"; mount --make-rshared "$STATE/kubelet"
 # No name is looked up outside: the node's own name is in its hosts file, and its resolver has no server.
@@ -40,7 +46,7 @@ start kube-controller-manager kube-controller-manager --kubeconfig=$STATE/admin.
   --cluster-signing-cert-file=$P/ca.crt --cluster-signing-key-file=$P/ca.key --service-cluster-ip-range=$SERVICE_CIDR \
   --bind-address=127.0.0.1 --leader-elect=false
 start kube-scheduler kube-scheduler --kubeconfig=$STATE/admin.kubeconfig --bind-address=127.0.0.1 --leader-elect=false
-start kubelet kubelet --config=$STATE/kubelet.yaml --kubeconfig=$STATE/admin.kubeconfig --root-dir=$STATE/kubelet \
+start kubelet kubelet --config=$STATE/kubelet.yaml --kubeconfig=$STATE/admin.kubeconfig --root-dir=$STATE/kubelet --cert-dir=$STATE/kubelet/pki \
   --hostname-override=tlsa-node --node-ip=$NODE_IP
 start kube-proxy kube-proxy --config=$STATE/kube-proxy.yaml
 start coredns coredns -conf "$STATE/Corefile"
