@@ -19,7 +19,9 @@ jj() { inns env JUJU_DATA="$STATE/juju-data" KUBECONFIG="$STATE/admin.kubeconfig
 write_env() {
   cat >"$STATE/env" <<ENV
 # Written by tests/juju/up.sh: the real Juju controller tests/integration runs against. Every command that talks
-# to the cluster or the controller must run inside the network namespace: \$TLSA_JUJU_EXEC <command>.
+# to the cluster or the controller must run inside the network namespace: \$TLSA_JUJU_EXEC <command>. The namespace
+# has no route out, to the Go module proxy either: build test binaries outside (go test -c), run them inside.
+# Names under cluster.local resolve there (CoreDNS on the node).
 export JUJU_DATA=$STATE/juju-data
 export JUJU_CONTROLLER=$CONTROLLER
 export KUBECONFIG=$STATE/admin.kubeconfig
