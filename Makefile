@@ -106,3 +106,13 @@ clean:
 	rm -rf $(BUILD)
 
 FORCE:
+
+# A real Juju controller (4.1-beta2) on a single-node Kubernetes (1.34), all built from source, in a network
+# namespace with no route out (tests/juju/README.md). The builds and images are cached in /var/cache/tls-authority-juju
+# (JUJU_CACHE) and reused while their inputs do not change; the env file tests/integration sources is
+# build/juju/env. juju-down leaves no process, mount, namespace or iptables rule behind.
+.PHONY: juju-up juju-down
+juju-up: charm requirer
+	tests/juju/up.sh
+juju-down:
+	tests/juju/down.sh
