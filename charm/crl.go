@@ -220,7 +220,7 @@ func (r *reconciler) maintainOneCRL(k crlKeys, caPEM string, auth func() (*ca.Au
 // never reads back a secret it set), else as Juju has it.
 func (r *reconciler) previousAuthority() (*ca.Authority, error) {
 	if r.prevContent == nil {
-		content, err := r.hc.GetSecret(hooktool.GetSecretOptions{Label: CAPreviousSecret})
+		content, err := r.hc.GetSecret(hooktool.GetSecretOptions{Label: CAPreviousSecret, Refresh: true}) // as caSecret
 		if err != nil {
 			return nil, fmt.Errorf("cannot read the previous CA's secret: %w", err)
 		}

@@ -93,10 +93,14 @@ func (r *reconciler) caSecretID() (string, error) {
 // caSecret is the CA secret's content as this hook last wrote it, else as Juju has it (read once per hook). Juju
 // answers a plain secret-get with the last committed revision even after this hook's secret-set (only --peek or
 // --refresh see a pending one: worker/uniter/runner/context/context.go GetSecret), so a hook never reads back
-// what it wrote: it keeps it here.
+// what it wrote: it keeps it here. It reads with --refresh: Juju 4 pins even the owning application's units to the
+// revision they first read, like a consumer, until they refresh (seen on 4.1-beta2, whose leader read revision 1
+// and never saw a rotation's next CA: domain/secret/service/consume.go GetConsumedRevision), while 3.6 gives an
+// owner the latest revision whatever the flag; the hook's first read comes before any secret-set of its own, so
+// the flag never shows it a pending revision.
 func (r *reconciler) caSecret() (map[string]string, error) {
 	if r.caContent == nil {
-		content, err := r.hc.GetSecret(hooktool.GetSecretOptions{Label: CASecret})
+		content, err := r.hc.GetSecret(hooktool.GetSecretOptions{Label: CASecret, Refresh: true})
 		if err != nil {
 			return nil, err
 		}

@@ -6,8 +6,8 @@ package charm
 //
 // Only the leader ever reads the CA key. A unit puts a CSR for its key in its own peer unit databag
 // (peerServingCSR); the leader, in the hook that brings it (authority-relation-changed) or in a scan hook,
-// checks it strictly (the CSR's signature, a P-256 key, exactly the unit's pod FQDN and the pod IP Juju publishes as
-// its ingress-address, nothing else), signs it (signServing) and publishes the leaf in the peer application databag
+// checks it strictly (the CSR's signature, a P-256 key, exactly the unit's pod FQDN and the pod IP the unit
+// publishes beside it as peerServingIP, nothing else), signs it (signServing) and publishes the leaf in the peer application databag
 // (peerServingPrefix + the unit's number). The unit installs the leaf once its public key is the key it holds; until
 // then its agent keeps serving the certificate it has, with that certificate's key. The leader signs its own CSR
 // directly.
@@ -60,6 +60,11 @@ const (
 const (
 	// peerServingCSR, in a unit's own databag: the PEM CSR for the key the unit waits a certificate for.
 	peerServingCSR = "serving-csr"
+	// peerServingIP, beside it: the pod IP the unit's CSR names ("" for none). Not Juju's ingress-address: on
+	// Kubernetes that is the application's service address, the same for every unit (seen on Juju 4.1-beta2,
+	// where the leader refused every other unit's CSR for naming its own pod IP). A unit's own databag is written
+	// by that unit alone, as its CSR is: the IP is trusted as far as the CSR is.
+	peerServingIP = "serving-ip"
 	// peerServingPrefix + a unit's number, in the application databag: the PEM leaf the leader signed for that
 	// unit's CSR. One key per unit, so that signing one unit's certificate rewrites that key alone.
 	peerServingPrefix = "serving-cert-"
@@ -199,8 +204,8 @@ func (r *reconciler) servingCert(pub *published) (crt, key string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	if mine[peerServingCSR] != st.PendingCSR {
-		if err := r.hc.SetUnitData(r.peerID, map[string]string{peerServingCSR: st.PendingCSR}); err != nil {
+	if want := ipOrEmpty(ip); mine[peerServingCSR] != st.PendingCSR || mine[peerServingIP] != want {
+		if err := r.hc.SetUnitData(r.peerID, map[string]string{peerServingCSR: st.PendingCSR, peerServingIP: want}); err != nil {
 			return "", "", err
 		}
 		if err := r.hc.Log(hooktool.LevelInfo, "asked the leader for the agent's serving certificate for %s (%s)", fqdn, ipString(ip)); err != nil {
@@ -319,7 +324,7 @@ func (r *reconciler) signPeerCSRs(pub *published, units []string) (map[string]st
 			continue
 		}
 		fqdn := podFQDN(u, r.hc.Env.ModelName)
-		ip := net.ParseIP(bags[i]["ingress-address"])
+		ip := net.ParseIP(bags[i][peerServingIP])
 		csr, err := checkServingCSR(csrPEM, fqdn, ip)
 		if err != nil {
 			if err := r.hc.Log(hooktool.LevelWarning, "refused the serving CSR of %s: %v", u, err); err != nil {
@@ -530,7 +535,8 @@ var hostsOnly = &net.Resolver{PreferGo: true, Dial: func(context.Context, string
 var podIPOf = podIP
 
 // podIP is the address the pod's hostname has in /etc/hosts (IPv4 first), as the kubelet writes it into every
-// container of the pod: the pod IP, which Juju also gives as the unit's ingress-address. nil when it is not there.
+// container of the pod: the pod IP (not the unit's ingress-address, which on Kubernetes is the application's service
+// address). nil when it is not there.
 func podIP(host string) net.IP {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -552,6 +558,14 @@ func podIP(host string) net.IP {
 		}
 	}
 	return first
+}
+
+// ipOrEmpty is ip as the peer databag holds it: "" for none.
+func ipOrEmpty(ip net.IP) string {
+	if ip == nil {
+		return ""
+	}
+	return ip.String()
 }
 
 func ipString(ip net.IP) string {

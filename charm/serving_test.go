@@ -172,7 +172,9 @@ func TestServingCert(t *testing.T) {
 	podIPOf = func(host string) net.IP { return ips[host] }
 	t.Cleanup(func() { podIPOf = podIP })
 	f := &peerJuju{secret: content, units: []string{"tls-authority/1"}, bags: map[string]map[string]string{
-		"tls-authority/0": {"ingress-address": "10.1.2.2"}, "tls-authority/1": {"ingress-address": "10.1.2.3"}}}
+		// On Kubernetes a unit's ingress-address is the application's service address, the same for every unit
+		// (seen on Juju 4.1-beta2): the pod IP comes from the unit itself, beside its CSR.
+		"tls-authority/0": {"ingress-address": "10.152.183.7"}, "tls-authority/1": {"ingress-address": "10.152.183.7"}}}
 	fqdn1 := "tls-authority-1.tls-authority-endpoints.cos.svc.cluster.local"
 	fqdn0 := "tls-authority-0.tls-authority-endpoints.cos.svc.cluster.local"
 
@@ -237,7 +239,6 @@ func TestServingCert(t *testing.T) {
 	now = leaf.NotBefore.Add(life*2/3 + time.Hour)
 	renew("past two thirds of its life", true)
 	ips["tls-authority-1"] = net.ParseIP("10.9.9.9")
-	f.bags["tls-authority/1"]["ingress-address"] = "10.9.9.9"
 	renew("a new pod IP", true)
 
 	content2, pub2 := testCASecret(t, "CA two", now)
@@ -309,7 +310,7 @@ func TestSignPeerServingHooks(t *testing.T) {
 	t.Cleanup(func() { podIPOf = podIP })
 	f := &peerJuju{secret: content, units: []string{"tls-authority/1", "tls-authority/2"}, bags: map[string]map[string]string{
 		"tls-authority":   {servingKeyOf("tls-authority/7"): "a departed unit's"},
-		"tls-authority/1": {"ingress-address": "10.1.2.1"}, "tls-authority/2": {"ingress-address": "10.1.2.2"}}}
+		"tls-authority/1": {"ingress-address": "10.152.183.7"}, "tls-authority/2": {"ingress-address": "10.152.183.7"}}}
 	f.hook(t, "tls-authority/1", "update-status", "", pub, now) // asks; tls-authority/2 has not asked yet
 	_, _, calls := f.hook(t, "tls-authority/0", "leader-elected", "", pub, now)
 	if calls["relation-list"] != 1 || calls["relation-get"] != 2 || calls["relation-set"] != 1 {
