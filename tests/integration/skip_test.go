@@ -1,0 +1,61 @@
+package integration
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestSkipsWithoutController pins the skip line: without the variables every test says which to set, in one line.
+func TestSkipsWithoutController(t *testing.T) {
+	msg := SkipMessage([]string{"TLS_AUTHORITY_CONTROLLER"})
+	for _, v := range append(envVars, envFileVar) {
+		if !strings.Contains(msg, v) {
+			t.Errorf("skip line %q does not name %s", msg, v)
+		}
+	}
+	if strings.Contains(msg, "\n") {
+		t.Errorf("skip line %q is more than one line", msg)
+	}
+}
+
+// TestEnvFile: the env file stands in for unset variables, a set variable wins, and JUJU_DATA from the file points
+// the client store at tests/juju's.
+func TestEnvFile(t *testing.T) {
+	for _, v := range append(envVars, "JUJU_MODEL", "TLS_AUTHORITY_KEEP_MODELS") {
+		t.Setenv(v, "")
+	}
+	t.Setenv("JUJU_DATA", "")
+	os.Unsetenv("JUJU_DATA")
+	path := filepath.Join(t.TempDir(), "env")
+	content := "# tests/juju\nexport TLS_AUTHORITY_CONTROLLER=local\nTLS_AUTHORITY_CHARM='/b/tls-authority_amd64.charm'\n\n" +
+		"TLS_AUTHORITY_IMAGE=\"ghcr.io/x/tls-authority-agent:dev\"\nTLS_REQUIRER_CHARM=/b/r.charm\nJUJU_DATA=/s/juju\n"
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(envFileVar, path)
+	t.Setenv("TLS_REQUIRER_IMAGE", "from-env")
+	t.Setenv("TLS_AUTHORITY_CHARM", "from-env.charm")
+	env, missing, err := EnvFromOS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(missing) != 0 {
+		t.Errorf("missing %v", missing)
+	}
+	want := Env{Controller: "local", Charm: "from-env.charm", Image: "ghcr.io/x/tls-authority-agent:dev",
+		RequirerCharm: "/b/r.charm", RequirerImage: "from-env", ModelPrefix: "tls-it"}
+	if *env != want {
+		t.Errorf("env %+v, want %+v", *env, want)
+	}
+	if got := os.Getenv("JUJU_DATA"); got != "/s/juju" {
+		t.Errorf("JUJU_DATA %q, want /s/juju", got)
+	}
+	if err := os.WriteFile(path, []byte("no equals sign\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := EnvFromOS(); err == nil {
+		t.Error("a line without = was accepted")
+	}
+}
