@@ -46,6 +46,7 @@ import (
 	corecharm "github.com/juju/juju/core/charm"
 	"github.com/juju/juju/core/crossmodel"
 	"github.com/juju/juju/core/semversion"
+	"github.com/juju/juju/domain/deployment/charm"
 	"github.com/juju/juju/environs/config"
 	"github.com/juju/juju/juju"
 	"github.com/juju/juju/rpc/params"
@@ -205,13 +206,9 @@ func (m *Model) Destroy(ctx context.Context, maxWait time.Duration) error {
 // Deploy deploys a local charm archive as the juju CLI does (cmd/juju/application/deployer: AddLocalCharm, the
 // pending resources, then Deploy), with config values as strings and resources as OCI image references.
 func (m *Model) Deploy(ctx context.Context, app, charmPath string, units int, cfg map[string]string, res map[string]string) error {
-	abs, err := filepath.Abs(charmPath)
+	ch, curl, origin, err := ReadLocalCharm(charmPath)
 	if err != nil {
-		return fmt.Errorf("cannot deploy %s: %w", app, err)
-	}
-	ch, curl, err := corecharm.NewCharmAtPath(abs)
-	if err != nil {
-		return fmt.Errorf("cannot read charm %s: %w", abs, err)
+		return err
 	}
 	agentVersion, err := m.agentVersion(ctx)
 	if err != nil {
@@ -221,23 +218,11 @@ func (m *Model) Deploy(ctx context.Context, app, charmPath string, units int, cf
 	if err != nil {
 		return fmt.Errorf("cannot deploy %s: %w", app, err)
 	}
-	curl, err = local.AddLocalCharm(curl, ch, false, agentVersion)
-	if err != nil {
-		return fmt.Errorf("cannot upload charm %s: %w", abs, err)
-	}
-	// The origin the CLI gives a local charm (cmd/juju/application/utils MakeOrigin): local, its revision, and the
-	// base and architecture of the charm's manifest.
-	bases := ch.Manifest().Bases
-	if len(bases) == 0 || len(bases[0].Architectures) == 0 {
-		return fmt.Errorf("cannot deploy %s: its manifest names no base and architecture", abs)
-	}
-	base, err := corebase.ParseBase(bases[0].Name, bases[0].Channel.Track)
-	if err != nil {
-		return fmt.Errorf("cannot deploy %s: %w", abs, err)
+	if curl, err = local.AddLocalCharm(curl, ch, false, agentVersion); err != nil {
+		return fmt.Errorf("cannot upload charm %s: %w", charmPath, err)
 	}
 	rev := curl.Revision
-	origin := commoncharm.Origin{Source: commoncharm.OriginLocal, Revision: &rev, Base: base,
-		Architecture: bases[0].Architectures[0]}
+	origin.Revision = &rev
 	ids, err := deployer.DeployResources(ctx, app, resources.CharmID{URL: curl.String(), Origin: origin}, res,
 		ch.Meta().Resources, m.conn, (&modelcmd.FilesystemCommand{}).Filesystem())
 	if err != nil {
@@ -255,6 +240,28 @@ func (m *Model) Deploy(ctx context.Context, app, charmPath string, units int, cf
 		return fmt.Errorf("cannot deploy %s: %w", app, err)
 	}
 	return nil
+}
+
+// ReadLocalCharm reads a charm archive as the juju CLI does, with the origin the CLI gives a local charm
+// (cmd/juju/application/utils MakeOrigin): local, and the base and architecture of the charm's manifest.
+func ReadLocalCharm(path string) (charm.Charm, *charm.URL, commoncharm.Origin, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, nil, commoncharm.Origin{}, fmt.Errorf("cannot read charm %s: %w", path, err)
+	}
+	ch, curl, err := corecharm.NewCharmAtPath(abs)
+	if err != nil {
+		return nil, nil, commoncharm.Origin{}, fmt.Errorf("cannot read charm %s: %w", abs, err)
+	}
+	bases := ch.Manifest().Bases
+	if len(bases) == 0 || len(bases[0].Architectures) == 0 {
+		return nil, nil, commoncharm.Origin{}, fmt.Errorf("cannot read charm %s: its manifest names no base and architecture", abs)
+	}
+	base, err := corebase.ParseBase(bases[0].Name, bases[0].Channel.Track)
+	if err != nil {
+		return nil, nil, commoncharm.Origin{}, fmt.Errorf("cannot read charm %s: %w", abs, err)
+	}
+	return ch, curl, commoncharm.Origin{Source: commoncharm.OriginLocal, Base: base, Architecture: bases[0].Architectures[0]}, nil
 }
 
 // agentVersion is the model's agent version, which AddLocalCharm checks the charm's min-juju-version against.

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -57,5 +58,24 @@ func TestEnvFile(t *testing.T) {
 	}
 	if _, _, err := EnvFromOS(); err == nil {
 		t.Error("a line without = was accepted")
+	}
+}
+
+// TestReadLocalCharm: Juju's own reader (core/charm NewCharmAtPath, what the CLI's deploy uses) accepts a charm
+// packed by cmd/pack-charm, and the origin Deploy gives it names the manifest's base and architecture. It needs no
+// controller: it builds and packs the bulk requirer.
+func TestReadLocalCharm(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go toolchain to build the bulk requirer")
+	}
+	ch, curl, origin, err := ReadLocalCharm(buildBulkRequirer(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if curl.Name != "bulk-requirer" || curl.Schema != "local" || ch.Meta().Name != "bulk-requirer" {
+		t.Errorf("charm %s (schema %s), meta name %s", curl.Name, curl.Schema, ch.Meta().Name)
+	}
+	if origin.Source != "local" || origin.Base.OS != "ubuntu" || origin.Base.Channel.Track != "24.04" || origin.Architecture != "amd64" {
+		t.Errorf("origin %+v, want local, ubuntu@24.04, amd64", origin)
 	}
 }
