@@ -24,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -478,6 +479,10 @@ func (m *Model) Exec(ctx context.Context, unit, container, command string, timeo
 		code = v
 	case float64:
 		code = int(v)
+	case string: // the uniter stores action results as strings (runner/context UpdateActionResults)
+		if code, err = strconv.Atoi(v); err != nil {
+			return 0, stdout, stderr, fmt.Errorf("cannot read the exit code %q of the exec in %s/%s", v, unit, container)
+		}
 	case nil:
 		code = 0 // juju exec leaves return-code out when it is 0
 	default:
