@@ -1,21 +1,33 @@
-// Package integration runs tls-authority on a real Juju controller through github.com/juju/juju/api: it deploys the
-// packed charm with its rock, the reference requirer (tests/requirer) in unit and app mode, offers the authority to a
-// second model, waits for active and idle, runs the actions, verifies every chain with openssl, makes the TLS
-// handshakes and rotates the CA. It is its own Go module (Juju's dependencies stay out of the root module), pinned
-// to the Juju of the controller tests/juju builds (4.1-beta2, github.com/juju/juju@570e41eadd7e) with Juju's
-// replace lines. The same client serves the GitHub workflow's Juju 3.6 controller: no side checks the other's
-// version at login, and the facade versions this suite calls are served by both (docs in go.mod).
+// Package integration runs tls-authority on a real Juju controller through github.com/juju/juju/api, the issue-19
+// suite: tls-authority (3 units) with the reference requirer (tests/requirer) in UNIT and APP modes and handshakes
+// from another pod; certificate_transfer both ways; a CA rotation under a handshake loop; the CA secret across a
+// rotation, read by leader and non-leaders; the leader removed and scaled back; the multi-model reference
+// architecture of SPEC §1 with intermediates; get-issued-certificates at 300 certificates. Each test adds its own
+// models and has its own deadline. It is its own Go module (Juju's dependencies stay out of the root module).
 //
-// The tests skip, with one line naming the variables, unless these are set (see Env):
+// The client is the Juju of the controller tests/juju builds, 4.1-beta2 (github.com/juju/juju@570e41eadd7e), with
+// Juju's replace lines (go.mod). The same client serves the GitHub workflow's Juju 3.6 controller on MicroK8s: no
+// side checks the other's version at login (4.1 apiserver/admin.go login and stateauthenticator only record the
+// client version; the client's api package only records the server's), every facade version this suite calls is
+// served by both (Action 7, Application 19-22, ApplicationOffers 5, Charms 7, Client 8, ModelConfig 3,
+// ModelManager 10, Resources 3), and the 4.1 client keeps compatibility paths for 3.6 controllers (modelmanager
+// CreateModel below ModelManager v11).
 //
-//	TLS_AUTHORITY_CONTROLLER  a controller in the local Juju client store (~/.local/share/juju), e.g. "concierge-microk8s"
+// The tests skip, with one line naming the variables, unless these are set (see Env), in the environment or in the
+// KEY=VALUE file TLS_AUTHORITY_ENV_FILE names (tests/juju writes one; its JUJU_DATA points at its client store):
+//
+//	TLS_AUTHORITY_CONTROLLER  a controller in the local Juju client store ($JUJU_DATA, else ~/.local/share/juju)
 //	TLS_AUTHORITY_CHARM       the packed charm (charmcraft pack or make charm)
-//	TLS_AUTHORITY_IMAGE       the authority-image: an OCI image reference the cluster can pull (the rockcraft rock)
+//	TLS_AUTHORITY_IMAGE       the authority-image: an OCI image reference the cluster has or can pull; its trust
+//	                          store is read with cat (ca-certificates, as the rock has)
 //	TLS_REQUIRER_CHARM        the packed reference requirer (make requirer)
-//	TLS_REQUIRER_IMAGE        its server-image (the rock of tests/requirer/server)
+//	TLS_REQUIRER_IMAGE        its server-image, with openssl, sh and coreutils (the handshakes from inside pods)
 //
-// JUJU_MODEL, when set, prefixes the models the tests add (default "tls-it"); they are destroyed at the end unless
-// TLS_AUTHORITY_KEEP_MODELS is set.
+// The tests reach pod addresses directly (the agents' /ca.pem, HTTPS with the pki root): run them where those
+// route, e.g. `ip netns exec <the cluster's namespace> go test` on tests/juju's controller. JUJU_MODEL, when set,
+// prefixes the models the tests add (default "tls-it"); they are destroyed at the end unless
+// TLS_AUTHORITY_KEEP_MODELS is set. TestIssuedCertificatesAtScale builds a charm in the repository's root module,
+// so it needs the go command.
 package integration
 
 import (
