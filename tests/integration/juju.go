@@ -82,7 +82,15 @@ var envVars = []string{"TLS_AUTHORITY_CONTROLLER", "TLS_AUTHORITY_CHARM", "TLS_A
 // envFileVar names a file of KEY=VALUE lines (tests/juju's env file) whose values stand in for unset variables.
 const envFileVar = "TLS_AUTHORITY_ENV_FILE"
 
-// EnvFromOS reads Env from the environment, completed from the file TLS_AUTHORITY_ENV_FILE names when it is set;
+// envAliases are the names tests/juju's env file gives some variables.
+var envAliases = map[string]string{
+	"TLS_AUTHORITY_CONTROLLER": "JUJU_CONTROLLER",
+	"TLS_AUTHORITY_IMAGE":      "TLSA_AUTHORITY_IMAGE",
+	"TLS_REQUIRER_IMAGE":       "TLSA_REQUIRER_IMAGE",
+}
+
+// EnvFromOS reads Env from the environment, completed from the file TLS_AUTHORITY_ENV_FILE names when it is set
+// (under the variables' names or tests/juju's, envAliases; the charms then default to make's build/ outputs);
 // missing lists the required variables that are unset.
 func EnvFromOS() (env *Env, missing []string, err error) {
 	file := map[string]string{}
@@ -95,7 +103,13 @@ func EnvFromOS() (env *Env, missing []string, err error) {
 		if v := os.Getenv(name); v != "" {
 			return v
 		}
-		return file[name]
+		if v := file[name]; v != "" {
+			return v
+		}
+		if alias := envAliases[name]; alias != "" {
+			return file[alias]
+		}
+		return ""
 	}
 	// The client store is the juju CLI's: JUJU_DATA from the env file points at tests/juju's.
 	if d := file["JUJU_DATA"]; d != "" && os.Getenv("JUJU_DATA") == "" {
@@ -105,6 +119,20 @@ func EnvFromOS() (env *Env, missing []string, err error) {
 	for i, name := range envVars {
 		if v[i] = get(name); v[i] == "" {
 			missing = append(missing, name)
+		}
+	}
+	// With an env file, the charms default to what make charm and make requirer build.
+	if len(file) > 0 {
+		for i, def := range map[int]string{1: "../../build/tls-authority_amd64.charm", 3: "../../build/tls-requirer_amd64.charm"} {
+			if _, err := os.Stat(def); v[i] == "" && err == nil {
+				v[i] = def
+			}
+		}
+		missing = missing[:0]
+		for i, name := range envVars {
+			if v[i] == "" {
+				missing = append(missing, name)
+			}
 		}
 	}
 	env = &Env{Controller: v[0], Charm: v[1], Image: v[2], RequirerCharm: v[3], RequirerImage: v[4],

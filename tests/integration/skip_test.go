@@ -30,8 +30,9 @@ func TestEnvFile(t *testing.T) {
 	t.Setenv("JUJU_DATA", "")
 	os.Unsetenv("JUJU_DATA")
 	path := filepath.Join(t.TempDir(), "env")
-	content := "# tests/juju\nexport TLS_AUTHORITY_CONTROLLER=local\nTLS_AUTHORITY_CHARM='/b/tls-authority_amd64.charm'\n\n" +
-		"TLS_AUTHORITY_IMAGE=\"ghcr.io/x/tls-authority-agent:dev\"\nTLS_REQUIRER_CHARM=/b/r.charm\nJUJU_DATA=/s/juju\n"
+	// tests/juju's names: JUJU_CONTROLLER, TLSA_AUTHORITY_IMAGE.
+	content := "# tests/juju\nexport JUJU_CONTROLLER=local\nTLS_AUTHORITY_CHARM='/b/tls-authority_amd64.charm'\n\n" +
+		"export TLSA_AUTHORITY_IMAGE=\"ghcr.io/x/tls-authority-agent:dev\"\nTLS_REQUIRER_CHARM=/b/r.charm\nJUJU_DATA=/s/juju\n"
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
