@@ -108,8 +108,7 @@ func TestRotationHandshakeLoop(t *testing.T) {
 // stop ends it and returns the successes, the failures, and the distinct server certificate serials seen.
 func (s *suite) startHandshakeLoop(m *Model, client, addr, serverName string) (stop func() (ok int, failed []string, serials map[string]bool)) {
 	s.t.Helper()
-	script := fmt.Sprintf(`rm -f /tmp/hsloop.stop /tmp/hsloop.log
-while [ ! -e /tmp/hsloop.stop ]; do
+	script := fmt.Sprintf(`while [ ! -e /tmp/hsloop.stop ]; do
   if out=$(echo | timeout 10 openssl s_client -verify_return_error -CAfile /etc/ssl/certs/ca-certificates.crt -servername %s -connect %s:8443 2>&1); then
     echo "ok $(printf '%%s\n' "$out" | openssl x509 -noout -serial)"
   else
@@ -118,12 +117,14 @@ while [ ! -e /tmp/hsloop.stop ]; do
   sleep 1
 done
 `, serverName, addr)
-	s.exec(m, client, "server", "printf '%s' "+shellQuote(script)+" > /tmp/hsloop.sh")
+	s.exec(m, client, "server", "rm -f /tmp/hsloop.stop /tmp/hsloop.log && printf '%s' "+shellQuote(script)+" > /tmp/hsloop.sh")
 	layer := `services:
   it-handshakes:
     override: replace
     startup: disabled
     command: /bin/sh /tmp/hsloop.sh
+    on-success: ignore
+    on-failure: ignore
 `
 	p := pebbleCmd("server")
 	cmd := fmt.Sprintf("printf '%%s' %s > /tmp/it-hsloop.yaml && %s add it-hsloop /tmp/it-hsloop.yaml && %s start it-handshakes",
