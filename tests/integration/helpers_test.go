@@ -246,7 +246,15 @@ func (s *suite) handshakeFromPod(m *Model, from, addr, serverName, pem string) {
 	out := s.exec(m, from, "server", cmd)
 	if !strings.Contains(out, "Verify return code: 0 (ok)") {
 		s.t.Errorf("handshake from %s with %s as %s: no verified chain\n%s", from, addr, serverName, out)
+		return
 	}
+	subject := ""
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "subject=") {
+			subject = l
+		}
+	}
+	s.t.Logf("handshake from %s's container with %s as %s: verified, %s", from, addr, serverName, subject)
 }
 
 // tlsGet makes an HTTPS request from the test to addr (a pod address: the test runs in the cluster's network
