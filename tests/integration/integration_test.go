@@ -157,6 +157,12 @@ func (s *suite) waitNewCA(m *Model, old string) string {
 		if ca := s.ca(m, "tls-authority"); ca != old {
 			return ca
 		}
+		// A failed hook stops the rotation: say so now rather than at the deadline.
+		if st, err := m.Status(s.ctx); err == nil {
+			if _, why := activeIdle(st); strings.HasPrefix(why, "error:") {
+				s.t.Fatalf("the CA did not change after rotate-private-key: %s", why)
+			}
+		}
 		select {
 		case <-s.ctx.Done():
 			s.t.Fatal("the CA did not change after rotate-private-key")
