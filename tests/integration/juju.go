@@ -453,28 +453,36 @@ func (m *Model) WaitFor(ctx context.Context, ok func(*params.FullStatus) (bool, 
 	}
 }
 
-// activeIdle says whether all units are active and idle, and if not, why.
+// activeIdle says whether all units are active and idle, and if not, why: a unit in error anywhere first (one
+// waiting unit must not hide another's failed hook), then the first unit not yet active and idle.
 func activeIdle(st *params.FullStatus) (bool, string) {
 	var apps []string
 	for a := range st.Applications {
 		apps = append(apps, a)
 	}
 	sort.Strings(apps)
+	why := ""
 	for _, a := range apps {
 		app := st.Applications[a]
-		if len(app.Units) == 0 {
-			return false, a + " has no units yet"
+		if len(app.Units) == 0 && why == "" {
+			why = a + " has no units yet"
 		}
-		for u, us := range app.Units {
+		var units []string
+		for u := range app.Units {
+			units = append(units, u)
+		}
+		sort.Strings(units)
+		for _, u := range units {
+			us := app.Units[u]
 			if us.WorkloadStatus.Status == "error" || us.AgentStatus.Status == "error" {
 				return false, fmt.Sprintf("error: %s: %s %s", u, us.WorkloadStatus.Info, us.AgentStatus.Info)
 			}
-			if us.WorkloadStatus.Status != "active" || us.AgentStatus.Status != "idle" {
-				return false, fmt.Sprintf("%s is %s/%s: %s", u, us.WorkloadStatus.Status, us.AgentStatus.Status, us.WorkloadStatus.Info)
+			if (us.WorkloadStatus.Status != "active" || us.AgentStatus.Status != "idle") && why == "" {
+				why = fmt.Sprintf("%s is %s/%s: %s", u, us.WorkloadStatus.Status, us.AgentStatus.Status, us.WorkloadStatus.Info)
 			}
 		}
 	}
-	return true, ""
+	return why == "", why
 }
 
 // RunAction runs an action on a unit and waits for its result; an action that does not complete is an error.

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"github.com/juju/juju/rpc/params"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,5 +79,24 @@ func TestReadLocalCharm(t *testing.T) {
 	}
 	if origin.Source != "local" || origin.Base.OS != "ubuntu" || origin.Base.Channel.Track != "24.04" || origin.Architecture != "amd64" {
 		t.Errorf("origin %+v, want local, ubuntu@24.04, amd64", origin)
+	}
+}
+
+// TestActiveIdleSeesErrorsBehindWaitingUnits: a unit in error is reported even when a unit sorted before it is
+// still waiting (seen on Juju 4.1-beta2: app-a/1 waiting hid authority-a/0's failed hook until the deadline).
+func TestActiveIdleSeesErrorsBehindWaitingUnits(t *testing.T) {
+	st := &params.FullStatus{Applications: map[string]params.ApplicationStatus{
+		"app-a": {Units: map[string]params.UnitStatus{"app-a/0": {
+			WorkloadStatus: params.DetailedStatus{Status: "waiting"}, AgentStatus: params.DetailedStatus{Status: "idle"}}}},
+		"authority-a": {Units: map[string]params.UnitStatus{"authority-a/0": {
+			WorkloadStatus: params.DetailedStatus{Status: "error", Info: "hook failed"}, AgentStatus: params.DetailedStatus{Status: "idle"}}}},
+	}}
+	if ok, why := activeIdle(st); ok || !strings.HasPrefix(why, "error: authority-a/0") {
+		t.Errorf("activeIdle = %v, %q; want the error of authority-a/0", ok, why)
+	}
+	st.Applications["authority-a"].Units["authority-a/0"] = params.UnitStatus{
+		WorkloadStatus: params.DetailedStatus{Status: "active"}, AgentStatus: params.DetailedStatus{Status: "idle"}}
+	if ok, why := activeIdle(st); ok || why != "app-a/0 is waiting/idle: " {
+		t.Errorf("activeIdle = %v, %q; want app-a/0 waiting", ok, why)
 	}
 }
