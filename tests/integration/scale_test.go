@@ -12,11 +12,11 @@ import (
 	"time"
 )
 
-// TestIssuedCertificatesAtScale: two units of a bulk requirer (testdata/bulkrequirer) ask for 150 certificates
+// TestIssuedCertificatesAtScale: three units of a bulk requirer (testdata/bulkrequirer) ask for 100 certificates
 // each; get-issued-certificates lists all 300, in one result and page by page, each one signed by the CA.
 func TestIssuedCertificatesAtScale(t *testing.T) {
 	s := setup(t, 40*time.Minute)
-	const units, each = 2, 150
+	const units, each = 3, 100 // 100: the authority reads at most 100 requests of one unit's databag (charm/limits.go maxCSRsPerUnitBag)
 	charm := buildBulkRequirer(t)
 	m := s.model("scale")
 	s.authority(m, "tls-authority", 1, nil)
