@@ -23,6 +23,8 @@
 //	TLS_REQUIRER_CHARM        the packed reference requirer (make requirer)
 //	TLS_REQUIRER_IMAGE        its server-image, with openssl, sh and coreutils (the handshakes from inside pods)
 //
+// With TLS_AUTHORITY_REQUIRE_CONTROLLER set (.ci/run), a test without them fails instead of skipping.
+//
 // The tests reach pod addresses directly (the agents' /ca.pem, HTTPS with the pki root): run them where those
 // route, e.g. `ip netns exec <the cluster's namespace> go test` on tests/juju's controller. JUJU_MODEL, when set,
 // prefixes the models the tests add (default "tls-it"); they are destroyed at the end unless
