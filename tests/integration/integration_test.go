@@ -1,385 +1,282 @@
 package integration
 
 import (
-	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"github.com/juju/juju/rpc/params"
 )
 
-// scenarioFile is the simulator scenario whose topology and status expectations the deployment test repeats on a
-// real controller: the same applications, units, config and relations, and the same statuses once settled.
-const scenarioFile = "../scenarios/demo-tls.yaml"
+// TestUnitAndAppModes: tls-authority with 3 units and the reference requirer in UNIT and APP modes; every requirer
+// unit is Active with a certificate openssl verifies against get-ca-certificate, naming its unit's (UNIT) or its
+// application's (APP) service, and serves it in a handshake made from a pod of the other application.
+func TestUnitAndAppModes(t *testing.T) {
+	s := setup(t, 40*time.Minute)
+	m := s.model("modes")
+	s.authority(m, "tls-authority", 3, nil)
+	s.requirer(m, "req-unit", 2, "unit", nil)
+	s.requirer(m, "req-app", 2, "app", nil)
+	s.integrate(m, "req-unit:certificates", "tls-authority:certificates")
+	s.integrate(m, "req-app:certificates", "tls-authority:certificates")
+	s.settle(m)
 
-// scenario is the part of a scenario file (tests/sim/scenario) this suite reads: deploy and integrate steps, and the
-// first expect step's statuses.
-type scenario struct {
-	Steps []struct {
-		Deploy *struct {
-			App       string            `yaml:"app"`
-			Charm     string            `yaml:"charm"`
-			Units     int               `yaml:"units"`
-			Config    map[string]any    `yaml:"config"`
-			Resources map[string]string `yaml:"resources"`
-		} `yaml:"deploy"`
-		Integrate *struct{ A, B string } `yaml:"integrate"`
-		Expect    *struct {
-			Status map[string]string `yaml:"status"`
-		} `yaml:"expect"`
-	} `yaml:"steps"`
-}
-
-func setup(t *testing.T) (*Env, *Controller) {
-	t.Helper()
-	env, missing := EnvFromOS()
-	if len(missing) > 0 {
-		t.Skip(SkipMessage(missing))
-	}
-	for _, tool := range []string{"openssl"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("cannot find %s: %v", tool, err)
-		}
-	}
-	ctrl, err := Dial(env.Controller)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ctrl.Close() })
-	return env, ctrl
-}
-
-func addModel(t *testing.T, env *Env, ctrl *Controller, name string) *Model {
-	t.Helper()
-	m, err := ctrl.AddModel(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if env.KeepModels {
-			t.Logf("keeping model %s (TLS_AUTHORITY_KEEP_MODELS)", name)
-			return
-		}
-		if err := m.Destroy(10 * time.Minute); err != nil {
-			t.Error(err)
-		}
-	})
-	return m
-}
-
-// unitFQDN is the name Juju's Kubernetes provider gives unit <app>/<n>'s pod: pod <app>-<n> of the headless service
-// <app>-endpoints in namespace <model>.
-func unitFQDN(unit, model string) string {
-	app, n, _ := strings.Cut(unit, "/")
-	return fmt.Sprintf("%s-%s.%s-endpoints.%s.svc.cluster.local", app, n, app, model)
-}
-
-// appFQDN is the name of application <app>'s service.
-func appFQDN(app, model string) string { return fmt.Sprintf("%s.%s.svc.cluster.local", app, model) }
-
-// requirer is one requirer application whose certificates the test checks.
-type requirer struct {
-	model *Model
-	app   string
-	scope string // what it serves: "unit" or "app"
-}
-
-// TestDeployment deploys demo-tls.yaml's topology on a real controller, plus a consumer of the authority in a second
-// model through a cross-model offer, then checks statuses, chains, handshakes and a CA rotation.
-func TestDeployment(t *testing.T) {
-	env, ctrl := setup(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
-	defer cancel()
-	b, err := os.ReadFile(scenarioFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sc scenario
-	if err := yaml.Unmarshal(b, &sc); err != nil {
-		t.Fatalf("cannot parse %s: %v", scenarioFile, err)
-	}
-	prov := addModel(t, env, ctrl, env.ModelPrefix)
-	remote := addModel(t, env, ctrl, env.ModelPrefix+"-remote")
-
-	var wantStatus map[string]string
-	var requirers []requirer
-	for _, s := range sc.Steps {
-		switch {
-		case s.Deploy != nil:
-			d := s.Deploy
-			charmPath, res := env.Charm, map[string]string{"authority-image": env.Image}
-			if strings.Contains(filepath.Base(d.Charm), "requirer") {
-				charmPath, res = env.RequirerCharm, map[string]string{"server-image": env.RequirerImage}
-				scope := fmt.Sprint(d.Config["mode"])
-				if scope != "unit" && scope != "app" {
-					t.Fatalf("%s deploys %s in mode %q: this test checks unit and app mode", scenarioFile, d.App, scope)
-				}
-				requirers = append(requirers, requirer{prov, d.App, scope})
-			}
-			cfg := map[string]string{}
-			for k, v := range d.Config {
-				cfg[k] = fmt.Sprint(v)
-			}
-			if err := prov.Deploy(d.App, charmPath, d.Units, cfg, res); err != nil {
-				t.Fatal(err)
-			}
-		case s.Integrate != nil:
-			if err := prov.Integrate(s.Integrate.A, s.Integrate.B); err != nil {
-				t.Fatal(err)
-			}
-		case s.Expect != nil && wantStatus == nil:
-			wantStatus = s.Expect.Status
-		}
-	}
-	if len(requirers) == 0 || wantStatus == nil {
-		t.Fatalf("%s deploys no requirer or expects no status", scenarioFile)
-	}
-	if err := prov.WaitActiveIdle(ctx); err != nil {
-		t.Fatal(err)
-	}
-	checkStatus(t, prov, wantStatus)
-
-	// The cross-model consumer: unit mode, in its own model and namespace.
-	url, err := prov.Offer("tls-authority", "certificates", "tls-authority-certificates")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Deploy("remote-a", env.RequirerCharm, 1, map[string]string{"mode": "unit"}, map[string]string{"server-image": env.RequirerImage}); err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Consume(url, "tls-authority"); err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Integrate("remote-a:certificates", "tls-authority:certificates"); err != nil {
-		t.Fatal(err)
-	}
-	requirers = append(requirers, requirer{remote, "remote-a", "unit"})
-	for _, m := range []*Model{remote, prov} {
-		if err := m.WaitActiveIdle(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	ca := caCertificate(ctx, t, prov)
-	checkAgent(t, prov, ca)
-	checkRequirers(ctx, t, requirers, ca)
-	checkInContainerHandshakes(ctx, t, prov, requirers)
-
-	// Rotation: a new CA, every certificate re-issued under it, the handshakes trusting it alone.
-	leader := leaderOf(t, prov, "tls-authority")
-	if _, err := prov.RunAction(ctx, leader, "rotate-private-key", nil); err != nil {
-		t.Fatal(err)
-	}
-	var rotated string
-	for rotated == "" || rotated == ca {
-		if ctx.Err() != nil {
-			t.Fatal("the CA did not change after rotate-private-key")
-		}
-		time.Sleep(5 * time.Second)
-		rotated = caCertificate(ctx, t, prov)
-	}
-	for _, m := range []*Model{prov, remote} {
-		if err := m.WaitActiveIdle(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	checkAgent(t, prov, rotated)
-	checkRequirers(ctx, t, requirers, rotated)
-	checkInContainerHandshakes(ctx, t, prov, requirers)
-}
-
-// checkStatus holds the model to a scenario's status expectations: "status" or "status: message prefix".
-func checkStatus(t *testing.T, m *Model, want map[string]string) {
-	t.Helper()
-	st, err := m.Status()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for unit, w := range want {
-		app, _, _ := strings.Cut(unit, "/")
-		us, ok := st.Applications[app].Units[unit]
-		if !ok {
-			t.Errorf("no unit %s in model %s", unit, m.Name)
-			continue
-		}
-		status, msg, hasMsg := strings.Cut(w, ":")
-		if us.WorkloadStatus.Status != strings.TrimSpace(status) ||
-			(hasMsg && !strings.HasPrefix(us.WorkloadStatus.Info, strings.TrimSpace(msg))) {
-			t.Errorf("%s is %s: %s, want %s", unit, us.WorkloadStatus.Status, us.WorkloadStatus.Info, w)
-		}
-	}
-}
-
-func leaderOf(t *testing.T, m *Model, app string) string {
-	t.Helper()
-	units, names, err := m.Units(app)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range names {
-		if units[u].Leader {
-			return u
-		}
-	}
-	t.Fatalf("%s has no leader", app)
-	return ""
-}
-
-func caCertificate(ctx context.Context, t *testing.T, m *Model) string {
-	t.Helper()
-	out, err := m.RunAction(ctx, leaderOf(t, m, "tls-authority"), "get-ca-certificate", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := out["ca-certificate"].(string)
-	if !strings.Contains(ca, "BEGIN CERTIFICATE") {
-		t.Fatalf("get-ca-certificate returned %v", out)
-	}
-	return strings.TrimSpace(ca)
-}
-
-// checkAgent fetches the CA each authority unit's agent serves, from its pod address, as the scenario's http-get
-// does from the simulator's host.
-func checkAgent(t *testing.T, m *Model, ca string) {
-	t.Helper()
-	units, names, err := m.Units("tls-authority")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range names {
-		resp, err := http.Get(fmt.Sprintf("http://%s/ca.pem", net.JoinHostPort(units[u].Address, "8080")))
-		if err != nil {
-			t.Errorf("%s agent: %v", u, err)
-			continue
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || !strings.Contains(string(body), ca) {
-			t.Errorf("%s agent /ca.pem: %s, without the CA", u, resp.Status)
-		}
-	}
-}
-
-// checkRequirers gets each requirer unit's certificate, verifies its chain to ca with openssl, checks that it names
-// the unit's (unit mode) or the application's (app mode) service, and makes a handshake with the unit's server
-// trusting ca alone, with Go and with openssl s_client.
-func checkRequirers(ctx context.Context, t *testing.T, reqs []requirer, ca string) {
-	t.Helper()
-	dir := t.TempDir()
-	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, []byte(ca+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM([]byte(ca)) {
-		t.Fatal("cannot parse the CA")
-	}
-	for _, r := range reqs {
-		units, names, err := r.model.Units(r.app)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, u := range names {
-			// A rotation re-issues asynchronously: wait for the certificate under ca.
-			var out map[string]any
-			deadline := time.Now().Add(10 * time.Minute)
-			for {
-				out, err = r.model.RunAction(ctx, u, "get-certificate", map[string]any{"scope": r.scope})
-				if err == nil && strings.TrimSpace(fmt.Sprint(out["ca"])) == ca {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("%s has no certificate under the current CA: %v %v", u, err, out)
-				}
-				time.Sleep(10 * time.Second)
-			}
-			name := unitFQDN(u, r.model.Name)
+	ca := s.ca(m, "tls-authority")
+	for _, r := range []struct{ app, scope, other string }{{"req-unit", "unit", "req-app"}, {"req-app", "app", "req-unit"}} {
+		client := s.units(m, r.other)[0]
+		for _, u := range s.units(m, r.app) {
+			name := unitFQDN(u, m.Name)
 			if r.scope == "app" {
-				name = appFQDN(r.app, r.model.Name)
+				name = appFQDN(r.app, m.Name)
 			}
-			certFile := filepath.Join(dir, strings.ReplaceAll(u, "/", "-")+".pem")
-			chainFile := filepath.Join(dir, strings.ReplaceAll(u, "/", "-")+"-chain.pem")
-			os.WriteFile(certFile, []byte(fmt.Sprint(out["certificate"])+"\n"), 0o644)
-			os.WriteFile(chainFile, []byte(fmt.Sprint(out["chain"])+"\n"), 0o644)
-			openssl(t, "verify", "-CAfile", caFile, "-untrusted", chainFile, certFile)
-			openssl(t, "x509", "-in", certFile, "-noout", "-checkhost", name)
-
-			addr := net.JoinHostPort(units[u].Address, "8443")
-			conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", addr, &tls.Config{RootCAs: pool, ServerName: name})
-			if err != nil {
-				t.Errorf("handshake with %s (%s as %s): %v", u, addr, name, err)
-			} else {
-				conn.Close()
-			}
-			cmd := exec.Command("openssl", "s_client", "-verify_return_error", "-CAfile", caFile, "-servername", name, "-connect", addr)
-			cmd.Stdin = strings.NewReader("")
-			if b, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(b), "Verify return code: 0 (ok)") {
-				t.Errorf("openssl s_client to %s as %s: %v\n%s", u, name, err, b)
-			}
+			c := s.certificate(m, u, r.scope, ca)
+			s.verify(ca, c, name)
+			s.handshakeFromPod(m, client, s.address(m, u), name, ca)
 		}
 	}
 }
 
-// checkInContainerHandshakes makes, from each unit of a requirer that receives the CA over certificate_transfer,
-// inside its server container, a handshake with every unit-mode server of the same model, trusting only the
-// container's trust store (which the charm built with update-ca-certificates), as demo-tls.yaml's exec steps do.
-func checkInContainerHandshakes(ctx context.Context, t *testing.T, m *Model, reqs []requirer) {
-	t.Helper()
-	st, err := m.Status()
-	if err != nil {
+// TestCertificateTransfer: certificate_transfer both ways. tls-authority receives another authority's CA on
+// receive-ca-cert (installed in its workload container by update-ca-certificates, run through Pebble) and, with
+// forward-received-cas, sends it on with its own on send-ca-cert to a requirer, whose server container's trust store
+// then holds both and verifies the requirer's own certificate.
+func TestCertificateTransfer(t *testing.T) {
+	s := setup(t, 30*time.Minute)
+	m := s.model("transfer")
+	s.authority(m, "tls-authority", 1, map[string]string{"forward-received-cas": "true"})
+	s.authority(m, "other-ca", 1, nil)
+	s.requirer(m, "req", 1, "unit", nil)
+	s.integrate(m, "tls-authority:receive-ca-cert", "other-ca:send-ca-cert")
+	s.integrate(m, "req:certificates", "tls-authority:certificates")
+	s.integrate(m, "req:receive-ca-cert", "tls-authority:send-ca-cert")
+	s.settle(m)
+
+	ca, other := s.ca(m, "tls-authority"), s.ca(m, "other-ca")
+	bundle := "/etc/ssl/certs/ca-certificates.crt"
+	if got := s.exec(m, "tls-authority/0", "authority", "cat "+bundle); !contains(got, other) {
+		t.Errorf("tls-authority/0's container trust store (%s) lacks other-ca's CA", bundle)
+	}
+	got := s.exec(m, "req/0", "server", "cat "+bundle)
+	for name, want := range map[string]string{"tls-authority": ca, "other-ca (forwarded)": other} {
+		if !contains(got, want) {
+			t.Errorf("req/0's container trust store (%s) lacks %s's CA", bundle, name)
+		}
+	}
+	// The container's own store (no CA file given) verifies the requirer's certificate.
+	s.certificate(m, "req/0", "unit", ca)
+	s.handshakeFromPod(m, "req/0", s.address(m, "req/0"), unitFQDN("req/0", m.Name), "")
+}
+
+// TestRotationHandshakeLoop: a client pod, trusting only its container's trust store (filled over
+// certificate_transfer), makes a handshake every second with a UNIT-mode server while rotate-private-key replaces
+// the CA: 0 handshakes fail, and the loop sees both the certificate before the rotation and the one after it.
+func TestRotationHandshakeLoop(t *testing.T) {
+	s := setup(t, 40*time.Minute)
+	m := s.model("rotation")
+	s.authority(m, "tls-authority", 3, nil)
+	s.requirer(m, "srv", 1, "unit", nil)
+	s.requirer(m, "cli", 1, "unit", nil)
+	s.integrate(m, "srv:certificates", "tls-authority:certificates")
+	s.integrate(m, "cli:certificates", "tls-authority:certificates")
+	s.integrate(m, "cli:receive-ca-cert", "tls-authority:send-ca-cert")
+	s.settle(m)
+	ca := s.ca(m, "tls-authority")
+	s.certificate(m, "srv/0", "unit", ca)
+
+	stop := s.startHandshakeLoop(m, "cli/0", s.address(m, "srv/0"), unitFQDN("srv/0", m.Name))
+	time.Sleep(15 * time.Second)
+	if _, err := m.RunAction(s.ctx, s.leaderOf(m, "tls-authority"), "rotate-private-key", nil); err != nil {
 		t.Fatal(err)
 	}
-	for _, client := range reqs {
-		if client.model != m || client.scope != "app" {
-			continue
+	rotated := s.waitNewCA(m, ca)
+	s.certificate(m, "srv/0", "unit", rotated)
+	s.settle(m)
+	time.Sleep(20 * time.Second)
+	ok, failed, serials := stop()
+	t.Logf("handshakes through the rotation: %d ok, %d failed, %d server certificates seen", ok, len(failed), len(serials))
+	if len(failed) > 0 {
+		t.Errorf("%d handshakes failed through the rotation:\n%s", len(failed), strings.Join(failed, "\n"))
+	}
+	if ok < 20 || len(serials) < 2 {
+		t.Errorf("the loop made %d handshakes and saw %d server certificates: it did not span the rotation", ok, len(serials))
+	}
+}
+
+// startHandshakeLoop runs, as a Pebble service of client's server container (so no juju exec holds the unit's
+// hook lock meanwhile), an openssl handshake with addr every second, trusting the container's trust store bundle;
+// stop ends it and returns the successes, the failures, and the distinct server certificate serials seen.
+func (s *suite) startHandshakeLoop(m *Model, client, addr, serverName string) (stop func() (ok int, failed []string, serials map[string]bool)) {
+	s.t.Helper()
+	script := fmt.Sprintf(`while [ ! -e /tmp/hsloop.stop ]; do
+  if out=$(echo | timeout 10 openssl s_client -verify_return_error -CAfile /etc/ssl/certs/ca-certificates.crt -servername %s -connect %s:8443 2>&1); then
+    echo "ok $(printf '%%s\n' "$out" | openssl x509 -noout -serial)"
+  else
+    echo "FAIL $(date -u +%%T) $(printf '%%s\n' "$out" | grep -i -m2 'error\|verify return' | tr '\n' ' ')"
+  fi >>/tmp/hsloop.log
+  sleep 1
+done
+`, serverName, addr)
+	s.exec(m, client, "server", "rm -f /tmp/hsloop.stop /tmp/hsloop.log && printf '%s' "+shellQuote(script)+" > /tmp/hsloop.sh")
+	layer := `services:
+  it-handshakes:
+    override: replace
+    startup: disabled
+    command: /bin/sh /tmp/hsloop.sh
+    on-success: ignore
+    on-failure: ignore
+`
+	p := pebbleCmd("server")
+	cmd := fmt.Sprintf("printf '%%s' %s > /tmp/it-hsloop.yaml && %s add it-hsloop /tmp/it-hsloop.yaml && %s start it-handshakes",
+		shellQuote(layer), p, p)
+	if code, out, errOut, err := m.Exec(s.ctx, client, "", cmd, time.Minute); err != nil || code != 0 {
+		s.t.Fatalf("cannot start the handshake loop in %s: exit %d %v\n%s%s", client, code, err, out, errOut)
+	}
+	return func() (int, []string, map[string]bool) {
+		s.t.Helper()
+		s.exec(m, client, "server", "touch /tmp/hsloop.stop && sleep 3")
+		log := s.exec(m, client, "server", "cat /tmp/hsloop.log")
+		ok, failed, serials := 0, []string(nil), map[string]bool{}
+		for _, line := range strings.Split(strings.TrimSpace(log), "\n") {
+			switch {
+			case strings.HasPrefix(line, "ok "):
+				ok++
+				serials[strings.TrimPrefix(line, "ok ")] = true
+			case line != "":
+				failed = append(failed, line)
+			}
 		}
-		_, clientUnits, err := m.Units(client.app)
+		return ok, failed, serials
+	}
+}
+
+// waitNewCA waits until the leader's get-ca-certificate answers a CA other than old.
+func (s *suite) waitNewCA(m *Model, old string) string {
+	s.t.Helper()
+	for {
+		if ca := s.ca(m, "tls-authority"); ca != old {
+			return ca
+		}
+		// A failed hook stops the rotation: say so now rather than at the deadline.
+		if st, err := m.Status(s.ctx); err == nil {
+			if _, why := activeIdle(st); strings.HasPrefix(why, "error:") {
+				s.t.Fatalf("the CA did not change after rotate-private-key: %s", why)
+			}
+		}
+		select {
+		case <-s.ctx.Done():
+			s.t.Fatal("the CA did not change after rotate-private-key")
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+// TestCASecretAcrossRotation: after rotate-private-key, every unit, leader and non-leaders, answers the new CA,
+// every agent serves it in /ca.pem (with the old one, for the overlap); then leadership moves to a non-leader
+// (the leader scaled away), which reads the rotated CA secret and signs a new requirer unit's certificate under
+// the new CA.
+func TestCASecretAcrossRotation(t *testing.T) {
+	s := setup(t, 45*time.Minute)
+	m := s.model("secret")
+	s.authority(m, "tls-authority", 3, nil)
+	s.requirer(m, "req", 1, "unit", nil)
+	s.integrate(m, "req:certificates", "tls-authority:certificates")
+	s.settle(m)
+	old := s.ca(m, "tls-authority")
+	leader := s.leaderOf(m, "tls-authority")
+	if _, err := m.RunAction(s.ctx, leader, "rotate-private-key", nil); err != nil {
+		t.Fatal(err)
+	}
+	rotated := s.waitNewCA(m, old)
+	s.certificate(m, "req/0", "unit", rotated)
+	s.settle(m)
+	for _, u := range s.units(m, "tls-authority") {
+		if got := s.caOn(m, u); got != rotated {
+			t.Errorf("%s (leader %v) answers a CA other than the rotated one", u, u == leader)
+		}
+		bundle := s.agentCA(m, u)
+		if !contains(bundle, rotated) || !contains(bundle, old) {
+			t.Errorf("%s's agent /ca.pem holds the new CA %v and the old one %v, want both (the overlap)", u, contains(bundle, rotated), contains(bundle, old))
+		}
+	}
+
+	newLeader := s.removeLeader(m, "tls-authority", leader)
+	t.Logf("leader %s removed, %s leads", leader, newLeader)
+	if got := s.ca(m, "tls-authority"); got != rotated {
+		t.Fatal("the new leader answers a CA other than the rotated one")
+	}
+	if err := m.Scale(s.ctx, "req", 2); err != nil {
+		t.Fatal(err)
+	}
+	s.settle(m)
+	c := s.certificate(m, "req/1", "unit", rotated)
+	s.verify(rotated, c, unitFQDN("req/1", m.Name))
+}
+
+// removeLeader removes app's leader. Juju refuses to remove a named unit on Kubernetes (apiserver application
+// facade DestroyUnit: "removing units on a non-container model"), and scaling down removes the highest-numbered
+// units first: so the units above the leader go, then the leader. It waits until another unit leads, and returns it.
+func (s *suite) removeLeader(m *Model, app, leader string) string {
+	s.t.Helper()
+	unitNames := s.units(m, app)
+	var keep int
+	for i, u := range unitNames {
+		if u == leader {
+			keep = i
+		}
+	}
+	// Scale unit by unit so that the last scale-down is the leader's alone.
+	for n := len(unitNames) - 1; n >= keep; n-- {
+		if err := m.Scale(s.ctx, app, n); err != nil {
+			s.t.Fatal(err)
+		}
+		want := n
+		err := m.WaitFor(s.ctx, func(st *params.FullStatus) (bool, string) {
+			if got := len(st.Applications[app].Units); got != want {
+				return false, fmt.Sprintf("%s has %d units, want %d", app, got, want)
+			}
+			return true, ""
+		})
 		if err != nil {
-			t.Fatal(err)
-		}
-		for _, server := range reqs {
-			if server.model != m || server.scope != "unit" {
-				continue
-			}
-			for su := range st.Applications[server.app].Units {
-				for _, cu := range clientUnits {
-					url := fmt.Sprintf("https://%s:8443/", unitFQDN(su, m.Name))
-					code, stdout, stderr, err := m.Exec(ctx, cu, "server", "curl -sS --fail "+url, time.Minute)
-					if err != nil || code != 0 {
-						t.Errorf("curl %s in %s: exit %d %v\n%s%s", url, cu, code, err, stdout, stderr)
-					}
-				}
-			}
+			s.t.Fatal(err)
 		}
 	}
+	s.t.Logf("%s: scaled down to %d units to remove the leader %s", app, keep, leader)
+	if err := m.Scale(s.ctx, app, len(unitNames)); err != nil {
+		s.t.Fatal(err)
+	}
+	s.settle(m)
+	return s.leaderOf(m, app)
 }
 
-func openssl(t *testing.T, args ...string) {
-	t.Helper()
-	if b, err := exec.Command("openssl", args...).CombinedOutput(); err != nil {
-		t.Errorf("openssl %s: %v\n%s", strings.Join(args, " "), err, b)
-	}
-}
+// TestLeaderRemoved: the leader unit removed and the application scaled back: the CA and each agent's /ca.pem
+// unchanged, and the new leader signs (a new requirer unit gets a certificate under the same CA).
+func TestLeaderRemoved(t *testing.T) {
+	s := setup(t, 40*time.Minute)
+	m := s.model("leader")
+	s.authority(m, "tls-authority", 3, nil)
+	s.requirer(m, "req", 1, "unit", nil)
+	s.integrate(m, "req:certificates", "tls-authority:certificates")
+	s.settle(m)
+	ca := s.ca(m, "tls-authority")
+	leader := s.leaderOf(m, "tls-authority")
+	served := s.agentCA(m, leader)
 
-// TestSkipsWithoutController pins the skip line: without the variables every test says which to set.
-func TestSkipsWithoutController(t *testing.T) {
-	msg := SkipMessage([]string{"TLS_AUTHORITY_CONTROLLER"})
-	for _, v := range envVars {
-		if !strings.Contains(msg, v) {
-			t.Errorf("skip line %q does not name %s", msg, v)
+	newLeader := s.removeLeader(m, "tls-authority", leader)
+	t.Logf("leader %s removed, %s leads", leader, newLeader)
+	if got := s.ca(m, "tls-authority"); got != ca {
+		t.Error("the CA changed when the leader was removed")
+	}
+	for _, u := range s.units(m, "tls-authority") {
+		if got := s.agentCA(m, u); got != served {
+			t.Errorf("%s's agent serves a /ca.pem other than before the leader left:\n%s\nwas:\n%s", u, got, served)
 		}
 	}
-	if strings.Contains(msg, "\n") {
-		t.Errorf("skip line %q is more than one line", msg)
+	if err := m.Scale(s.ctx, "req", 2); err != nil {
+		t.Fatal(err)
+	}
+	s.settle(m)
+	for _, u := range s.units(m, "req") {
+		s.verify(ca, s.certificate(m, u, "unit", ca), unitFQDN(u, m.Name))
 	}
 }
