@@ -111,8 +111,16 @@ FORCE:
 # namespace with no route out (tests/juju/README.md). The builds and images are cached in /var/cache/tls-authority-juju
 # (JUJU_CACHE) and reused while their inputs do not change; the env file tests/integration sources is
 # build/juju/env. juju-down leaves no process, mount, namespace or iptables rule behind.
-.PHONY: juju-up juju-down
+.PHONY: juju-up juju-down test-integration
 juju-up: charm requirer
 	tests/juju/up.sh
 juju-down:
 	tests/juju/down.sh
+
+# tests/integration against the controller juju-up brought up. The namespace has no route to the module proxy, so
+# the test binary is built outside and run inside; a test that cannot reach the controller fails, it does not skip.
+INTEGRATION_TIMEOUT ?= 120m
+test-integration: charm requirer
+	cd tests/integration && $(GO) test -c -o $(CURDIR)/$(BUILD)/integration.test .
+	. $(CURDIR)/$(BUILD)/juju/env && cd tests/integration && $$TLSA_JUJU_EXEC env TLS_AUTHORITY_ENV_FILE=$(CURDIR)/$(BUILD)/juju/env \
+	  TLS_AUTHORITY_REQUIRE_CONTROLLER=1 $(CURDIR)/$(BUILD)/integration.test -test.count=1 -test.v -test.timeout $(INTEGRATION_TIMEOUT) $(if $(RUN),-test.run '$(RUN)')
