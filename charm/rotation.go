@@ -3,11 +3,14 @@ package charm
 import (
 	"bytes"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"math/big"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tls-authority/tls-authority/ca"
@@ -26,6 +29,12 @@ const (
 	peerPreviousCA     = "previous-ca"     // after phase 2: the old CA, trusted until overlap-until
 	peerPreviousSecret = "previous-secret" // URI of the previous CA's secret
 	peerOverlapUntil   = "overlap-until"   // RFC 3339
+	// peerRemovedRevisions lists the secret revisions a leader removed in answer to secret-remove ("<id>/<rev>",
+	// JSON, the newest last), so that a later leader asked again about one does not remove it twice.
+	peerRemovedRevisions = "removed-revisions"
+	// maxRemovedRevisions bounds that list: a rotation makes a few revisions, and Juju asks again only while its
+	// removal of one is pending, so the last few are all a new leader can be asked about.
+	maxRemovedRevisions = 16
 )
 
 // rotationPropagation bounds how long phase 1 waits for requirers to trust the new CA when no update-status comes.
@@ -259,15 +268,43 @@ func (r *reconciler) endOverlap(pub *published, keepSecret bool) error {
 // secret the application owns any more. The charm's secrets are the CA's and the previous CA's, and every revision
 // holds a CA private key, so an old one must not stay in the secret store after a rotation replaced it. The removal
 // commits with the hook; a revision already gone is fine (a retried hook).
+//
+// A revision removed once is not removed again. Seen on Juju 4.1-beta2: the removal commits, Juju deletes the
+// revision's content from the Kubernetes backend in a removal job of its own, and until that job is done the
+// revision is still listed as obsolete; when the leader changes in that time, the new leader is sent secret-remove
+// for it too, and a second secret-remove fails the hook's commit ("cannot delete secret ... from backend: ... not
+// found"), an error loop no resolve clears. The leaders' record in the peer databag stops it.
 func (r *reconciler) removeObsoleteRevision() error {
 	env := r.hc.Env
 	if env.HookName != "secret-remove" || !r.leader || env.SecretID == "" || env.SecretRevision == 0 {
 		return nil
 	}
+	id := secretRevisionID(env.SecretID, env.SecretRevision)
+	var removed []string
+	if v := r.peer[peerRemovedRevisions]; v != "" {
+		// A list that does not parse is started anew: at worst one revision is asked to be removed twice.
+		_ = json.Unmarshal([]byte(v), &removed)
+	}
+	if slices.Contains(removed, id) {
+		return r.hc.Log(hooktool.LevelInfo, "revision %d of secret %s was removed already; Juju asked again", env.SecretRevision, env.SecretID)
+	}
 	if err := r.hc.RemoveSecret(env.SecretID, env.SecretRevision); err != nil && !errors.Is(err, hooktool.ErrNotFound) {
 		return err
 	}
+	removed = append(removed, id)
+	if len(removed) > maxRemovedRevisions {
+		removed = removed[len(removed)-maxRemovedRevisions:]
+	}
+	if err := r.setPeer(map[string]string{peerRemovedRevisions: mustJSON(removed)}); err != nil {
+		return err
+	}
 	return r.hc.Log(hooktool.LevelInfo, "removed revision %d of secret %s: no one reads it any more", env.SecretRevision, env.SecretID)
+}
+
+// secretRevisionID names one revision of a secret by its ID without the "secret:" scheme, which Juju gives in
+// JUJU_SECRET_ID with or without it.
+func secretRevisionID(secretID string, rev int) string {
+	return fmt.Sprintf("%s/%d", strings.TrimPrefix(secretID, "secret:"), rev)
 }
 
 // retiredCA is a CA a compromise rotation took out of the bundle, and the last CRL signed with its key.
