@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -297,10 +298,15 @@ func (c *checker) errorf(where, f string, args ...any) {
 // charmFor is the charm of an application: as deployed in the documents, else tls-authority for a name the
 // documents deploy tls-authority under anywhere, else nil (another charm: not checked).
 func (c *checker) charmFor(app string) *charmFiles {
-	if n, ok := c.apps[app]; ok {
-		return c.charms[n]
-	}
-	return nil
+	ch, _ := c.knownCharm(app)
+	return ch
+}
+
+// knownCharm is charmFor, and whether the documents deploy the application at all (a nil charm of a known
+// application is another charm's: its commands are not checked).
+func (c *checker) knownCharm(app string) (*charmFiles, bool) {
+	n, ok := c.apps[app]
+	return c.charms[n], ok
 }
 
 func (c *checker) checkOption(where string, ch *charmFiles, kv string) {
@@ -347,9 +353,11 @@ func (c *checker) check(where string, j jujuCall) {
 		if len(j.args) == 0 || placeholder(j.args[0]) {
 			return
 		}
-		ch := c.charmFor(appOf(j.args[0]))
-		if ch == nil {
+		ch, known := c.knownCharm(appOf(j.args[0]))
+		if !known {
 			c.errorf(where, "juju config on %q: no document deploys it with a charm of this repository", j.args[0])
+		}
+		if ch == nil {
 			return
 		}
 		for _, kv := range j.args[1:] {
@@ -364,9 +372,11 @@ func (c *checker) check(where string, j jujuCall) {
 		if len(j.args) < 2 || placeholder(j.args[0]) {
 			return
 		}
-		ch := c.charmFor(appOf(j.args[0]))
-		if ch == nil {
+		ch, known := c.knownCharm(appOf(j.args[0]))
+		if !known {
 			c.errorf(where, "juju run on %q: no document deploys it with a charm of this repository", j.args[0])
+		}
+		if ch == nil {
 			return
 		}
 		params, ok := ch.actions[j.args[1]]
@@ -419,6 +429,34 @@ func deployedApps(t *testing.T, cmds []command, charms map[string]*charmFiles) m
 	return apps
 }
 
+// inlineCommand is a command quoted in prose: `juju ...`, `go test ...`, `go run ...` or `make ...`.
+var inlineCommand = regexp.MustCompile("`((?:juju|go test|go run|make) [^`]+)`")
+
+// inlineCommands are the commands quoted in a document's prose (outside code blocks), each as a one-line block.
+func inlineCommands(t *testing.T, file string) []command {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []command
+	in := false
+	for i, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "```") {
+			in = !in
+			continue
+		}
+		if in {
+			continue
+		}
+		for _, m := range inlineCommand.FindAllStringSubmatch(l, -1) {
+			out = append(out, commands(block{file: file, line: i, text: m[1]})...)
+		}
+	}
+	return out
+}
+
+// allCommands are the commands of the documents: their shell blocks' and those quoted in their prose.
 func allCommands(t *testing.T) []command {
 	t.Helper()
 	var cmds []command
@@ -428,6 +466,7 @@ func allCommands(t *testing.T) []command {
 				cmds = append(cmds, commands(b)...)
 			}
 		}
+		cmds = append(cmds, inlineCommands(t, f)...)
 	}
 	return cmds
 }
@@ -450,6 +489,12 @@ func TestDocCommandsNameRealThings(t *testing.T) {
 	apps := deployedApps(t, cmds, charms)
 	if _, ok := apps["tls-authority"]; !ok {
 		apps["tls-authority"] = "tls-authority"
+	}
+	// The charms the documents compare tls-authority with, under their default names: not checked.
+	for _, other := range []string{"self-signed-certificates", "vault-k8s", "manual-tls-certificates", "lego"} {
+		if _, ok := apps[other]; !ok {
+			apps[other] = "other:" + other
+		}
 	}
 	c := &checker{charms: charms, apps: apps}
 	n := 0
@@ -510,6 +555,168 @@ func TestCheckerCatchesWrongNames(t *testing.T) {
 	got := slices.Clone(c.problems)
 	sort.Strings(got)
 	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// testFuncs are the names of a package directory's Test, Benchmark, Fuzz and Example functions (and of every
+// package below it when recursive).
+func testFuncs(t *testing.T, dir string, recursive bool) []string {
+	t.Helper()
+	fn := regexp.MustCompile(`(?m)^func ((?:Test|Benchmark|Fuzz|Example)\w*)\(`)
+	var names []string
+	walk := func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && p != dir && !recursive {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(p, "_test.go") {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			for _, m := range fn.FindAllStringSubmatch(string(b), -1) {
+				names = append(names, m[1])
+			}
+		}
+		return nil
+	}
+	if err := filepath.WalkDir(dir, walk); err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// checkGoMake checks a go or make command of the documents: its packages and paths exist, its -run and -bench
+// patterns select at least one function (a subtest part after "/" is not checked), its make targets exist.
+func checkGoMake(t *testing.T, cmd command, targets map[string]bool) []string {
+	t.Helper()
+	w := cmd.words
+	var problems []string
+	switch {
+	case len(w) >= 2 && w[0] == "make":
+		for _, a := range w[1:] {
+			if strings.HasPrefix(a, "-") || strings.Contains(a, "=") {
+				continue
+			}
+			if !targets[a] {
+				problems = append(problems, fmt.Sprintf("%s: make has no target %q", cmd.where, a))
+			}
+		}
+	case len(w) >= 3 && w[0] == "go" && (w[1] == "run" || w[1] == "test"):
+		var pkgs []string
+		patterns := map[string]string{}
+		for i := 2; i < len(w); i++ {
+			a := w[i]
+			if (a == "-run" || a == "-bench") && i+1 < len(w) {
+				patterns[a] = w[i+1]
+				i++
+				continue
+			}
+			if strings.HasPrefix(a, "./") {
+				pkgs = append(pkgs, a)
+				if w[1] == "run" {
+					break // the rest are the program's arguments
+				}
+			}
+		}
+		var funcs []string
+		for _, p := range pkgs {
+			recursive := strings.HasSuffix(p, "/...")
+			dir := filepath.Join(root, strings.TrimSuffix(strings.TrimSuffix(p, "/..."), "/"))
+			if _, err := os.Stat(dir); err != nil {
+				problems = append(problems, fmt.Sprintf("%s: no package %s", cmd.where, p))
+				continue
+			}
+			funcs = append(funcs, testFuncs(t, dir, recursive)...)
+		}
+		for flag, pat := range patterns {
+			if pat == "^$" || pat == "." || placeholder(pat) {
+				continue
+			}
+			prefix := map[string]string{"-run": "Test", "-bench": "Benchmark"}[flag]
+			for _, alt := range strings.Split(pat, "|") {
+				top, _, _ := strings.Cut(alt, "/")
+				re, err := regexp.Compile(top)
+				if err != nil {
+					problems = append(problems, fmt.Sprintf("%s: %s %q: %v", cmd.where, flag, pat, err))
+					continue
+				}
+				found := false
+				for _, f := range funcs {
+					if (strings.HasPrefix(f, prefix) || (flag == "-run" && strings.HasPrefix(f, "Example"))) && re.MatchString(f) {
+						found = true
+						break
+					}
+				}
+				if !found && len(pkgs) > 0 {
+					problems = append(problems, fmt.Sprintf("%s: %s %q selects no function in %s", cmd.where, flag, alt, strings.Join(pkgs, " ")))
+				}
+			}
+		}
+	}
+	return problems
+}
+
+func makeTargets(t *testing.T) map[string]bool {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^([a-zA-Z0-9_-]+):`).FindAllStringSubmatch(string(b), -1) {
+		targets[m[1]] = true
+	}
+	return targets
+}
+
+// TestDocGoAndMakeCommandsExist: every `make` target, `go test` package and -run/-bench pattern, and `go run`
+// path in the documents' shell blocks exists.
+func TestDocGoAndMakeCommandsExist(t *testing.T) {
+	targets := makeTargets(t)
+	n := 0
+	for _, cmd := range allCommands(t) {
+		if len(cmd.words) > 0 && (cmd.words[0] == "make" || cmd.words[0] == "go") {
+			n++
+		}
+		for _, p := range checkGoMake(t, cmd, targets) {
+			t.Error(p)
+		}
+	}
+	if n < 10 {
+		t.Errorf("found %d go and make commands: the parser lost them", n)
+	}
+}
+
+func TestCheckGoMakeCatchesWrongNames(t *testing.T) {
+	targets := makeTargets(t)
+	doc := block{file: "x.md", line: 1, text: strings.Join([]string{
+		"make demo && make test-integration RUN=TestX",
+		"go test -count=1 -run 'TestTutorial|TestDemoScenarios' ./tests/e2e/",
+		"go test -run '^$' -bench ScaleStorm -benchtime 1x ./tests/bench",
+		"go run ./cmd/docgen -check",
+		"make juju-upp",
+		"go test -run TestNoSuchTest ./tests/e2e/",
+		"go test -run '^$' -bench NoSuchBench ./tests/bench",
+		"go test ./no/such/package",
+		"go test -run 'TestTutorial|TestGone' ./tests/e2e/",
+	}, "\n")}
+	var got []string
+	for _, cmd := range commands(doc) {
+		got = append(got, checkGoMake(t, cmd, targets)...)
+	}
+	want := []string{
+		`x.md:10: -run "TestGone" selects no function in ./tests/e2e/`,
+		`x.md:6: make has no target "juju-upp"`,
+		`x.md:7: -run "TestNoSuchTest" selects no function in ./tests/e2e/`,
+		`x.md:8: -bench "NoSuchBench" selects no function in ./tests/bench`,
+		`x.md:9: no package ./no/such/package`,
+	}
+	sort.Strings(got)
 	if !slices.Equal(got, want) {
 		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}

@@ -16,7 +16,14 @@ const (
 	tutorialScenario = "tests/scenarios/tutorial.yaml"
 )
 
-// tutorialIgnored are the juju commands of the tutorial that change nothing the scenario models: reading status,
+// scenarioDocs are the documents whose juju commands are the steps of a scenario `make test` runs, so that what
+// they tell the operator to type is what a test deployed and checked.
+var scenarioDocs = []struct{ doc, scenario, test string }{
+	{tutorialDoc, tutorialScenario, "tests/e2e TestTutorial"},
+	{"docs/how-to/multi-model-reference-architecture.md", "tests/scenarios/multimodel-intermediate.yaml", "tests/e2e TestMultiModelReferenceArchitecture"},
+}
+
+// tutorialIgnored are the juju commands of a document that change nothing the scenario models: reading status,
 // the update-status interval (the scenario runs update-status as a step), cleaning up.
 var tutorialIgnored = map[string]bool{"status": true, "model-config": true, "destroy-model": true, "debug-log": true}
 
@@ -71,6 +78,23 @@ func stepOfCommand(j jujuCall) (string, error) {
 	case j.sub == "run" && len(j.args) >= 2:
 		p, err := settings(j.args[2:])
 		return fmt.Sprintf("action %s %s %s", appOf(j.args[0]), j.args[1], p), err
+	case j.sub == "offer" && len(j.args) >= 1:
+		app, eps, _ := strings.Cut(j.args[0], ":")
+		app = appOf(app)
+		name := app
+		if len(j.args) > 1 {
+			name = j.args[1]
+		}
+		return fmt.Sprintf("offer %s %s %s", app, eps, name), nil
+	case j.sub == "consume" && len(j.args) >= 1:
+		// admin/<model>.<offer> [alias]
+		_, url, _ := strings.Cut(j.args[0], "/")
+		model, offer, _ := strings.Cut(url, ".")
+		alias := offer
+		if len(j.args) > 1 {
+			alias = j.args[1]
+		}
+		return fmt.Sprintf("consume %s %s %s", model, offer, alias), nil
 	case j.sub == "ssh" && len(j.args) >= 2 && len(j.flags["--container"]) == 1:
 		cmd := strings.Join(j.args[1:], " ")
 		if len(j.args) == 4 && j.args[1] == "sh" && j.args[2] == "-c" {
@@ -81,8 +105,10 @@ func stepOfCommand(j jujuCall) (string, error) {
 	return "", fmt.Errorf("juju %s %s: the scenario has no step for it (add one to the tutorial's mapping, or leave it out)", j.sub, strings.Join(j.args, " "))
 }
 
-// stepOfScenario is a scenario step as stepOfCommand writes it, and whether the operator takes it (a deploy,
-// integrate, config, action or model step; an exec is a `juju ssh` of the tutorial or a check of its own).
+// stepOfScenario is a scenario step as stepOfCommand writes it, and whether the operator takes it (a model,
+// deploy, integrate, config, offer or consume step): the document must hold every such step. Actions, execs and
+// recorded certificates may be checks of the scenario's own; the document's `juju run` and `juju ssh` must be
+// among them.
 func stepOfScenario(st scenario.Step) (s string, operator bool) {
 	str := func(v any) string { return fmt.Sprint(v) }
 	switch {
@@ -111,10 +137,32 @@ func stepOfScenario(st scenario.Step) (s string, operator bool) {
 		for k, v := range st.Action.Params {
 			kv[k] = str(v)
 		}
-		return fmt.Sprintf("action %s %s %s", appOf(st.Action.Unit), st.Action.Name, canonicalSettings(kv)), true
+		return fmt.Sprintf("action %s %s %s", appOf(st.Action.Unit), st.Action.Name, canonicalSettings(kv)), false
+	case st.Certificate != nil:
+		kv := map[string]string{}
+		for k, v := range st.Certificate.Params {
+			kv[k] = str(v)
+		}
+		action := st.Certificate.Action
+		if action == "" {
+			action = "get-certificate"
+		}
+		return fmt.Sprintf("action %s %s %s", appOf(st.Certificate.Unit), action, canonicalSettings(kv)), false
+	case st.Offer != nil:
+		name := st.Offer.Name
+		if name == "" {
+			name = st.Offer.App
+		}
+		return fmt.Sprintf("offer %s %s %s", st.Offer.App, st.Offer.Endpoint, name), true
+	case st.Consume != nil:
+		alias := st.Consume.Alias
+		if alias == "" {
+			alias = st.Consume.Offer
+		}
+		return fmt.Sprintf("consume %s %s %s", st.Consume.From, st.Consume.Offer, alias), true
 	case st.Exec != nil:
 		return fmt.Sprintf("exec %s %s %v", st.Exec.Unit, st.Exec.Container, st.Exec.Command), false
-	case st.Scale != nil || st.RemoveRelation != nil || st.RemoveApp != nil || st.Offer != nil || st.Consume != nil || st.Leader != nil:
+	case st.Scale != nil || st.RemoveRelation != nil || st.RemoveApp != nil || st.Leader != nil:
 		return fmt.Sprintf("%+v", st), true
 	}
 	return "", false
@@ -175,19 +223,23 @@ func tutorialCommands(t *testing.T, file string) (cmds, where []string) {
 	return cmds, where
 }
 
-// TestTutorialIsTheScenario: the tutorial's juju commands are the steps of the scenario `make test` runs
-// (tests/e2e TestTutorial), so the tutorial does what the test proves.
-func TestTutorialIsTheScenario(t *testing.T) {
-	sc, err := scenario.Load(filepath.Join(root, tutorialScenario))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmds, where := tutorialCommands(t, tutorialDoc)
-	if len(cmds) < 10 {
-		t.Fatalf("%s: %d commands found, want the tutorial's", tutorialDoc, len(cmds))
-	}
-	for _, p := range matchTutorial(cmds, where, sc.Steps) {
-		t.Error(p)
+// TestDocsAreTheirScenarios: the juju commands of the tutorial and of the reference architecture's how-to are the
+// steps of the scenarios `make test` runs, so each document does what its test proves.
+func TestDocsAreTheirScenarios(t *testing.T) {
+	for _, d := range scenarioDocs {
+		t.Run(d.doc, func(t *testing.T) {
+			sc, err := scenario.Load(filepath.Join(root, d.scenario))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmds, where := tutorialCommands(t, d.doc)
+			if len(cmds) < 10 {
+				t.Fatalf("%s: %d commands found, want the document's", d.doc, len(cmds))
+			}
+			for _, p := range matchTutorial(cmds, where, sc.Steps) {
+				t.Errorf("%s (run by %s): %s", d.scenario, d.test, p)
+			}
+		})
 	}
 }
 
