@@ -125,9 +125,13 @@ func scalar(n *yaml.Node) string {
 	return "`" + n.Value + "`"
 }
 
+// htmlSafe escapes the characters Markdown renderers read as HTML: a description's "<model>" would otherwise be
+// taken for a tag and vanish on GitHub and Charmhub.
+var htmlSafe = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
 // cell makes a one-line text safe in a table cell.
 func cell(s string) string {
-	return strings.ReplaceAll(strings.Join(strings.Fields(s), " "), "|", `\|`)
+	return strings.ReplaceAll(htmlSafe.Replace(strings.Join(strings.Fields(s), " ")), "|", `\|`)
 }
 
 // firstSentence is the summary a table shows: the description up to its first sentence's end.
@@ -160,7 +164,7 @@ func prose(desc string) string {
 		if inCode {
 			b.WriteString(dedent(l, lines) + "\n")
 		} else {
-			b.WriteString(l + "\n")
+			b.WriteString(htmlSafe.Replace(l) + "\n")
 		}
 	}
 	if inCode {

@@ -84,6 +84,7 @@ func TestProse(t *testing.T) {
 		{"Text.\nMore text.\n", "Text.\nMore text.\n"},
 		{"Run:\n  juju run x/leader a\n    | jq .\nAfter.\n", "Run:\n\n```sh\njuju run x/leader a\n  | jq .\n```\n\nAfter.\n"},
 		{"Ends in code:\n  a b\n", "Ends in code:\n\n```sh\na b\n```\n"},
+		{"Names <svc>.<model> & more.\n  echo <x> >y\n", "Names &lt;svc&gt;.&lt;model&gt; &amp; more.\n\n```sh\necho <x> >y\n```\n"},
 	} {
 		if got := prose(c.in); got != c.want {
 			t.Errorf("prose(%q) = %q, want %q", c.in, got, c.want)

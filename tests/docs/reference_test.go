@@ -216,3 +216,25 @@ func TestLinksLeadToFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestNoBarePlaceholders: a placeholder such as <model> written outside code would be read as an HTML tag by
+// GitHub and Charmhub and vanish from the page; in prose it goes in backticks (or is escaped, as cmd/docgen does).
+func TestNoBarePlaceholders(t *testing.T) {
+	tag := regexp.MustCompile(`<[a-zA-Z][^>]*>`)
+	inlineCode := regexp.MustCompile("`[^`]*`")
+	for _, f := range docFiles(t) {
+		in := false
+		for i, l := range strings.Split(readFile(t, f), "\n") {
+			if strings.HasPrefix(strings.TrimSpace(l), "```") {
+				in = !in
+				continue
+			}
+			if in {
+				continue
+			}
+			if m := tag.FindString(inlineCode.ReplaceAllString(l, "")); m != "" {
+				t.Errorf("%s:%d: %s outside code vanishes when rendered: put it in backticks", f, i+1, m)
+			}
+		}
+	}
+}

@@ -22,6 +22,8 @@ func TestTutorial(t *testing.T) {
 		t.Fatal(err)
 	}
 	buildDemo(t, root)
+	// The client's execs write /tmp/issuer-before and /tmp/issuer-after in its own container, never the host's.
+	defer checkNoScratchLeft(t, snapshotScratch())
 	res := runScenarioFile(t, root, "tutorial.yaml")
 	checkRoots(t, res, map[string]string{"web/0": "tutorial-ca", "tutorial-ca": "tutorial-ca"})
 	for _, h := range res.Handshakes {
