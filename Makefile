@@ -8,7 +8,7 @@ GOFLAGS_B := -trimpath -ldflags=-s
 TEST_TIMEOUT ?= 40m
 BENCH_TIME   ?= 30x
 
-.PHONY: all deps charm image requirer tools demo test test-short bench fuzz lint clean
+.PHONY: all deps charm image requirer tools demo test test-short bench fuzz lint clean docs
 
 all: charm image tools
 
@@ -104,6 +104,11 @@ lint:
 
 clean:
 	rm -rf $(BUILD)
+
+# The configuration and action reference (docs/reference/config.md, actions.md), generated from config.yaml and
+# actions.yaml; make test fails while they are stale (cmd/docgen's test).
+docs:
+	$(GO) run ./cmd/docgen
 
 FORCE:
 

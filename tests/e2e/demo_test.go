@@ -27,16 +27,7 @@ func TestDemoScenarios(t *testing.T) {
 		t.Fatal(err)
 	}
 	buildDemo(t, root)
-	before := snapshotScratch()
-	defer func() {
-		// Only what is still there a moment later: another process's temp file (update-ca-certificates' own, on
-		// the host) comes and goes, a leaked one stays.
-		first := snapshotScratch()
-		time.Sleep(time.Second)
-		if left := containerWritten(snapshotScratch().since(before).and(first.since(before))); len(left) > 0 {
-			t.Errorf("the scenarios left files on the host (a container's scratch dirs must be its own):\n%s", strings.Join(left, "\n"))
-		}
-	}()
+	defer checkNoScratchLeft(t, snapshotScratch())
 	for _, name := range []string{"demo.yaml", "demo-tls.yaml"} {
 		t.Run(name, func(t *testing.T) {
 			res := runScenarioFile(t, root, name)
@@ -45,11 +36,23 @@ func TestDemoScenarios(t *testing.T) {
 	}
 }
 
+// checkNoScratchLeft fails the test when a file a container wrote (containerWrites) is on the host's scratch dirs
+// now and was not before. Only what is still there a moment later counts: another process's temp file
+// (update-ca-certificates' own, on the host) comes and goes, a leaked one stays.
+func checkNoScratchLeft(t *testing.T, before scratchSnapshot) {
+	t.Helper()
+	first := snapshotScratch()
+	time.Sleep(time.Second)
+	if left := containerWritten(snapshotScratch().since(before).and(first.since(before))); len(left) > 0 {
+		t.Errorf("the scenarios left files on the host (a container's scratch dirs must be its own):\n%s", strings.Join(left, "\n"))
+	}
+}
+
 // containerWrites are the names that what runs in the scenarios' containers writes to scratch dirs: the demo's
-// execs (demo-tls.yaml, multimodel/checks.yaml) and the hook tools' secret files (hooktool's secret-*.yaml). Only
+// and the tutorial's execs (demo-tls.yaml, multimodel/checks.yaml, tutorial.yaml) and the hook tools' secret files (hooktool's secret-*.yaml). Only
 // those count as leaked: other test packages run beside this one under `go test ./...` and come and go in /tmp
 // with names of their own.
-var containerWrites = []string{"k.pem", "other-ca.pem", "no-cas", "secret-*.yaml", "*.crt", "*.key"}
+var containerWrites = []string{"k.pem", "other-ca.pem", "no-cas", "issuer-before", "issuer-after", "secret-*.yaml", "*.crt", "*.key"}
 
 // containerWritten keeps the paths whose base name is one of containerWrites.
 func containerWritten(paths []string) []string {
