@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
-	"net"
 	"os"
 	"path"
 	"path/filepath"
@@ -243,8 +242,11 @@ func withFreshUUID(bag map[string]string) (map[string]string, error) {
 	return grafanadashboard.WriteAppBag(&b)
 }
 
-// publishUnitScrape writes this unit's scrape address, name, path and FQDN where they differ. Juju keeps the unit's
-// ingress-address in the same databag, so the one read gives both what is there and the address to publish.
+// publishUnitScrape writes this unit's scrape address, name, path and FQDN where they differ. The address is the
+// pod's, as the Python provider publishes its binding's bind address: not the ingress-address Juju keeps in the
+// databag, which on Kubernetes is the application's service address (the same for every unit, so Prometheus would
+// scrape whichever unit the service picked under every unit's name; seen on Juju 4.1-beta2, and 3.6's
+// networkinfocaas.go does the same). The pod IP comes from the pod's /etc/hosts, without a hook tool.
 func (r *reconciler) publishUnitScrape(id string) error {
 	env := r.hc.Env
 	have, err := r.hc.UnitData(id, env.UnitName)
@@ -252,12 +254,9 @@ func (r *reconciler) publishUnitScrape(id string) error {
 		return err
 	}
 	fqdn := podFQDN(env.UnitName, env.ModelName)
-	addr := have["ingress-address"]
-	if addr == "" {
-		addr = have["private-address"]
-	}
-	if net.ParseIP(addr) == nil {
-		addr = fqdn // as the Python provider does when the bind address is not an IP
+	addr := fqdn // as the Python provider does when the bind address is not an IP
+	if ip := podIPOf(podHostname(env.UnitName)); ip != nil {
+		addr = ip.String()
 	}
 	want := prometheusscrape.WriteUnitBag(&prometheusscrape.UnitBag{Address: addr, Name: env.UnitName, FQDN: fqdn})
 	update := map[string]string{}

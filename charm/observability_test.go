@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -73,10 +74,14 @@ func TestPublishObservability(t *testing.T) {
 	run := &relRunner{
 		ids: map[string][]string{MetricsEndpoint: {"metrics-endpoint:7"}, DashboardEndpoint: {"grafana-dashboard:8"}},
 		bags: map[string]map[string]string{
-			"metrics-endpoint:7/tls-authority/0": {"ingress-address": "10.1.2.3", "private-address": "10.1.2.3"},
+			// Kubernetes: the ingress address is the application's service address, not the pod's.
+			"metrics-endpoint:7/tls-authority/0": {"ingress-address": "10.152.183.7", "private-address": "10.152.183.7"},
 		},
 		calls: map[string]int{},
 	}
+	podAddr := "10.1.2.3"
+	podIPOf = func(string) net.IP { return net.ParseIP(podAddr) }
+	t.Cleanup(func() { podIPOf = podIP })
 	peer := map[string]string{}
 	pub := testPublished(t, "CA one")
 	hook := func(name, relation, relID string, leader bool) map[string]int {
@@ -178,7 +183,7 @@ func TestPublishObservability(t *testing.T) {
 		t.Errorf("relation-changed on a non-leader: %v, want one read of its own databag", calls)
 	}
 	// A new pod: another address, written by the config-changed Juju runs for it; the app bags stay.
-	run.bags["metrics-endpoint:7/tls-authority/0"]["ingress-address"] = "10.9.9.9"
+	podAddr = "10.9.9.9"
 	if calls := hook("config-changed", "", "", true); calls["relation-set"] != 1 {
 		t.Errorf("config-changed after an address change: %v, want one relation-set", calls)
 	}

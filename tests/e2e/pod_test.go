@@ -181,13 +181,14 @@ func viewOf(t *testing.T, step string, w *podWorld) podView {
 	units := w.auth.Units()
 	for _, u := range units {
 		v.Statuses = append(v.Statuses, u.Status().String(), u.AgentStatus().String())
-		// The agent answers at the unit's current address; the requirer sees that address in the unit's databag.
+		// The agent answers at the unit's current address; the requirer sees the application's service address in
+		// the unit's databag (Kubernetes), which a new pod does not change.
 		bundle := strings.TrimSpace(string(httpGet(t, fmt.Sprintf("http://%s:8080/ca.pem", u.Address()))))
 		crl := string(httpGet(t, fmt.Sprintf("http://%s:8080/crl.pem", u.Address())))
 		v.Agent = append(v.Agent, fmt.Sprintf("bundle=%v crl=%v", bundle == strings.TrimSpace(caPEM), strings.Contains(crl, "BEGIN X509 CRL")))
 		bag := w.rel.UnitData(u.Name())
-		if bag["ingress-address"] != u.Address() || bag["private-address"] != u.Address() {
-			t.Errorf("%s %s: %s's certificates databag has addresses %q/%q, the unit is at %s", step, w.name, u.Name(), bag["ingress-address"], bag["private-address"], u.Address())
+		if svc := w.auth.ServiceAddress(); bag["ingress-address"] != svc || bag["private-address"] != svc {
+			t.Errorf("%s %s: %s's certificates databag has addresses %q/%q, the service is at %s", step, w.name, u.Name(), bag["ingress-address"], bag["private-address"], svc)
 		}
 	}
 	v.Statuses = append(v.Statuses, w.auth.Status().String())

@@ -127,16 +127,18 @@ func TestProviderClusterNames(t *testing.T) {
 		}
 	})
 
-	// Short names reach the same pods through the resolver's search path, and a pod's address is its unit's: a
-	// may have its own (the address in a/0's databag), not b/0's (issue 18).
+	// Short names reach the same pods through the resolver's search path, and an address Juju gives a unit in its
+	// databag is that unit's: a may have its own, not b/0's (issue 18). On Kubernetes that address is the
+	// application's service address (the pod IP is in no databag: allow-ip-sans governs it).
 	t.Run("on: short names and pod addresses", func(t *testing.T) {
 		if err := authority.SetConfig(map[string]any{"bind-cluster-names": true}); err != nil {
 			t.Fatal(err)
 		}
 		settle(t, s)
-		own := newCSR(t, ecKey(t), "a-0", "a-0.a-endpoints", "a", "a.pki", a0.Address())
+		bAddr := b0.App().ServiceAddress()
+		own := newCSR(t, ecKey(t), "a-0", "a-0.a-endpoints", "a", "a.pki", a0.App().ServiceAddress())
 		short := newCSR(t, ecKey(t), "steal", "b-0.b-endpoints", "b.pki")
-		podIP := newCSR(t, ecKey(t), "steal", b0.Address())
+		podIP := newCSR(t, ecKey(t), "steal", bAddr)
 		publishCSRs(t, a0, false, req(own, false), req(short, false), req(podIP, false))
 		settle(t, s)
 		certs, errs, _ := issuedBag(t, aRel, authority.Name())
@@ -145,7 +147,7 @@ func TestProviderClusterNames(t *testing.T) {
 		}
 		checkIssued(t, certs, own, false, caPEM, caFile)
 		for _, e := range errs {
-			want := map[string][]string{short: {"b-0.b-endpoints", "unit b/0", "b.pki"}, podIP: {b0.Address(), "unit b/0"}}[e.CSR]
+			want := map[string][]string{short: {"b-0.b-endpoints", "unit b/0", "b.pki"}, podIP: {bAddr, "unit b/0"}}[e.CSR]
 			if want == nil || e.Error.Code != ca.CodeDomainNotAllowed {
 				t.Fatalf("request error = %+v, want 102 for the short names or b/0's address", e)
 			}

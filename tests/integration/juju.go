@@ -225,14 +225,36 @@ func (c *Controller) AddModel(ctx context.Context, name string) (*Model, error) 
 	if err != nil {
 		return nil, fmt.Errorf("cannot add model %s: %w", name, err)
 	}
+	m := &Model{Name: name, UUID: info.UUID, Owner: c.account.User, ctrl: c}
+	if err := m.dial(ctx); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// dial (re)connects to the model.
+func (m *Model) dial(ctx context.Context) error {
+	c := m.ctrl
 	conn, err := juju.NewAPIConnection(ctx, juju.NewAPIConnectionParams{
 		ControllerName: c.name, ControllerStore: c.store, DialOpts: api.DefaultDialOpts(), AccountDetails: c.account,
-		ModelUUID: info.UUID,
+		ModelUUID: m.UUID,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("cannot connect to model %s: %w", name, err)
+		return fmt.Errorf("cannot connect to model %s: %w", m.Name, err)
 	}
-	return &Model{Name: name, UUID: info.UUID, Owner: c.account.User, ctrl: c, conn: conn}, nil
+	m.conn = conn
+	return nil
+}
+
+// redialIfBroken reconnects when the model's connection broke. Seen on the controller here, under load: a
+// model's connection shut down between two status reads ("connection is shutdown before send"), as the juju CLI
+// would only notice on its next command, which dials anew.
+func (m *Model) redialIfBroken(ctx context.Context) bool {
+	if !m.conn.IsBroken(ctx) {
+		return false
+	}
+	m.conn.Close()
+	return m.dial(ctx) == nil
 }
 
 // Destroy destroys the model with its storage, waiting at most maxWait.
@@ -397,6 +419,9 @@ func (m *Model) Consume(ctx context.Context, url, alias string) error {
 // Status is the model's full status.
 func (m *Model) Status(ctx context.Context) (*params.FullStatus, error) {
 	st, err := apiclient.NewClient(m.conn, nil).Status(ctx, &apiclient.StatusArgs{})
+	if err != nil && m.redialIfBroken(ctx) {
+		st, err = apiclient.NewClient(m.conn, nil).Status(ctx, &apiclient.StatusArgs{})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the status of model %s: %w", m.Name, err)
 	}

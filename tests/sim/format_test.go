@@ -6,7 +6,7 @@ func TestToolFormats(t *testing.T) {
 	_, m, _ := twoApps(t, 1, 1)
 	a0 := unit(t, m, "a/0")
 	sh(t, unit(t, m, "b/0"), "relation-set -r backend:2 k=v")
-	ip := unit(t, m, "b/0").Address()
+	ip := m.App("b").ServiceAddress() // the ingress address on Kubernetes
 	eq(t, "relation-get json", sh(t, a0, "relation-get -r 2 --format=json - b/0"), `{"egress-subnets":"`+ip+`/32","ingress-address":"`+ip+`","k":"v","private-address":"`+ip+`"}`)
 	eq(t, "relation-get smart map is yaml", sh(t, a0, "relation-get -r 2 - b/0"), "egress-subnets: "+ip+"/32\ningress-address: "+ip+"\nk: v\nprivate-address: "+ip)
 	eq(t, "relation-get yaml key", sh(t, a0, "relation-get -r 2 --format=yaml k b/0"), "v")

@@ -329,7 +329,7 @@ func TestStateAndPorts(t *testing.T) {
 	eq(t, "committed", sh(t, a0, "state-get --format=json"), `{"a":"1"}`)
 	eq(t, "ports", sh(t, a0, "open-port 8080; open-port 53/udp; open-port 1000-2000/tcp; close-port 53/udp; opened-ports --format=json"), `["1000-2000/tcp","8080/tcp"]`)
 	eq(t, "bad port", sh(t, a0, "open-port 70000 2>&1; echo rc=$?"), `ERROR port must be in the range [1, 65535]; got "70000"`+"\nrc=2")
-	eq(t, "network-get", sh(t, a0, "network-get db --bind-address; network-get db --ingress-address --format=json"), a0.Address()+"\n\""+a0.Address()+"\"")
+	eq(t, "network-get", sh(t, a0, "network-get db --bind-address; network-get db --ingress-address --format=json"), a0.Address()+"\n\""+m.App("a").ServiceAddress()+"\"")
 }
 
 func TestHookEnvironment(t *testing.T) {

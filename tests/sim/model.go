@@ -74,6 +74,7 @@ type App struct {
 	leaderSettingsWrites int64
 	resources            map[string]string
 	dying                bool
+	svc                  *service // the application's Kubernetes service
 }
 
 // Name returns the application name.
@@ -113,6 +114,7 @@ func (m *Model) Deploy(app, charmPath string, o *DeployOptions) (*App, error) {
 		return nil, fmt.Errorf("cannot deploy %q: application already exists", app)
 	}
 	a := &App{model: m, name: app, charm: ch, charmPath: scratch, index: s.nextAppIndex(), config: map[string]any{}, configVersion: 1, trust: o.Trust, resources: o.Resources}
+	a.svc = newService(a)
 	for k, v := range o.Config {
 		if err := a.setConfigLocked(k, v); err != nil {
 			return nil, fmt.Errorf("cannot deploy %q: %w", app, err)

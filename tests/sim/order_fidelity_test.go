@@ -27,7 +27,7 @@ true`)
 		t.Fatalf("settle: %v, want b/1 in error on backend-relation-created", err)
 	}
 	eq(t, "a/0 joined b/1 while b/1's relation-created fails", hooksSince(a0, na), []string{"db-relation-joined(b/1)", "db-relation-changed(b/1)"})
-	eq(t, "a/0 reads b/1's prefilled bag in its joined", readFile(t, a0, "joined-addr"), b1.Address())
+	eq(t, "a/0 reads b/1's prefilled bag in its joined", readFile(t, a0, "joined-addr"), m.App("b").ServiceAddress())
 	eq(t, "b/1's context lists the relation before its relation-created", readFile(t, b1, "ids-in-peers-created"), "backend:2")
 	eq(t, "b/1 ran no backend hook", slices.ContainsFunc(b1.HookNames(), func(h string) bool { return strings.HasPrefix(h, "backend-") }), "false")
 	if err := b1.Resolve(true); err != nil {

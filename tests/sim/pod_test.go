@@ -43,8 +43,10 @@ func TestChurnPodNewPodHookOrderFreshCharmDirNewAddress(t *testing.T) {
 	a0.ChurnPod()
 	a1.ChurnPod()
 	settle(t, s)
-	eq(t, "leader", hooksSince(a0, n0), []string{"stop", "upgrade-charm", "config-changed", "start", "peers-relation-changed(a/1)"})
-	eq(t, "non-leader", hooksSince(a1, n1), []string{"stop", "upgrade-charm", "config-changed", "start", "leader-settings-changed", "peers-relation-changed(a/0)"})
+	// The new pod's address changes the unit's addresses hash (config-changed), but not its ingress address, the
+	// application's service address: the peer sees no relation-changed.
+	eq(t, "leader", hooksSince(a0, n0), []string{"stop", "upgrade-charm", "config-changed", "start"})
+	eq(t, "non-leader", hooksSince(a1, n1), []string{"stop", "upgrade-charm", "config-changed", "start", "leader-settings-changed"})
 	for _, u := range []*sim.Unit{a0, a1} {
 		if _, err := os.Stat(filepath.Join(u.CharmDir(), ".unit-state.db")); err == nil {
 			t.Errorf("%s: a file the charm wrote survived the new pod", u.Name())
@@ -57,11 +59,11 @@ func TestChurnPodNewPodHookOrderFreshCharmDirNewAddress(t *testing.T) {
 	if a0.Address() == old0 || a1.Address() == old1 || a0.Address() == a1.Address() {
 		t.Errorf("new pods need new, distinct addresses: %s -> %s, %s -> %s", old0, a0.Address(), old1, a1.Address())
 	}
-	// network-get answers with the new address at once; the relation settings are refreshed by
-	// config-changed's commit, which is what made the peer see relation-changed.
-	eq(t, "network-get", sh(t, a0, "network-get peers --ingress-address"), a0.Address())
+	// network-get binds the new pod address at once; the ingress address stays the service's.
+	svc := m.App("a").ServiceAddress()
+	eq(t, "network-get", sh(t, a0, "network-get peers --bind-address; network-get peers --ingress-address"), a0.Address()+"\n"+svc)
 	eq(t, "peer settings", sh(t, a1, "relation-get -r peers:0 - a/0 --format=json"),
-		`{"egress-subnets":"`+a0.Address()+`/32","ingress-address":"`+a0.Address()+`","private-address":"`+a0.Address()+`"}`)
+		`{"egress-subnets":"`+svc+`/32","ingress-address":"`+svc+`","private-address":"`+svc+`"}`)
 }
 
 // Juju: juju refresh on Kubernetes replaces every pod (juju/juju#13003): the same new-pod
@@ -79,31 +81,34 @@ func TestRefreshReplacesPods(t *testing.T) {
 		t.Fatal(err)
 	}
 	settle(t, s)
-	eq(t, "leader", hooksSince(a0, n0), []string{"stop", "upgrade-charm", "config-changed", "start", "peers-relation-changed(a/1)"})
-	eq(t, "non-leader", hooksSince(a1, n1), []string{"stop", "upgrade-charm", "config-changed", "start", "leader-settings-changed", "peers-relation-changed(a/0)"})
+	eq(t, "leader", hooksSince(a0, n0), []string{"stop", "upgrade-charm", "config-changed", "start"})
+	eq(t, "non-leader", hooksSince(a1, n1), []string{"stop", "upgrade-charm", "config-changed", "start", "leader-settings-changed"})
 	eq(t, "charm dir is fresh", readFile(t, a0, ".unit-state.db"), "")
 	if a0.Address() == old {
 		t.Errorf("the refreshed pod kept its address %s", old)
 	}
 }
 
-// Juju: uniter/resolver.go nextOp runs config-changed when AddressesHash changes; its commit
-// carries UpdateNetworkInfo (runner/context/context.go doFlush), which rewrites private-address,
-// ingress-address and egress-subnets in the unit's relation settings (apiserver uniter
-// updateUnitNetworkInfoOperation), so the remote side sees relation-changed.
-func TestNewAddressRefreshesRelationSettings(t *testing.T) {
+// Juju: uniter/resolver.go nextOp runs config-changed when AddressesHash changes (the pod's new address is among
+// the unit's addresses); its commit carries UpdateNetworkInfo (runner/context/context.go doFlush), which rewrites
+// private-address, ingress-address and egress-subnets in the unit's relation settings (apiserver uniter
+// updateUnitNetworkInfoOperation) only where they changed. On Kubernetes they are the application's service
+// address (networkinfocaas.go), which a new pod does not change: the remote side sees no relation-changed.
+func TestNewPodAddressKeepsIngressAddress(t *testing.T) {
 	s, m, r := twoApps(t, 1, 1)
 	a0, b0 := unit(t, m, "a/0"), unit(t, m, "b/0")
-	nb := len(b0.HookNames())
+	nb, na := len(b0.HookNames()), len(a0.HookNames())
+	old := a0.Address()
 	a0.ChurnPod()
 	settle(t, s)
-	eq(t, "remote side", hooksSince(b0, nb), []string{"backend-relation-changed(a/0)"})
-	eq(t, "ingress-address", r.UnitData("a/0")["ingress-address"], a0.Address())
-	eq(t, "private-address", r.UnitData("a/0")["private-address"], a0.Address())
-	// Nothing moved for b/0: no relation-changed on a/0 for it, and its settings are as they were.
-	if strings.Contains(strings.Join(a0.HookNames(), " "), "db-relation-changed(b/0) db-relation-changed(b/0)") {
-		t.Errorf("a/0 saw b/0 change twice: %v", a0.HookNames())
+	if a0.Address() == old {
+		t.Fatalf("the new pod kept its address %s", old)
 	}
+	eq(t, "a/0", hooksSince(a0, na), []string{"stop", "upgrade-charm", "config-changed", "start"})
+	eq(t, "remote side", hooksSince(b0, nb), []string(nil))
+	svc := m.App("a").ServiceAddress()
+	eq(t, "ingress-address", r.UnitData("a/0")["ingress-address"], svc)
+	eq(t, "private-address", r.UnitData("a/0")["private-address"], svc)
 }
 
 // Juju: a pod killed mid-hook leaves the uniter state at RunHook/Pending (operation/runhook.go

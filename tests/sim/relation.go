@@ -192,11 +192,7 @@ func (r *Relation) enterScope(u *Unit) {
 // as it is).
 func (r *Relation) createSettings(u *Unit) {
 	if r.unitData[u] == nil {
-		r.unitData[u] = map[string]string{
-			"private-address": u.addr,
-			"ingress-address": u.addr,
-			"egress-subnets":  u.addr + "/32",
-		}
+		r.unitData[u] = u.ingressSettings()
 	}
 }
 

@@ -112,7 +112,7 @@ fi`)
 	eq(t, "b/0", hooksSince(b0, nb), []string{"backend-relation-departed(a/0)", "backend-relation-broken"})
 	eq(t, "relation-ids in broken", readFile(t, a0, "ids.json"), "[]")
 	eq(t, "relation-list in broken", readFile(t, a0, "list.json"), "[]")
-	if !strings.Contains(readFile(t, a0, "own.json"), `"private-address":"`+a0.Address()+`"`) {
+	if !strings.Contains(readFile(t, a0, "own.json"), `"private-address":"`+m.App("a").ServiceAddress()+`"`) {
 		t.Errorf("-r must resolve in broken: %q", readFile(t, a0, "own.json"))
 	}
 	if ev := readFile(t, a0, "events.log"); !strings.Contains(ev, "db-relation-broken rel=db:2 remote= app=b ") {
@@ -127,9 +127,9 @@ fi`)
 func TestUnitBagPrefilledAtScopeEntry(t *testing.T) {
 	_, m, r := twoApps(t, 1, 1)
 	d := r.UnitData("a/0")
-	ip := unit(t, m, "a/0").Address()
+	ip := m.App("a").ServiceAddress() // Kubernetes: the application's service address, not the pod's
 	eq(t, "bag", d["private-address"]+" "+d["ingress-address"]+" "+d["egress-subnets"], ip+" "+ip+" "+ip+"/32")
-	eq(t, "remote read", sh(t, unit(t, m, "b/0"), "relation-get -r backend:2 private-address a/0"), unit(t, m, "a/0").Address())
+	eq(t, "remote read", sh(t, unit(t, m, "b/0"), "relation-get -r backend:2 private-address a/0"), ip)
 }
 
 func TestNonLeaderRelationSetAppRefused(t *testing.T) {

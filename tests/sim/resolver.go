@@ -232,6 +232,7 @@ func (s *Sim) removeUnitLocked(u *Unit) {
 			break
 		}
 	}
+	a.syncServiceLocked()
 	for r := range u.rels {
 		delete(r.scope, u)
 	}
@@ -240,6 +241,7 @@ func (s *Sim) removeUnitLocked(u *Unit) {
 		a.electLocked()
 	}
 	if a.dying && len(a.units) == 0 {
+		a.svc.close()
 		m := a.model
 		for i, o := range m.apps {
 			if o == a {

@@ -445,6 +445,9 @@ func (c *hookContext) commitLocked(s *Sim) (relationBytes int, err error) {
 			delete(u.ports, p)
 		}
 	}
+	if len(c.ports) > 0 {
+		u.app.syncServiceLocked()
+	}
 	return relationBytes, nil
 }
 

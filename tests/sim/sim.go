@@ -159,6 +159,7 @@ func (s *Sim) Close() error {
 	for _, m := range s.models {
 		for _, a := range m.apps {
 			units = append(units, a.units...)
+			a.svc.close()
 		}
 	}
 	s.mu.Unlock()

@@ -1102,14 +1102,16 @@ func (s *Sim) toolNetworkGet(c *hookContext, req *toolRequest) (string, error) {
 	if _, ok := u.app.charm.Endpoints[f.pos[0]]; !ok && f.pos[0] != "juju-info" {
 		return "", failf("undefined for unit charm: endpoint %q not found", f.pos[0])
 	}
-	ip := u.addr
+	// networkinfocaas.go ProcessAPIRequest: the pod's address binds; the application's service address is the
+	// ingress address, and egress defaults to it (the model sets no egress-subnets).
+	ip, svc := u.addr, u.app.svc.addr
 	switch {
 	case f.has("bind-address", "primary-address"):
 		return format(f, ip, "smart")
 	case f.has("ingress-address"):
-		return format(f, ip, "smart")
+		return format(f, svc, "smart")
 	case f.has("egress-subnets"):
-		return format(f, []string{ip + "/32"}, "smart")
+		return format(f, []string{svc + "/32"}, "smart")
 	}
 	return format(f, map[string]any{
 		"bind-addresses": []any{map[string]any{
@@ -1117,8 +1119,8 @@ func (s *Sim) toolNetworkGet(c *hookContext, req *toolRequest) (string, error) {
 			"addresses":  []any{map[string]any{"hostname": "", "address": ip, "cidr": ip + "/32", "value": ip}},
 			"macaddress": "", "interfacename": "eth0",
 		}},
-		"egress-subnets":    []string{ip + "/32"},
-		"ingress-addresses": []string{ip},
+		"egress-subnets":    []string{svc + "/32"},
+		"ingress-addresses": []string{svc},
 	}, "smart")
 }
 

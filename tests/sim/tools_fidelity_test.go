@@ -87,7 +87,7 @@ func TestRelationCreatedWritesOverPrefilledBag(t *testing.T) {
 	script(t, a0, `if [ "$JUJU_HOOK_NAME" = db-relation-created ]; then relation-get - "$JUJU_UNIT_NAME" --format=json > created.json; relation-set mine=1; fi`)
 	r := integrate(t, m, "a:db", "b:backend")
 	settle(t, s)
-	ip := a0.Address()
+	ip := m.App("a").ServiceAddress()
 	eq(t, "bag seen in relation-created", readFile(t, a0, "created.json"), `{"egress-subnets":"`+ip+`/32","ingress-address":"`+ip+`","private-address":"`+ip+`"}`+"\n")
 	d := r.UnitData("a/0")
 	eq(t, "bag after relation-created", d, map[string]string{"egress-subnets": ip + "/32", "ingress-address": ip, "private-address": ip, "mine": "1"})

@@ -349,13 +349,21 @@ func (s *Sim) newPodLocked(u *Unit, interrupted bool) {
 	}
 }
 
+// ingressSettings is what Juju writes of a unit's addresses into its settings of each relation: on a Kubernetes
+// model the ingress address is the application's service address, not the pod's (networkinfocaas.go
+// ProcessAPIRequest), and private-address is set to it too (apiserver uniter.go EnterScope).
+func (u *Unit) ingressSettings() map[string]string {
+	addr := u.app.svc.addr
+	return map[string]string{"private-address": addr, "ingress-address": addr, "egress-subnets": addr + "/32"}
+}
+
 // updateNetworkInfoLocked writes the unit's address into its settings on every relation it is in,
 // as the commit of a config-changed hook does (runner/context/context.go doFlush:
 // UpdateNetworkInfo; apiserver uniter updateUnitNetworkInfoOperation sets private-address,
 // ingress-address and egress-subnets). Only a real change bumps the settings version, so
 // remote units see relation-changed only when the address moved.
 func (s *Sim) updateNetworkInfoLocked(u *Unit) {
-	want := map[string]string{"private-address": u.addr, "ingress-address": u.addr, "egress-subnets": u.addr + "/32"}
+	want := u.ingressSettings()
 	for _, r := range s.relationsOf(u.app) {
 		if !r.scope[u] || r.removed {
 			continue
@@ -379,3 +387,6 @@ func (s *Sim) updateNetworkInfoLocked(u *Unit) {
 		r.unitVer[u]++
 	}
 }
+
+// App returns the unit's application.
+func (u *Unit) App() *App { return u.app }
