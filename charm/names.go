@@ -48,8 +48,9 @@ import (
 //   - any other name under a service (a wildcard *.<app>-endpoints, which covers every unit, or a sibling's
 //     FQDN) is the application's as a whole: only an APP-mode request may carry it.
 //
-// IP addresses (SANs, and a CN that is one) are bound to the unit whose pod address they are: Juju writes every
-// unit's ingress-address and private-address into its databag of each relation, and the leader keeps the
+// IP addresses (SANs, and a CN that is one) are bound to the unit whose address Juju publishes them as: Juju writes
+// every unit's ingress-address and private-address into its databag of each relation (on Kubernetes the
+// application's service address, the same for all its units: pod IPs are in no databag), and the leader keeps the
 // certificates relations' remote databags in the request cache (requests.go). An address of a unit there is that
 // unit's: in UNIT mode only that unit may ask for it, in APP mode its application. Addresses of no known unit
 // (the authority's own pods, other charms' pods not related on certificates, anything outside) are not bound
