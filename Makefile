@@ -125,7 +125,9 @@ juju-down:
 # tests/integration against the controller juju-up brought up. The namespace has no route to the module proxy, so
 # the test binary is built outside and run inside; a test that cannot reach the controller fails, it does not skip.
 INTEGRATION_TIMEOUT ?= 120m
+# How many integration tests run side by side on the controller (each has models of its own).
+INTEGRATION_PARALLEL ?= 7
 test-integration: charm requirer
 	cd tests/integration && $(GO) test -c -o $(CURDIR)/$(BUILD)/integration.test .
 	. $(CURDIR)/$(BUILD)/juju/env && cd tests/integration && $$TLSA_JUJU_EXEC env TLS_AUTHORITY_ENV_FILE=$(CURDIR)/$(BUILD)/juju/env \
-	  TLS_AUTHORITY_REQUIRE_CONTROLLER=1 $(CURDIR)/$(BUILD)/integration.test -test.count=1 -test.v -test.timeout $(INTEGRATION_TIMEOUT) $(if $(RUN),-test.run '$(RUN)')
+	  TLS_AUTHORITY_REQUIRE_CONTROLLER=1 $(CURDIR)/$(BUILD)/integration.test -test.count=1 -test.v -test.timeout $(INTEGRATION_TIMEOUT) -test.parallel $(INTEGRATION_PARALLEL) $(if $(RUN),-test.run '$(RUN)')

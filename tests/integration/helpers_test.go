@@ -43,6 +43,9 @@ func setup(t *testing.T, timeout time.Duration) *suite {
 		}
 		t.Skip(SkipMessage(missing))
 	}
+	// Each test has models of its own, and most of its time is Juju's: waiting for pods, hooks and status. Run
+	// side by side (make test-integration sets -test.parallel), the suite takes about its longest test.
+	t.Parallel()
 	for _, tool := range []string{"openssl"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("cannot find %s: %v", tool, err)
