@@ -590,6 +590,10 @@ func (r *reconciler) rotatePrivateKey() error {
 	if r.peer[peerIssuer] != "" {
 		return r.hc.FailAction("cannot rotate an intermediate CA by itself: its issuer signs it; remove the issuer relation to go back to a self-signed root, or rotate the issuer")
 	}
+	if r.cfg.CASecret != "" || isImportParams(pub.Params) {
+		// The key is the operator's: a new one from here would be replaced by the imported one at the next hook.
+		return r.hc.FailAction("cannot rotate an imported CA: put the new CA in the secret ca-secret names (juju update-secret), or unset ca-secret to go back to a CA of this charm's own")
+	}
 	params, err := r.hc.ActionParams()
 	if err != nil {
 		return err
