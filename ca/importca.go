@@ -148,7 +148,7 @@ func CheckImport(certPEM string, key crypto.Signer, chainPEM string, o ImportOpt
 		return nil, importErrorf("the CA certificate %s expired on %s", name, cert.NotAfter.UTC().Format(time.RFC3339))
 	case cert.NotAfter.Sub(o.Now) < o.MinValidity:
 		return nil, importErrorf("the CA certificate %s expires on %s, within one certificate-validity (%s)", name,
-			cert.NotAfter.UTC().Format(time.RFC3339), o.MinValidity)
+			cert.NotAfter.UTC().Format(time.RFC3339), days(o.MinValidity))
 	}
 	var chain []*x509.Certificate
 	if strings.TrimSpace(chainPEM) != "" {
@@ -198,4 +198,12 @@ func CheckImport(certPEM string, key crypto.Signer, chainPEM string, o ImportOpt
 func publicKeysEqual(a, b crypto.PublicKey) bool {
 	k, ok := a.(interface{ Equal(crypto.PublicKey) bool })
 	return ok && k.Equal(b)
+}
+
+// days writes a duration as the config options do: whole days as "90d", anything else as Go prints it.
+func days(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
 }
