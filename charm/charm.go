@@ -96,9 +96,10 @@ type reconciler struct {
 	ledgerMu    sync.Mutex
 	ledgerAdds  []ledgerEntry
 	servingMemo *servingPair // this hook's serving certificate (servingOnce)
-	// imported is the CA ca-secret holds, read and checked in this hook (importca.go); importSkipped: not read.
-	imported      *ca.Imported
-	importSkipped bool
+	// imported is the CA ca-secret holds, read and checked in this hook (importca.go), or the offline root's
+	// intermediate that set-ca-certificate installs (offline.go).
+	imported *ca.Imported
+	renewMsg string // the renewal warning of a CA this charm cannot renew (renewalWarning)
 }
 
 // published is the CA as the peer databag shows it.
@@ -282,6 +283,9 @@ func (r *reconciler) reconcile() error {
 		return err
 	}
 	r.got = got
+	if r.renewMsg, err = r.renewalWarning(pub); err != nil {
+		return err
+	}
 	if r.leader {
 		// The leader's own serving certificate, should this hook issue it, is in the ledger written below.
 		if _, _, err := r.servingOnce(pub); err != nil {
@@ -528,6 +532,9 @@ func (r *reconciler) setStatus(pub *published, workloadErr error) error {
 	msg := fmt.Sprintf("issued %d, outstanding %d, CA expires %s", c.Issued, c.Outstanding, pub.cert.NotAfter.UTC().Format("2006-01-02"))
 	if c.Refused > 0 {
 		msg += fmt.Sprintf(", refused %d", c.Refused)
+	}
+	if r.renewMsg != "" {
+		msg += "; " + r.renewMsg
 	}
 	return r.setUnitStatus(hooktool.StatusActive, msg)
 }

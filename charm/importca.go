@@ -61,7 +61,6 @@ func (r *reconciler) loadImport(pub *published) error {
 	}
 	if isImportParams(pub.Params) && r.peer[peerNextCA] == "" && !importReadHooks[r.hc.Env.HookName] &&
 		r.peer[peerImportProblem] == "" {
-		r.importSkipped = true
 		return nil
 	}
 	// --refresh: a consumer is pinned to the revision it first read; the import follows the latest (and the read
@@ -128,6 +127,8 @@ func (r *reconciler) wantParams(pub *published) string {
 			return next
 		}
 		return pub.Params
+	case r.peer[peerOffline] != "":
+		return r.peer[peerOffline]
 	}
 	return r.cfg.CAParams()
 }

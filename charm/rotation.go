@@ -142,6 +142,12 @@ func (r *reconciler) startRotation(pub *published, why string) (*published, erro
 		params  = r.cfg.CAParams()
 		parents []string
 	)
+	if r.imported == nil && r.cfg.CASecret == "" && r.peer[peerOffline] != "" {
+		// Back to the offline root's intermediate, kept in this same secret.
+		if r.imported, err = offlineImported(content); err != nil {
+			return nil, err
+		}
+	}
 	if im := r.imported; im != nil {
 		// The imported CA, checked (loadImport): its key goes into this charm's CA secret and nowhere else.
 		key, cert, params, parents = im.Key, im.Certificate, importParams(im), im.ChainPEMs()
@@ -206,6 +212,11 @@ func (r *reconciler) switchCA(pub *published) (*published, error) {
 	next := map[string]string{"private-key": content["next-private-key"], "certificate": newCA, "params": content["next-params"]}
 	if k := content[secretIssuerKey]; k != "" {
 		next[secretIssuerKey] = k // the intermediate's key stays for its renewals
+	}
+	for _, k := range []string{secretOfflineKey, secretOfflineCert, secretOfflineChain} {
+		if v := content[k]; v != "" {
+			next[k] = v // the offline root's intermediate: its key stays for its renewals (get-ca-csr)
+		}
 	}
 	if err := r.setCASecret(next); err != nil {
 		return nil, err

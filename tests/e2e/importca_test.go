@@ -242,6 +242,7 @@ func TestImportCA(t *testing.T) {
 		t.Fatalf("the charm's CA secret does not hold the imported key (%v)", err)
 	}
 	noKeyMaterial(t, s, inter.keyPEM)
+	noPrivateKeyBlock(t, s)
 	if st := authority.Leader().Status(); st.Status != "active" {
 		t.Fatalf("status %v", st)
 	}
@@ -273,6 +274,21 @@ func TestImportCA(t *testing.T) {
 	t.Logf("handshakes across import and unset: %d, failed %d", ok, failed)
 	if failed != 0 {
 		t.Fatalf("%d failed handshakes", failed)
+	}
+}
+
+// noPrivateKeyBlock fails if a PEM private key shows in the model's state or in any hook's logs or stderr: the
+// offline root's key is made by the leader and never leaves the CA secret, so there is no known PEM to look for.
+func noPrivateKeyBlock(t *testing.T, s *sim.Sim) {
+	t.Helper()
+	st, _ := json.Marshal(s.State())
+	if strings.Contains(string(st), "PRIVATE KEY") {
+		t.Fatal("a private key is in the model state")
+	}
+	for _, h := range s.Records() {
+		if strings.Contains(strings.Join(h.Logs, "\n")+h.Stderr, "PRIVATE KEY") {
+			t.Fatalf("a private key is in the logs of %s %s", h.Unit, h.Name)
+		}
 	}
 }
 
