@@ -59,6 +59,10 @@ func (r *reconciler) loadImport(pub *published) error {
 	if uri == "" {
 		return r.setImportProblem("")
 	}
+	if r.peer[peerIssuer] != "" {
+		// The issuer signs this authority's CA; two sources of one CA cannot both hold.
+		return r.setImportProblem("the issuer relation gives this authority its CA: remove it to use ca-secret")
+	}
 	if isImportParams(pub.Params) && r.peer[peerNextCA] == "" && !importReadHooks[r.hc.Env.HookName] &&
 		r.peer[peerImportProblem] == "" {
 		return nil
