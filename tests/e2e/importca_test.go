@@ -303,3 +303,54 @@ func parsePKCS8(s string) (crypto.Signer, error) {
 	}
 	return k.(crypto.Signer), nil
 }
+
+// TestImportCAFromTheStart: ca-secret set and granted before the authority's first hook: the first CA is the
+// imported intermediate (no root of the charm's own ever made or trusted), and the first certificates chain leaf,
+// intermediate, root.
+func TestImportCAFromTheStart(t *testing.T) {
+	s := newSim(t)
+	m, err := s.AddModel("pki")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := makeCA(t, "Example Root CA", nil, false, nil)
+	inter := makeCA(t, "Example Issuing CA", root, false, nil)
+	uri, err := m.AddSecret("org-ca", map[string]string{"certificate": inter.pem, "private-key": inter.keyPEM, "chain": root.pem}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	authority := deployAuthority(t, m, "tls-authority", 2, map[string]any{"ca-secret": uri}) // no hook runs before settle
+	if err := m.GrantSecret("org-ca", "tls-authority"); err != nil {
+		t.Fatal(err)
+	}
+	deployRequirer(t, m, "web", 1)
+	r := integrate(t, m, "web:certificates", "tls-authority:certificates")
+	settle(t, s)
+	if ca := parseCert(t, caOf(t, authority)); !ca.Equal(inter.cert) {
+		t.Fatalf("the first CA is %q, want the imported one", ca.Subject.CommonName)
+	}
+	for _, u := range authority.Units() {
+		for _, c := range bundleOf(t, u) {
+			if !c.Equal(inter.cert) && !c.Equal(root.cert) {
+				t.Fatalf("%s trusts %q, which is not the imported CA nor its root", u.Name(), c.Subject.CommonName)
+			}
+		}
+		if st := u.Status(); st.Status != "active" {
+			t.Fatalf("%s: %v", u.Name(), st)
+		}
+	}
+	u := m.App("web").Units()[0]
+	k := ecKey(t)
+	csr := newCSR(t, k, u.FQDN(), u.FQDN())
+	publishCSRs(t, u, false, req(csr, false))
+	settle(t, s)
+	e := entryFor(t, r, "tls-authority", csr)
+	if len(e.Chain) != 3 || e.Chain[1] != inter.pem || e.Chain[2] != root.pem {
+		t.Fatalf("chain of %d, want leaf, intermediate, root", len(e.Chain))
+	}
+	verifySigned(t, "from the start", authority, map[string]*sim.Relation{"web": r})
+	if err := handshake(e.Chain, k, []string{root.pem}); err != nil {
+		t.Fatal(err)
+	}
+	noFailedHooks(t, authority)
+}
