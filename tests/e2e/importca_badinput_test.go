@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"crypto"
 	"crypto/x509"
 	"fmt"
 	"os"
@@ -215,4 +216,54 @@ func readFileT(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// TestImportCAWithIssuerRelated: an intermediate whose issuer relation gives it its CA refuses ca-secret (Blocked
+// naming the relation, its CA untouched and signing); once the relation is removed the imported CA is installed
+// through the rotation.
+func TestImportCAWithIssuerRelated(t *testing.T) {
+	s := newSim(t)
+	m, err := s.AddModel("pki")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deployAuthority(t, m, "parent", 1, map[string]any{"ca-common-name": "parent-root", "allow-ca-requests": true})
+	child := deployAuthority(t, m, "child", 1, map[string]any{"ca-common-name": "child-ca"})
+	issuer := integrate(t, m, "child:issuer", "parent:certificates")
+	deployRequirer(t, m, "web", 1)
+	r := integrate(t, m, "web:certificates", "child:certificates")
+	settle(t, s)
+	u := m.App("web").Units()[0]
+	k := ecKey(t)
+	csr := newCSR(t, k, u.FQDN(), u.FQDN())
+	publishCSRs(t, u, false, req(csr, false))
+	settle(t, s)
+	before := caOf(t, child)
+	if parseCert(t, before).Subject.CommonName != "child-ca" || parseCert(t, before).CheckSignatureFrom(parseCert(t, before)) == nil {
+		t.Fatal("the child is not an intermediate of the parent")
+	}
+	good := makeCA(t, "Imported CA", nil, false, nil)
+	uri, err := m.AddSecret("org-ca", map[string]string{"certificate": good.pem, "private-key": good.keyPEM}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.GrantSecret("org-ca", "child"); err != nil {
+		t.Fatal(err)
+	}
+	if err := child.SetConfig(map[string]any{"ca-secret": uri}); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, s)
+	wantStatus(t, "issuer related", child, "blocked", "ca-secret: the issuer relation gives this authority its CA: remove it to use ca-secret; still signing with the current CA")
+	if caOf(t, child) != before || entryFor(t, r, "child", csr).CA != before {
+		t.Fatal("the CA changed while the issuer is related")
+	}
+	if err := m.RemoveRelation(issuer); err != nil {
+		t.Fatal(err)
+	}
+	if _, failed := rotateTo(t, "issuer removed", s, child, map[string]*sim.Relation{"web": r}, map[string]crypto.Signer{csr: k}, good.cert); failed != 0 {
+		t.Fatalf("%d failed handshakes", failed)
+	}
+	wantStatus(t, "imported", child, "active", "issued 1")
+	noFailedHooks(t, child)
 }
