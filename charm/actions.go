@@ -29,6 +29,10 @@ func (r *reconciler) runAction(name string) error {
 		return r.revokeCertificate()
 	case "rotate-private-key":
 		return r.rotatePrivateKey()
+	case "get-ca-csr":
+		return r.getCACSR()
+	case "set-ca-certificate":
+		return r.setCACertificate()
 	}
 	return r.hc.FailAction(fmt.Sprintf("unknown action %q", name))
 }
@@ -590,9 +594,19 @@ func (r *reconciler) rotatePrivateKey() error {
 	if r.peer[peerIssuer] != "" {
 		return r.hc.FailAction("cannot rotate an intermediate CA by itself: its issuer signs it; remove the issuer relation to go back to a self-signed root, or rotate the issuer")
 	}
+	if r.cfg.CASecret != "" {
+		// The key is the operator's: a new one from here would be replaced by the imported one at the next hook.
+		return r.hc.FailAction("cannot rotate an imported CA: put the new CA in the secret ca-secret names (juju update-secret), or unset ca-secret to go back to a CA of this charm's own")
+	}
 	params, err := r.hc.ActionParams()
 	if err != nil {
 		return err
+	}
+	if r.peer[peerOffline] != "" {
+		// An offline root's intermediate is left for a root of this charm's own: its key and certificate go.
+		if err := r.dropOffline(); err != nil {
+			return err
+		}
 	}
 	if compromised, _ := params["compromised"].(bool); compromised {
 		return r.rotateCompromised(pub)

@@ -1,6 +1,7 @@
 package charm
 
 import (
+	"crypto"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -95,6 +96,10 @@ type reconciler struct {
 	ledgerMu    sync.Mutex
 	ledgerAdds  []ledgerEntry
 	servingMemo *servingPair // this hook's serving certificate (servingOnce)
+	// imported is the CA ca-secret holds, read and checked in this hook (importca.go), or the offline root's
+	// intermediate that set-ca-certificate installs (offline.go).
+	imported *ca.Imported
+	renewMsg string // the renewal warning of a CA this charm cannot renew (renewalWarning)
 }
 
 // published is the CA as the peer databag shows it.
@@ -240,6 +245,9 @@ func (r *reconciler) reconcile() error {
 		if pub, err = r.syncIssuer(pub); err != nil {
 			return err
 		}
+		if err := r.loadImport(pub); err != nil {
+			return err
+		}
 		if pub, err = r.ensureCA(pub); err != nil {
 			return err
 		}
@@ -275,6 +283,9 @@ func (r *reconciler) reconcile() error {
 		return err
 	}
 	r.got = got
+	if r.renewMsg, err = r.renewalWarning(pub); err != nil {
+		return err
+	}
 	if r.leader {
 		// The leader's own serving certificate, should this hook issue it, is in the ledger written below.
 		if _, _, err := r.servingOnce(pub); err != nil {
@@ -351,26 +362,40 @@ func (r *reconciler) ensureCA(pub *published) (*published, error) {
 // createCA makes a self-signed root, in the CA secret when one exists already (it may hold only the key of an
 // intermediate whose issuer went away before delivering).
 func (r *reconciler) createCA(existing map[string]string) (*published, error) {
-	key, err := ca.GenerateKey(r.cfg.Algorithm)
-	if err != nil {
-		return nil, fmt.Errorf("cannot generate the CA key: %w", err)
-	}
-	cert, err := ca.NewRoot(key, r.cfg.Subject, r.cfg.RootValidity, r.o.Now(), r.cfg.RootMaxPathLen())
-	if err != nil {
-		return nil, fmt.Errorf("cannot create the CA certificate: %w", err)
+	var (
+		key     crypto.Signer
+		cert    *x509.Certificate
+		err     error
+		params  = r.cfg.CAParams()
+		parents []string
+	)
+	if im := r.imported; im != nil {
+		// The first CA is the imported one: no requirer trusts any other yet.
+		key, cert, params, parents = im.Key, im.Certificate, importParams(im), im.ChainPEMs()
+	} else {
+		if key, err = ca.GenerateKey(r.cfg.Algorithm); err != nil {
+			return nil, fmt.Errorf("cannot generate the CA key: %w", err)
+		}
+		if cert, err = ca.NewRoot(key, r.cfg.Subject, r.cfg.RootValidity, r.o.Now(), r.cfg.RootMaxPathLen()); err != nil {
+			return nil, fmt.Errorf("cannot create the CA certificate: %w", err)
+		}
 	}
 	keyPEM, err := ca.EncodePrivateKey(key)
 	if err != nil {
 		return nil, err
 	}
 	certPEM := ca.EncodeCertificate(cert)
-	params := r.cfg.CAParams()
 	content := map[string]string{"private-key": keyPEM, "certificate": certPEM, "params": params}
+	if len(parents) > 0 {
+		if err := r.setPeer(map[string]string{peerParents: mustJSON(parents)}); err != nil {
+			return nil, err
+		}
+	}
 	if existing != nil {
 		if err := r.setCASecret(content); err != nil {
 			return nil, err
 		}
-		return &published{CA: certPEM, Params: params}, r.logCreated(cert)
+		return &published{CA: certPEM, Params: params, Parents: parents}, r.logCreated(cert)
 	}
 	id, err := r.hc.AddSecret(content,
 		&hooktool.AddSecretOptions{Label: CASecret, Owner: hooktool.OwnerApplication, Description: "tls-authority CA key and certificate"})
@@ -381,10 +406,14 @@ func (r *reconciler) createCA(existing map[string]string) (*published, error) {
 	if err := r.logCreated(cert); err != nil {
 		return nil, err
 	}
-	return &published{CA: certPEM, Params: params}, r.setPeer(map[string]string{peerCASecret: id})
+	return &published{CA: certPEM, Params: params, Parents: parents}, r.setPeer(map[string]string{peerCASecret: id})
 }
 
 func (r *reconciler) logCreated(cert *x509.Certificate) error {
+	if r.imported != nil {
+		return r.hc.Log(hooktool.LevelInfo, "CA %q imported from ca-secret (serial %x, expires %s)", cert.Subject.CommonName,
+			cert.SerialNumber, cert.NotAfter.UTC().Format(time.RFC3339))
+	}
 	return r.hc.Log(hooktool.LevelInfo, "created CA %q (%s, serial %x, expires %s)", cert.Subject.CommonName,
 		r.cfg.Algorithm, cert.SerialNumber, cert.NotAfter.UTC().Format(time.RFC3339))
 }
@@ -492,6 +521,8 @@ func (r *reconciler) setStatus(pub *published, workloadErr error) error {
 		return r.setUnitStatus(hooktool.StatusWaiting, "waiting for the leader to create the CA")
 	case workloadErr != nil:
 		return r.setUnitStatus(hooktool.StatusWaiting, "waiting for the authority container")
+	case r.peer[peerImportProblem] != "":
+		return r.setUnitStatus(hooktool.StatusBlocked, "ca-secret: "+r.peer[peerImportProblem]+"; still signing with the current CA")
 	}
 	var c counts
 	if s := r.peer[peerCounts]; s != "" {
@@ -501,6 +532,9 @@ func (r *reconciler) setStatus(pub *published, workloadErr error) error {
 	msg := fmt.Sprintf("issued %d, outstanding %d, CA expires %s", c.Issued, c.Outstanding, pub.cert.NotAfter.UTC().Format("2006-01-02"))
 	if c.Refused > 0 {
 		msg += fmt.Sprintf(", refused %d", c.Refused)
+	}
+	if r.renewMsg != "" {
+		msg += "; " + r.renewMsg
 	}
 	return r.setUnitStatus(hooktool.StatusActive, msg)
 }

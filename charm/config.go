@@ -15,15 +15,17 @@ import (
 
 // Config is the charm's config, parsed and checked.
 type Config struct {
-	Subject             ca.Subject
-	Algorithm           ca.Algorithm
-	RootValidity        time.Duration
-	LeafValidity        time.Duration
-	CertificateLimit    int // -1: no limit
-	Policy              ca.Policy
-	CRLValidity         time.Duration
-	ForwardReceivedCAs  bool
-	BindClusterNames    bool // refuse cluster names of the model that the requirer does not own (names.go)
+	Subject            ca.Subject
+	Algorithm          ca.Algorithm
+	RootValidity       time.Duration
+	LeafValidity       time.Duration
+	CertificateLimit   int // -1: no limit
+	Policy             ca.Policy
+	CRLValidity        time.Duration
+	ForwardReceivedCAs bool
+	BindClusterNames   bool // refuse cluster names of the model that the requirer does not own (names.go)
+	// CASecret is the ca-secret option: the URI of a Juju user secret holding a CA to import (importca.go).
+	CASecret            string
 	rootValidityString  string
 	leafValidityString  string
 	allowedDomainsValue string
@@ -112,6 +114,7 @@ func ParseConfig(raw map[string]any) (*Config, error) {
 		allowedDomainsValue: str("allowed-domains"),
 		ForwardReceivedCAs:  boolean("forward-received-cas", false),
 		BindClusterNames:    boolean("bind-cluster-names", false),
+		CASecret:            str("ca-secret"),
 	}
 	if c.Subject.CommonName == "" {
 		problems["ca-common-name"] = "must not be empty"

@@ -187,6 +187,11 @@ func (r *reconciler) maintainOneCRL(k crlKeys, caPEM string, auth func() (*ca.Au
 	if r.peer[k.crl] != "" && r.peer[k.signedFor] == digest && now.Before(next.Add(-validity/2)) {
 		return nil
 	}
+	if c, err := ca.ParseCertificate(caPEM); err == nil && c.KeyUsage != 0 && c.KeyUsage&x509.KeyUsageCRLSign == 0 {
+		// A CA without the cRLSign usage may not sign a CRL (RFC 5280 4.2.1.3): one imported from
+		// self-signed-certificates has none. Nothing is published for it.
+		return nil
+	}
 	a, err := auth()
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package charm
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -55,8 +56,10 @@ func (r *reconciler) rotate(pub *published, forced bool) (*published, error) {
 	}
 	now := r.o.Now()
 	next := r.peer[peerNextCA]
-	wantParams := r.cfg.CAParams()
-	nearExpiry := pub.cert != nil && pub.cert.NotAfter.Sub(now) < r.cfg.LeafValidity
+	wantParams := r.wantParams(pub)
+	// An imported CA is renewed by its owner, never by this charm: near its end the import check refuses it
+	// (Blocked, naming its expiry) and it keeps signing until the secret holds a new one.
+	nearExpiry := pub.cert != nil && pub.cert.NotAfter.Sub(now) < r.cfg.LeafValidity && !isImportParams(pub.Params)
 	// With an issuer related the CA is the issuer's to sign: config and expiry bring a new CSR and a renewal
 	// (syncIssuer), never a self-signed root.
 	own := r.peer[peerIssuer] == ""
@@ -77,6 +80,10 @@ func (r *reconciler) rotate(pub *published, forced bool) (*published, error) {
 		switch {
 		case forced:
 			why = "rotate-private-key"
+		case r.imported != nil:
+			why = "ca-secret holds a new CA"
+		case isImportParams(pub.Params):
+			why = "ca-secret unset: back to a CA of its own"
 		case nearExpiry:
 			why = "the CA expires within one certificate validity"
 		}
@@ -138,20 +145,35 @@ func (r *reconciler) startRotation(pub *published, why string) (*published, erro
 	if err != nil {
 		return nil, err
 	}
-	key, err := ca.GenerateKey(r.cfg.Algorithm)
-	if err != nil {
-		return nil, fmt.Errorf("cannot generate the new CA key: %w", err)
+	var (
+		key     crypto.Signer
+		cert    *x509.Certificate
+		params  = r.cfg.CAParams()
+		parents []string
+	)
+	if r.imported == nil && r.cfg.CASecret == "" && r.peer[peerOffline] != "" {
+		// Back to the offline root's intermediate, kept in this same secret.
+		if r.imported, err = offlineImported(content); err != nil {
+			return nil, err
+		}
 	}
-	cert, err := ca.NewRoot(key, r.cfg.Subject, r.cfg.RootValidity, r.o.Now(), r.cfg.RootMaxPathLen())
-	if err != nil {
-		return nil, fmt.Errorf("cannot create the new CA certificate: %w", err)
+	if im := r.imported; im != nil {
+		// The imported CA, checked (loadImport): its key goes into this charm's CA secret and nowhere else.
+		key, cert, params, parents = im.Key, im.Certificate, importParams(im), im.ChainPEMs()
+	} else {
+		if key, err = ca.GenerateKey(r.cfg.Algorithm); err != nil {
+			return nil, fmt.Errorf("cannot generate the new CA key: %w", err)
+		}
+		if cert, err = ca.NewRoot(key, r.cfg.Subject, r.cfg.RootValidity, r.o.Now(), r.cfg.RootMaxPathLen()); err != nil {
+			return nil, fmt.Errorf("cannot create the new CA certificate: %w", err)
+		}
 	}
 	keyPEM, err := ca.EncodePrivateKey(key)
 	if err != nil {
 		return nil, err
 	}
 	certPEM := ca.EncodeCertificate(cert)
-	content["next-private-key"], content["next-certificate"], content["next-params"] = keyPEM, certPEM, r.cfg.CAParams()
+	content["next-private-key"], content["next-certificate"], content["next-params"] = keyPEM, certPEM, params
 	if err := r.setCASecret(content); err != nil {
 		return nil, err
 	}
@@ -164,8 +186,10 @@ func (r *reconciler) startRotation(pub *published, why string) (*published, erro
 		bundle = append(bundle, prev)
 	}
 	pub.Bundle = bundle
+	// The imported CA's issuers are trusted with it from phase 1 (Trust), so its chain verifies before it signs.
+	pub.Others = appendNew(pub.Others, parents...)
 	return pub, r.setPeer(map[string]string{
-		peerNextCA: certPEM, peerNextParams: r.cfg.CAParams(), peerBundle: mustJSON(bundle), peerNextParents: "",
+		peerNextCA: certPEM, peerNextParams: params, peerBundle: mustJSON(bundle), peerNextParents: jsonOrEmpty(parents),
 		peerRotationStart: r.o.Now().UTC().Format(time.RFC3339),
 	})
 }
@@ -197,6 +221,11 @@ func (r *reconciler) switchCA(pub *published) (*published, error) {
 	next := map[string]string{"private-key": content["next-private-key"], "certificate": newCA, "params": content["next-params"]}
 	if k := content[secretIssuerKey]; k != "" {
 		next[secretIssuerKey] = k // the intermediate's key stays for its renewals
+	}
+	for _, k := range []string{secretOfflineKey, secretOfflineCert, secretOfflineChain} {
+		if v := content[k]; v != "" {
+			next[k] = v // the offline root's intermediate: its key stays for its renewals (get-ca-csr)
+		}
 	}
 	if err := r.setCASecret(next); err != nil {
 		return nil, err

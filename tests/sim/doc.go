@@ -54,4 +54,7 @@ package sim
 //     pending track-latest that matters only to consumers); key#base64 content is stored decoded.
 //   - Containers share the host's /etc (apart from the trust store and hosts), /usr, /opt and
 //     /var outside /var/lib and /var/tmp.
+//   - User secrets (Model.AddSecret, UpdateSecret, GrantSecret, RevokeSecret, RemoveSecret) have
+//     no --info, --file, expiry, rotation or auto-prune, and no `juju secrets`/`show-secret` view
+//     (tests read content with SecretContentForTest, as an admin's show-secret --reveal would).
 //   - No storage, no subordinates, no juju-exec, no secret backends.

@@ -295,7 +295,7 @@ func TestConfigGetAndChanged(t *testing.T) {
 	eq(t, "single key", sh(t, a0, "config-get greeting"), "hello")
 	eq(t, "bool smart", sh(t, a0, "config-get enabled"), "True")
 	eq(t, "unset key json", sh(t, a0, "config-get count --format=json"), "null")
-	eq(t, "--all", sh(t, a0, "config-get --all --format=json"), `{"count":null,"enabled":true,"greeting":"hello","script":""}`)
+	eq(t, "--all", sh(t, a0, "config-get --all --format=json"), `{"count":null,"creds":null,"enabled":true,"greeting":"hello","script":""}`)
 	n := len(a0.HookNames())
 	if err := a.SetConfig(map[string]any{"count": 3, "greeting": "hi"}); err != nil {
 		t.Fatal(err)

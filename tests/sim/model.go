@@ -394,6 +394,13 @@ func (a *App) setConfigLocked(k string, v any) error {
 	if err != nil {
 		return fmt.Errorf("option %q: %w", k, err)
 	}
+	// A secret option holds a secret URI (apiserver/facades/client/application validateSecretConfig); whether the
+	// application may read it is not checked: the charm finds out when it reads it.
+	if opt.Type == "secret" {
+		if err := parseSecretURI(cv.(string)); err != nil {
+			return fmt.Errorf("invalid secret URI for option %q: %w", k, err)
+		}
+	}
 	a.config[k] = cv
 	return nil
 }

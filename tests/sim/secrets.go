@@ -18,10 +18,13 @@ import (
 
 // secret is one Juju secret: owner, labels, revisions, grants and consumer tracking.
 type secret struct {
-	id          string
-	model       *Model
-	ownerApp    *App
-	ownerUnit   *Unit
+	id        string
+	model     *Model
+	ownerApp  *App
+	ownerUnit *Unit
+	// ownerModel is set for a user secret (juju add-secret): the model owns it and no unit manages it
+	// (usersecrets.go).
+	ownerModel  *Model
 	label       string
 	description string
 	rotate      string
@@ -110,7 +113,8 @@ func (sc *secret) managedBy(u *Unit) bool {
 
 func (sc *secret) granted(u *Unit) bool {
 	for _, g := range sc.grants {
-		if g.app == u.app && (g.unit == nil || g.unit == u) && !g.rel.removed {
+		// A user secret's grant has the model as its scope (rel nil): it lives as long as the grant.
+		if g.app == u.app && (g.unit == nil || g.unit == u) && (g.rel == nil || !g.rel.removed) {
 			return true
 		}
 	}
@@ -1015,10 +1019,13 @@ func (s *Sim) secretChangedLocked(sc *secret) {
 
 // ownerAgent is the unit that receives owner-side secret hooks: the owner unit or the leader.
 func (sc *secret) ownerAgent() *Unit {
-	if sc.ownerUnit != nil {
+	switch {
+	case sc.ownerUnit != nil:
 		return sc.ownerUnit
+	case sc.ownerApp != nil:
+		return sc.ownerApp.leader
 	}
-	return sc.ownerApp.leader
+	return nil // a user secret: the model owns it, no unit gets its owner hooks
 }
 
 // checkObsoleteLocked queues secret-remove to the owner for revisions no consumer tracks any more.

@@ -158,9 +158,12 @@ func (s *Sim) State() *State {
 	for _, id := range sortedKeys(s.secrets) {
 		sc := s.secrets[id]
 		ss := SecretState{ID: id, URI: sc.uri(), Label: sc.label, Description: sc.description, Revision: sc.latest().rev, Rotate: sc.rotate}
-		if sc.ownerUnit != nil {
+		switch {
+		case sc.ownerModel != nil:
+			ss.Owner = "model-" + sc.ownerModel.uuid
+		case sc.ownerUnit != nil:
 			ss.Owner = "unit-" + sc.ownerUnit.name
-		} else {
+		default:
 			ss.Owner = "application-" + sc.ownerApp.name
 		}
 		if e := sc.latest().expire; !e.IsZero() {
@@ -170,6 +173,10 @@ func (s *Sim) State() *State {
 			ss.Revisions = append(ss.Revisions, r.rev)
 		}
 		for _, g := range sc.grants {
+			if g.rel == nil {
+				ss.Grants = append(ss.Grants, SecretGrant{Relation: "model-" + sc.model.uuid, Target: "application-" + g.app.name})
+				continue
+			}
 			viewer := sc.ownerApp
 			if viewer == nil {
 				viewer = sc.ownerUnit.app

@@ -1,0 +1,153 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// workedExample is the shell block of docs/how-to/bring-your-own-ca.md after the offline-root-example marker, cut
+// at its juju commands: the parts an operator runs on the offline machine, in order, and the juju commands between.
+func workedExample(t *testing.T) (parts []string, juju []string) {
+	t.Helper()
+	_, here, _, _ := runtime.Caller(0)
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(here), "..", "..", "docs", "how-to", "bring-your-own-ca.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(b), "<!-- offline-root-example -->\n```bash\n")
+	if !ok {
+		t.Fatal("the how-to has no offline-root-example block")
+	}
+	block, _, _ := strings.Cut(after, "\n```\n")
+	var cur strings.Builder
+	for _, line := range strings.Split(block, "\n") {
+		if strings.HasPrefix(line, "juju ") {
+			parts = append(parts, cur.String())
+			juju = append(juju, line)
+			cur.Reset()
+			continue
+		}
+		cur.WriteString(line + "\n")
+	}
+	return append(parts, cur.String()), juju
+}
+
+func runPart(t *testing.T, dir, script string) {
+	t.Helper()
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s\n--- script:\n%s", err, out, script)
+	}
+}
+
+// TestOfflineRootWorkedExample runs the how-to's worked example exactly: its openssl commands as the offline root,
+// its get-ca-csr and set-ca-certificate as the actions the juju commands run (the CSR written and the params file
+// read as the commands' shell does). The intermediate then signs through the rotation, with handshakes at every
+// step against the trust of the step before, and every certificate chains leaf, intermediate, offline root (openssl
+// verify). Renewal: get-ca-csr gives a fresh CSR for the same key; a certificate signed for it with less than two
+// certificate-validities left installs, and the status and one log line a day say by when to renew it.
+func TestOfflineRootWorkedExample(t *testing.T) {
+	parts, juju := workedExample(t)
+	if len(juju) != 2 || !strings.Contains(juju[0], "get-ca-csr") || !strings.Contains(juju[1], "set-ca-certificate --params params.yaml") {
+		t.Fatalf("the worked example's juju commands changed: %q", juju)
+	}
+	s, _, authority, rels, keys := servingRequirers(t, map[string]any{"ca-common-name": "Example Issuing CA", "ca-organization": "Example Org"})
+	leader := authority.Leader()
+	dir := t.TempDir()
+
+	runPart(t, dir, parts[0])
+	csr := action(t, leader, "get-ca-csr", nil).Results["csr"].(string)
+	if err := os.WriteFile(filepath.Join(dir, "intermediate.csr"), []byte(csr+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	runPart(t, dir, parts[1])
+	setFromParams := func(path string) {
+		t.Helper()
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var params map[string]any
+		if err := yaml.Unmarshal(b, &params); err != nil {
+			t.Fatal(err)
+		}
+		res := action(t, leader, "set-ca-certificate", params)
+		t.Logf("set-ca-certificate: %s", res.Results["message"])
+	}
+	setFromParams(filepath.Join(dir, "params.yaml"))
+	runPart(t, dir, parts[2])
+
+	inter := parseCert(t, readFileT(t, filepath.Join(dir, "intermediate.pem")))
+	rootPEM := readFileT(t, filepath.Join(dir, "root.pem"))
+	ok, failed := rotateTo(t, "offline root", s, authority, rels, keys, inter)
+	for name, r := range rels {
+		certs, _, _ := issuedBag(t, r, authority.Name())
+		for _, e := range certs {
+			if len(e.Chain) != 3 || e.Chain[2] != rootPEM || !parseCert(t, e.Chain[1]).Equal(inter) {
+				t.Fatalf("%s: the chain is not leaf, intermediate, offline root", name)
+			}
+			if out := openssl(t, e.Certificate, "verify", "-CAfile", filepath.Join(dir, "root.pem"), "-untrusted", filepath.Join(dir, "intermediate.pem")); !strings.Contains(out, ": OK") {
+				t.Fatalf("%s: %s", name, out)
+			}
+		}
+	}
+	noPrivateKeyBlock(t, s)
+	if st := leader.Status(); st.Status != "active" || strings.Contains(st.Message, "renew") {
+		t.Fatalf("status %v", st)
+	}
+
+	// A refused certificate: the root itself (not for the key) fails the action and changes nothing.
+	res, err := leader.RunAction("set-ca-certificate", map[string]any{"certificate": rootPEM, "chain": rootPEM})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != "failed" || !strings.Contains(res.Message, "the private key does not match the certificate") {
+		t.Fatalf("set-ca-certificate with the root's certificate: %s %q", res.Status, res.Message)
+	}
+
+	// Renewal: the same key, a certificate with 150 days left (certificate-validity 90d: warn from 180d).
+	again := action(t, leader, "get-ca-csr", nil).Results["csr"].(string)
+	// (An RSA PKCS #1 v1.5 signature is deterministic: the same key and subject give the same CSR bytes.)
+	if !publicKeyEqual(parseCSR(t, again).PublicKey, parseCSR(t, csr).PublicKey) {
+		t.Fatal("get-ca-csr gave a CSR for another key")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "intermediate.csr"), []byte(again+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	runPart(t, dir, "openssl x509 -req -in intermediate.csr -CA root.pem -CAkey root.key -CAcreateserial -days 150 -sha256 -extfile intermediate.ext -out renewed.pem\n"+
+		`printf 'certificate: |\n%s\nchain: |\n%s\n' "$(sed 's/^/  /' renewed.pem)" "$(sed 's/^/  /' root.pem)" >renewed.yaml`)
+	n := len(leader.Hooks())
+	setFromParams(filepath.Join(dir, "renewed.yaml"))
+	renewed := parseCert(t, readFileT(t, filepath.Join(dir, "renewed.pem")))
+	o, f := rotateTo(t, "renewal", s, authority, rels, keys, renewed)
+	ok, failed = ok+o, failed+f
+	by := renewed.NotAfter.Add(-90 * 24 * time.Hour).UTC().Format("2006-01-02")
+	if st := leader.Status(); st.Status != "active" || !strings.Contains(st.Message, "renew the CA before "+by+" (get-ca-csr, sign it with the offline root, set-ca-certificate)") {
+		t.Fatalf("status %v: no renewal warning", st)
+	}
+	var warned []string
+	for _, h := range leader.Hooks()[n:] {
+		for _, l := range h.Logs {
+			if strings.Contains(l, "this charm cannot renew it") {
+				warned = append(warned, l)
+			}
+		}
+	}
+	if len(warned) != 1 {
+		t.Fatalf("want one renewal log line today, got %q", warned)
+	}
+	noFailedHooks(t, authority)
+	t.Logf("handshakes: %d, failed %d", ok, failed)
+	if failed != 0 {
+		t.Fatalf("%d failed handshakes", failed)
+	}
+}
