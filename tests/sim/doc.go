@@ -55,3 +55,5 @@ package sim
 //   - Containers share the host's /etc (apart from the trust store and hosts), /usr, /opt and
 //     /var outside /var/lib and /var/tmp.
 //   - No storage, no subordinates, no juju-exec, no secret backends.
+//   - goal-state gives no `since` (no status history); a cross-model relation's remote application is keyed by
+//     its SAAS name, where Juju gives the offer URL.
