@@ -10,13 +10,13 @@ import (
 
 // TestGoalStateListsUnitsBeforeTheyJoin pins goal-state as Juju 3.6 answers it (uniter facade GoalStates,
 // goalStateUnits, goalStateRelations; jujuc/goal-state.go) and what relation-get gives of the units it lists:
-// - goal-state lists, under the local endpoint, the remote application with the relation's status and every one of
-//   its units with its workload status (waiting until its charm sets one), whether or not relation-joined for it
-//   has run on this unit; its own units under "units"; dead units nowhere; yaml by default, json on request;
-// - relation-get of a listed unit that entered the relation's scope reads its settings (ReadRemoteSettings checks
-//   only that the unit's application is related; the settings exist from scope entry), before its relation-joined
-//   runs here, and afresh in each hook (the relation cache keeps non-members for one hook only: cache.go Prune).
-//   A listed unit not yet in scope has no settings: "settings not found".
+//   - goal-state lists, under the local endpoint, the remote application with the relation's status and every one of
+//     its units with its workload status (waiting until its charm sets one), whether or not relation-joined for it
+//     has run on this unit; its own units under "units"; dead units nowhere; yaml by default, json on request;
+//   - relation-get of a listed unit that entered the relation's scope reads its settings (ReadRemoteSettings checks
+//     only that the unit's application is related; the settings exist from scope entry), before its relation-joined
+//     runs here, and afresh in each hook (the relation cache keeps non-members for one hook only: cache.go Prune).
+//     A listed unit not yet in scope has no settings: "settings not found".
 func TestGoalStateListsUnitsBeforeTheyJoin(t *testing.T) {
 	s, m, _ := twoApps(t, 1, 1)
 	if err := m.App("b").SetConfig(map[string]any{"script": `case "$JUJU_HOOK_NAME" in start) relation-set -r "$(relation-ids backend)" v="$JUJU_UNIT_NAME";; esac; true`}); err != nil {
