@@ -205,6 +205,15 @@ func (r *reconciler) observeRequests() error {
 		return err
 	}
 	b = b.clone()
+	// goal-state runs beside the joined unit's relation-get: a join waits for one tool process, not two.
+	var gs chan goalStateResult
+	if event == "joined" {
+		gs = make(chan goalStateResult, 1)
+		go func() {
+			st, err := r.hc.GoalState()
+			gs <- goalStateResult{st, err}
+		}()
+	}
 	switch {
 	case event == "departed" && env.RemoteUnit != "":
 		delete(b.Units, env.RemoteUnit)
@@ -228,12 +237,21 @@ func (r *reconciler) observeRequests() error {
 	if env.RemoteApp != "" {
 		b.App = env.RemoteApp
 	}
-	if event == "joined" {
-		if err := r.readJoining(b, id); err != nil {
+	if gs != nil {
+		res := <-gs
+		if res.err != nil {
+			return res.err
+		}
+		if err := r.readJoining(b, id, res.gs); err != nil {
 			return err
 		}
 	}
 	return r.requests.store(b)
+}
+
+type goalStateResult struct {
+	gs  *hooktool.GoalState
+	err error
 }
 
 // readJoining reads ahead the units of a burst (issue 21). A relation-joined hook means units are arriving; Juju
@@ -244,13 +262,9 @@ func (r *reconciler) observeRequests() error {
 // not a hundred, and no request waits. A unit not in scope yet has no databag (an error, skipped: it is read in a
 // later hook). The cost is one goal-state call per joined hook, and one read per listed unit not yet read with
 // requests (once per hook at most): one at a time, that is a single extra call per join.
-func (r *reconciler) readJoining(b *relationBags, id string) error {
+func (r *reconciler) readJoining(b *relationBags, id string, gs *hooktool.GoalState) error {
 	if b.App == "" {
 		return nil
-	}
-	gs, err := r.hc.GoalState()
-	if err != nil {
-		return err
 	}
 	listed := map[string]bool{}
 	for name, st := range gs.Relations[CertificatesEndpoint] {
