@@ -27,7 +27,7 @@ func TestExportReachesReceiver(t *testing.T) {
 	start := time.Unix(1_800_000_000, 0)
 	for _, tc := range []struct {
 		hook, err string
-		want     tracepb.Status_StatusCode
+		want      tracepb.Status_StatusCode
 	}{
 		{"certificates-relation-joined", "", tracepb.Status_STATUS_CODE_OK},
 		{"update-status", "cannot read config: boom", tracepb.Status_STATUS_CODE_ERROR},

@@ -10,7 +10,7 @@ import (
 func TestEndpoint(t *testing.T) {
 	for _, tc := range []struct {
 		name, receivers, want string
-		wantErr              bool
+		wantErr               bool
 	}{
 		{"no databag yet", "", "", false},
 		{"otlp_http", `[{"protocol": {"name": "otlp_grpc", "type": "grpc"}, "url": "tempo:4317"}, {"protocol": {"name": "otlp_http", "type": "http"}, "url": "http://tempo-0.tempo-endpoints.cos.svc.cluster.local:4318"}]`,
