@@ -33,8 +33,13 @@ deps:
 $(BUILD)/dispatch: FORCE
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_B) -o $@ ./hooks
 
-charm: $(BUILD)/dispatch
-	$(GO) run ./cmd/pack-charm -charm-dir . -dispatch $(BUILD)/dispatch -o $(CHARM)
+# The OpenTelemetry exporter, a binary of its own: dispatch runs it only when the tracing relation gives an endpoint,
+# so the SDK weighs on no other hook (linked into dispatch it doubled it and added 6 ms to every start).
+$(BUILD)/hooktrace: FORCE
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_B) -o $@ ./hooktrace/cmd/hooktrace
+
+charm: $(BUILD)/dispatch $(BUILD)/hooktrace
+	$(GO) run ./cmd/pack-charm -charm-dir . -dispatch $(BUILD)/dispatch -exec bin/hooktrace=$(BUILD)/hooktrace -o $(CHARM)
 
 # The simulated OCI image of the authority container, laid out as the rock (rockcraft.yaml) lays out its root
 # filesystem; the simulated container sees its usr/local/bin at /usr/local/bin (tests/packaging checks the paths).

@@ -58,6 +58,19 @@ type Options struct {
 
 // Run handles one dispatch: an action, or a hook's reconcile.
 func Run(hc *hooktool.Context, o *Options) error {
+	_, err := Dispatch(hc, o)
+	return err
+}
+
+// Result is what a dispatch tells its caller besides its error.
+type Result struct {
+	// TracingURL is the OTLP/HTTP traces URL Tempo publishes on the tracing relation, as the peer databag holds it;
+	// empty without the relation, or when the hook failed before reading the databag.
+	TracingURL string
+}
+
+// Dispatch is Run, also saying where the hook's trace goes.
+func Dispatch(hc *hooktool.Context, o *Options) (Result, error) {
 	if o == nil {
 		o = &Options{}
 	}
@@ -69,10 +82,13 @@ func Run(hc *hooktool.Context, o *Options) error {
 		o.Pebble = func(container string) (*client.Client, error) { return pebbleconn.Connect(dir, container) }
 	}
 	r := &reconciler{hc: hc, o: o}
+	var err error
 	if hc.Env.IsAction() {
-		return r.runAction(hc.Env.ActionName)
+		err = r.runAction(hc.Env.ActionName)
+	} else {
+		err = r.reconcile()
 	}
-	return r.reconcile()
+	return Result{TracingURL: r.tracingURL()}, err
 }
 
 type reconciler struct {
@@ -280,6 +296,9 @@ func (r *reconciler) reconcile() error {
 		}
 	}
 	if err := r.publishObservability(pub); err != nil {
+		return err
+	}
+	if err := r.syncTracing(); err != nil {
 		return err
 	}
 	r.got = got

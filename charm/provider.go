@@ -484,7 +484,7 @@ func (p *provider) readRequests(id string) ([]request, error) {
 		return nil
 	}
 	for _, u := range b.unitNames() {
-		if err := read(u, b.Units[u], maxCSRsPerUnitBag); err != nil {
+		if err := read(u, b.bag(u), maxCSRsPerUnitBag); err != nil {
 			return nil, err
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/tls-authority/tls-authority/hooktool"
+	"github.com/tls-authority/tls-authority/interfaces/tlscertificates"
 )
 
 // requestCacheDir holds, in the leader's charm directory, one file per certificates relation with every remote
@@ -47,10 +48,31 @@ type relationBags struct {
 	App      string                       `json:"app"`   // the remote application ("" when not known: no units, not this hook's relation)
 	Units    map[string]map[string]string `json:"units"` // remote unit -> its databag
 	AppBag   map[string]string            `json:"app-bag,omitempty"`
+	// Joining are units goal-state lists that have not joined on this unit yet, read ahead of their
+	// relation-joined (readJoining): their requests are served with the members'. A unit leaves it when it joins.
+	Joining map[string]map[string]string `json:"joining,omitempty"`
 }
 
-// unitNames is the remote units in relation-list's order (string-sorted), whatever the source.
-func (b *relationBags) unitNames() []string { return slices.Sorted(maps.Keys(b.Units)) }
+// unitNames is the remote units in relation-list's order (string-sorted), whatever the source, with the joining
+// units read ahead among them.
+func (b *relationBags) unitNames() []string {
+	names := slices.Collect(maps.Keys(b.Units))
+	for u := range b.Joining {
+		if _, ok := b.Units[u]; !ok {
+			names = append(names, u)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// bag is a remote unit's databag, a member's or a joining unit's.
+func (b *relationBags) bag(unit string) map[string]string {
+	if bag, ok := b.Units[unit]; ok {
+		return bag
+	}
+	return b.Joining[unit]
+}
 
 // requestCache is the per-hook view of the cache directory; safe for concurrent use (relations are read in
 // parallel).
@@ -183,15 +205,26 @@ func (r *reconciler) observeRequests() error {
 		return err
 	}
 	b = b.clone()
+	// goal-state runs beside the joined unit's relation-get: a join waits for one tool process, not two.
+	var gs chan goalStateResult
+	if event == "joined" {
+		gs = make(chan goalStateResult, 1)
+		go func() {
+			st, err := r.hc.GoalState()
+			gs <- goalStateResult{st, err}
+		}()
+	}
 	switch {
 	case event == "departed" && env.RemoteUnit != "":
 		delete(b.Units, env.RemoteUnit)
+		delete(b.Joining, env.RemoteUnit)
 	case env.RemoteUnit != "": // joined, changed
 		bag, err := r.hc.UnitData(id, env.RemoteUnit)
 		if err != nil {
 			return err
 		}
 		b.Units[env.RemoteUnit] = bag
+		delete(b.Joining, env.RemoteUnit)
 	case event == "changed" && env.RemoteApp != "": // the remote app's databag changed
 		bag, err := r.hc.AppData(id, env.RemoteApp)
 		if err != nil {
@@ -204,13 +237,93 @@ func (r *reconciler) observeRequests() error {
 	if env.RemoteApp != "" {
 		b.App = env.RemoteApp
 	}
+	if gs != nil {
+		res := <-gs
+		if res.err != nil {
+			return res.err
+		}
+		if err := r.readJoining(b, id, res.gs); err != nil {
+			return err
+		}
+	}
 	return r.requests.store(b)
+}
+
+type goalStateResult struct {
+	gs  *hooktool.GoalState
+	err error
+}
+
+// readJoining reads ahead the units of a burst (issue 21). A relation-joined hook means units are arriving; Juju
+// brings them to the leader one relation-joined at a time, but goal-state lists them all as soon as they exist, and
+// the uniter facade lets the leader read the databag of any unit in the relation's scope (ReadRemoteSettings;
+// docs/JUJU-FIDELITY.md). So each joined hook serves, besides the unit that joined, every listed unit whose
+// requests are readable now, and writes the relation once: a burst of a hundred units costs a handful of writes,
+// not a hundred, and no request waits. A unit not in scope yet has no databag (an error, skipped: it is read in a
+// later hook). The cost is one goal-state call per joined hook, and one read per listed unit not yet read with
+// requests (once per hook at most): one at a time, that is a single extra call per join.
+func (r *reconciler) readJoining(b *relationBags, id string, gs *hooktool.GoalState) error {
+	if b.App == "" {
+		return nil
+	}
+	listed := map[string]bool{}
+	for name, st := range gs.Relations[CertificatesEndpoint] {
+		if app, _, ok := strings.Cut(name, "/"); ok && app == b.App && st.Status != "dying" {
+			listed[name] = true
+		}
+	}
+	// A joining unit no longer listed is gone without having joined: no departed hook will say so.
+	maps.DeleteFunc(b.Joining, func(u string, _ map[string]string) bool { return !listed[u] })
+	var todo []string
+	for u := range listed {
+		if _, member := b.Units[u]; member {
+			continue
+		}
+		if bag, ok := b.Joining[u]; ok && hasRequests(bag) {
+			continue // read with its requests already: served; its own hooks bring any change
+		}
+		todo = append(todo, u)
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	bags := make([]map[string]string, len(todo))
+	tasks := make([]func() error, len(todo))
+	for i, u := range todo {
+		tasks[i] = func() error {
+			bag, err := r.hc.UnitData(id, u)
+			if err == nil {
+				bags[i] = bag
+			}
+			return nil // not in scope yet (no settings): read in a later hook
+		}
+	}
+	if err := parallel(len(tasks), tasks); err != nil {
+		return err
+	}
+	for i, u := range todo {
+		if bags[i] == nil {
+			continue
+		}
+		if b.Joining == nil {
+			b.Joining = map[string]map[string]string{}
+		}
+		b.Joining[u] = bags[i]
+	}
+	return nil
+}
+
+// hasRequests tells whether a requirer's unit databag holds certificate requests.
+func hasRequests(bag map[string]string) bool {
+	rs, _, err := tlscertificates.ReadRequests(bag)
+	return err == nil && len(rs) > 0
 }
 
 // clone copies b for an update; the databags themselves are never modified, so they are shared.
 func (b *relationBags) clone() *relationBags {
 	c := *b
 	c.Units = maps.Clone(b.Units)
+	c.Joining = maps.Clone(b.Joining)
 	return &c
 }
 

@@ -429,3 +429,24 @@ func (c *Context) OpenPort(port string) error {
 	}
 	return nil
 }
+
+// GoalState is what goal-state says of one endpoint: every unit and remote application it lists, with its status.
+type GoalState struct {
+	Units     map[string]GoalStatus            `json:"units"`
+	Relations map[string]map[string]GoalStatus `json:"relations"`
+}
+
+// GoalStatus is one entry of goal-state.
+type GoalStatus struct {
+	Status string `json:"status"`
+}
+
+// GoalState runs goal-state: the units of this application and, by local endpoint, the related applications and
+// their units, including units that have not joined the relation on this unit yet.
+func (c *Context) GoalState() (*GoalState, error) {
+	var gs GoalState
+	if err := c.runJSON("goal-state", &gs); err != nil {
+		return nil, fmt.Errorf("cannot read goal state: %w", err)
+	}
+	return &gs, nil
+}

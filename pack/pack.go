@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,9 +21,11 @@ import (
 type Options struct {
 	CharmDir string // holds metadata.yaml, config.yaml, actions.yaml (the last two optional)
 	Dispatch string // the built dispatch binary
-	Out      string // the .charm file to write
-	Base     string // e.g. "ubuntu@24.04"
-	Arch     string // e.g. "amd64"
+	// Executables are more built binaries, by their path in the charm ("bin/hooktrace"), packed with mode 0755.
+	Executables map[string]string
+	Out         string // the .charm file to write
+	Base        string // e.g. "ubuntu@24.04"
+	Arch        string // e.g. "amd64"
 	// StartedAt is the manifest's charmcraft-started-at; zero means now, or SOURCE_DATE_EPOCH when set (a
 	// reproducible build).
 	StartedAt time.Time
@@ -112,6 +116,14 @@ func Charm(o *Options) error {
 	}
 	steps := []func() error{
 		func() error { return addFile("dispatch", o.Dispatch, 0o755, false) },
+		func() error {
+			for _, name := range slices.Sorted(maps.Keys(o.Executables)) {
+				if err := addFile(name, o.Executables[name], 0o755, false); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
 		func() error {
 			return addFile("metadata.yaml", filepath.Join(o.CharmDir, "metadata.yaml"), 0o644, false)
 		},

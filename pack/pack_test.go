@@ -50,6 +50,7 @@ func TestPackedCharm(t *testing.T) {
 		{"grafana-dashboard", "grafana_dashboard", charm.RoleProvider, 0},
 		{"receive-ca-cert", "certificate_transfer", charm.RoleRequirer, 0},
 		{"issuer", "tls-certificates", charm.RoleRequirer, 1},
+		{"tracing", "tracing", charm.RoleRequirer, 1}, // as self-signed-certificates' charmcraft.yaml has it
 		{"authority", "tls_authority_peers", charm.RolePeer, 0},
 	}
 	all := meta.CombinedRelations()
@@ -97,12 +98,12 @@ func TestPackedCharm(t *testing.T) {
 	var names []string
 	for _, f := range zr.File {
 		names = append(names, f.Name)
-		if f.Name == "dispatch" && f.Mode().Perm() != 0o755 {
-			t.Errorf("dispatch mode = %v, want 0755", f.Mode())
+		if (f.Name == "dispatch" || f.Name == "bin/hooktrace") && f.Mode().Perm() != 0o755 {
+			t.Errorf("%s mode = %v, want 0755", f.Name, f.Mode())
 		}
 	}
 	slices.Sort(names)
-	want := []string{"actions.yaml", "config.yaml", "dispatch", "manifest.yaml", "metadata.yaml",
+	want := []string{"actions.yaml", "bin/hooktrace", "config.yaml", "dispatch", "manifest.yaml", "metadata.yaml",
 		"src/grafana_dashboards/tls-authority.json", "src/prometheus_alert_rules/tls-authority.rule"}
 	if !slices.Equal(names, want) {
 		t.Errorf("archive holds %v, want %v", names, want)

@@ -11,6 +11,7 @@ output "requires" {
   value = {
     receive-ca-cert = "receive-ca-cert"
     issuer          = "issuer"
+    tracing         = "tracing"
   }
 }
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/tls-authority/tls-authority/hooktrace"
 	"github.com/tls-authority/tls-authority/pack"
 	"github.com/tls-authority/tls-authority/tests/container"
 )
@@ -65,8 +66,12 @@ func build() {
 	if buildErr = GoBuild(root, "./hooks", dispatch); buildErr != nil {
 		return
 	}
+	tracer := filepath.Join(outDir, "hooktrace")
+	if buildErr = GoBuild(root, "./hooktrace/cmd/hooktrace", tracer); buildErr != nil {
+		return
+	}
 	charm = filepath.Join(outDir, "tls-authority_amd64.charm")
-	if buildErr = pack.Charm(&pack.Options{CharmDir: root, Dispatch: dispatch, Out: charm}); buildErr != nil {
+	if buildErr = pack.Charm(&pack.Options{CharmDir: root, Dispatch: dispatch, Executables: map[string]string{hooktrace.Binary: tracer}, Out: charm}); buildErr != nil {
 		return
 	}
 	image = filepath.Join(outDir, "image")

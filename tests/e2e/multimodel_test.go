@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tls-authority/tls-authority/hooktrace"
 	"github.com/tls-authority/tls-authority/pack"
 	"github.com/tls-authority/tls-authority/tests/artifacts"
 	"github.com/tls-authority/tls-authority/tests/container"
@@ -20,6 +21,7 @@ func buildDemo(t *testing.T, root string) {
 	build := filepath.Join(root, "build")
 	for _, s := range []struct{ pkg, out string }{
 		{"./hooks", filepath.Join(build, "dispatch")},
+		{"./hooktrace/cmd/hooktrace", filepath.Join(build, "hooktrace")},
 		{"./agent/cmd/tls-authority-agent", container.ImagePath(filepath.Join(build, "image"), artifacts.AgentPath)},
 		{"./tests/requirer/hooks", filepath.Join(build, "requirer", "dispatch")},
 		{"./tests/requirer/server", container.ImagePath(filepath.Join(build, "requirer-image"), "/usr/local/bin/requirer-server")},
@@ -29,7 +31,8 @@ func buildDemo(t *testing.T, root string) {
 		}
 	}
 	for _, c := range []pack.Options{
-		{CharmDir: root, Dispatch: filepath.Join(build, "dispatch"), Out: filepath.Join(build, "tls-authority_amd64.charm")},
+		{CharmDir: root, Dispatch: filepath.Join(build, "dispatch"), Executables: map[string]string{hooktrace.Binary: filepath.Join(build, "hooktrace")},
+			Out: filepath.Join(build, "tls-authority_amd64.charm")},
 		{CharmDir: filepath.Join(root, "tests", "requirer"), Dispatch: filepath.Join(build, "requirer", "dispatch"), Out: filepath.Join(build, "tls-requirer_amd64.charm")},
 	} {
 		if err := pack.Charm(&c); err != nil {

@@ -58,3 +58,5 @@ package sim
 //     no --info, --file, expiry, rotation or auto-prune, and no `juju secrets`/`show-secret` view
 //     (tests read content with SecretContentForTest, as an admin's show-secret --reveal would).
 //   - No storage, no subordinates, no juju-exec, no secret backends.
+//   - goal-state gives no `since` (no status history); a cross-model relation's remote application is keyed by
+//     its SAAS name, where Juju gives the offer URL.

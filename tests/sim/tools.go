@@ -448,6 +448,8 @@ func (s *Sim) runTool(c *hookContext, req *toolRequest) (string, error) {
 		return s.toolSecretInfoGet(c, req)
 	case "secret-ids":
 		return s.toolSecretIDs(c, req)
+	case "goal-state":
+		return s.toolGoalState(c, req)
 	case "leader-get":
 		f, err := parseFlags(req.Tool, req.Args, []string{formatFlag}, nil)
 		if err != nil {
@@ -1168,4 +1170,91 @@ func (s *Sim) toolState(c *hookContext, req *toolRequest) (string, error) {
 		c.state[f.pos[0]] = nil
 		return "", nil
 	}
+}
+
+// goalStateStatus is one entry of goal-state's output (jujuc/goal-state.go goalStateStatusContents). Since is left
+// out: the simulator keeps no status history (tests/sim/doc.go).
+type goalStateStatus struct {
+	Status string `json:"status" yaml:"status"`
+}
+
+// toolGoalState answers goal-state as Juju 3.6 does (jujuc/goal-state.go Run and formatGoalState; the uniter facade's
+// GoalStates, oneGoalState, goalStateUnits, goalStateRelations in apiserver/facades/agent/uniter/uniter.go):
+//   - units: every unit of the unit's own application, dead ones left out, each with its workload status, or
+//     "dying";
+//   - relations: by local endpoint name, every non-peer relation's remote application with the relation's status,
+//     and, for an application of this model, every one of its units as above: all of them, whether or not they
+//     entered the relation's scope or ran relation-joined anywhere. Relations on one endpoint merge. A cross-model
+//     relation shows on the consuming side only, with no units (the facade has no units for a remote application).
+//
+// Default format yaml; json on request; no arguments.
+func (s *Sim) toolGoalState(c *hookContext, req *toolRequest) (string, error) {
+	f, err := parseFlags(req.Tool, req.Args, []string{formatFlag}, nil)
+	if err != nil {
+		return "", err
+	}
+	if err := checkEmpty(f.pos); err != nil {
+		return "", err
+	}
+	u := c.unit
+	type out struct {
+		Units     map[string]goalStateStatus            `json:"units" yaml:"units"`
+		Relations map[string]map[string]goalStateStatus `json:"relations" yaml:"relations"`
+	}
+	res := out{Units: goalStateUnits(u.app), Relations: map[string]map[string]goalStateStatus{}}
+	for _, r := range s.relationsOf(u.app) {
+		if r.peer() {
+			continue
+		}
+		other := r.other(u.app).app
+		if r.cmr != nil && u.app.model != r.cmr.consumer {
+			continue // the offering side: "don't show anything in goal state for that relation"
+		}
+		ep := r.endFor(u.app).ep.Name
+		m := res.Relations[ep]
+		if m == nil {
+			m = map[string]goalStateStatus{}
+			res.Relations[ep] = m
+		}
+		m[r.appName(u.app, other)] = goalStateStatus{Status: r.goalStatus()}
+		if r.cmr == nil {
+			for name, st := range goalStateUnits(other) {
+				m[name] = st
+			}
+		}
+	}
+	return format(f, res, "yaml")
+}
+
+// goalStateUnits is the facade's goalStateUnits: the application's units (dead, i.e. removed, ones left out), each
+// with its workload status, or "dying" once dying. A unit whose charm set no status yet has Juju's initial one,
+// waiting.
+func goalStateUnits(a *App) map[string]goalStateStatus {
+	out := map[string]goalStateStatus{}
+	for _, x := range a.units {
+		if x.removed {
+			continue
+		}
+		st := "waiting"
+		if x.workloadSet {
+			st = x.workload.Status
+		}
+		if x.dying {
+			st = "dying"
+		}
+		out[x.name] = goalStateStatus{Status: st}
+	}
+	return out
+}
+
+// goalStatus is the relation's status as state keeps it: joining when added, joined once a unit entered its scope
+// (the uniter sets it as it joins: worker/uniter/relation/statetracker.go joinRelation), broken when dying.
+func (r *Relation) goalStatus() string {
+	switch {
+	case r.dying:
+		return "broken"
+	case len(r.scope) > 0:
+		return "joined"
+	}
+	return "joining"
 }

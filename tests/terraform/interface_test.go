@@ -156,9 +156,12 @@ output "transfer_url" { value = module.ssc.offers.send-ca-cert.url }
 			}
 		}
 	}
-	for _, k := range sscOutputs["provides"] {
-		if !all.GetAttr("provides").Type().HasAttribute(k) {
-			t.Errorf("provides has no %q, which self-signed-certificates' has", k)
+	// requires.tracing too: a root module that wires self-signed-certificates' to Tempo keeps working.
+	for _, out := range []string{"provides", "requires"} {
+		for _, k := range sscOutputs[out] {
+			if !all.GetAttr(out).Type().HasAttribute(k) {
+				t.Errorf("%s has no %q, which self-signed-certificates' has", out, k)
+			}
 		}
 	}
 	offers := all.GetAttr("offers")
