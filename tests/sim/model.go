@@ -304,10 +304,12 @@ func (a *App) Scale(n int) error {
 	return nil
 }
 
-// electLocked picks a new leader when the current one is gone or dying: dying units never
-// take leadership.
+// electLocked picks a new leader when there is none: dying units never take leadership. A dying
+// leader keeps the lease until the unit is gone (removeUnitLocked): its agent keeps claiming it, so
+// is-leader answers true in its own teardown hooks (runner/context/leader.go IsLeader asks the lease;
+// leadership/resolver.go NextOp only resigns locally, with no hook and no lease release).
 func (a *App) electLocked() {
-	if a.leader != nil && !a.leader.dying {
+	if a.leader != nil {
 		return
 	}
 	a.leader = nil

@@ -285,6 +285,23 @@ func (u *Unit) knownRelations() []*Relation {
 	return out
 }
 
+// resolverRelations is the order the relations resolver visits the unit's relations in
+// (internal/worker/uniter/relation/resolver.go relationsResolver.NextOp): every non-peer relation
+// first, then the peer relations ("Processing them last ensures that upon application removal, the
+// hooks for other relations can rely on the peer relations still being present"). Juju visits each
+// group in map order; the simulator in id order.
+func (u *Unit) resolverRelations() []*Relation {
+	var out, peers []*Relation
+	for _, r := range u.knownRelations() {
+		if r.peer() {
+			peers = append(peers, r)
+		} else {
+			out = append(out, r)
+		}
+	}
+	return append(out, peers...)
+}
+
 // RelationMembers lists the remote units u's agent knows in r, named as u sees them and sorted: what relation-list
 // prints in a hook of u that is not about r, once the settle is done.
 func (u *Unit) RelationMembers(r *Relation) []string {
@@ -345,8 +362,11 @@ func (s *Sim) relationHook(u *Unit, r *Relation) *pendingHook {
 		}
 		return &pendingHook{name: ep + "-relation-broken", rel: r, remoteApp: r.other(u.app).app, onSuccess: func() { st.broken = true }}
 	}
+	// The leader runs no app-level relation-changed on a peer relation: the bag is its own
+	// (nextHookForRelation: "if !isPeer || !leader"). The version it has not seen stays due, so it
+	// runs once the unit no longer leads.
 	other := r.other(u.app).app
-	if v := r.appVer[other]; v != st.appSeen {
+	if v := r.appVer[other]; v != st.appSeen && !(r.peer() && u.app.leader == u) {
 		return &pendingHook{name: ep + "-relation-changed", rel: r, remoteApp: other, onSuccess: func() { st.appSeen = v }}
 	}
 	var fresh []*Unit
