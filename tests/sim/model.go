@@ -631,6 +631,38 @@ func (m *Model) RemoveRelation(r *Relation) error {
 	return nil
 }
 
+// SuspendRelation suspends a cross-model relation, as juju suspend-relation does (the offerer's
+// SetRelationsSuspended; only relations to an offer can be suspended). Every unit of both sides sees the
+// relation as broken (relation/resolver.go relationsResolver.NextOp: Suspended is remoteBroken): departed for
+// each remote unit it knows, with JUJU_DEPARTING_UNIT the remote unit, then relation-broken, after which the unit
+// leaves the relation's scope and forgets it (relation/statetracker.go CommitHook: the relationer goes with
+// relation-broken). Relation data stays in the controller.
+func (m *Model) SuspendRelation(r *Relation) error {
+	return m.setSuspended(r, true)
+}
+
+// ResumeRelation resumes a suspended relation (juju resume-relation): every unit enters its scope again as for a
+// new relation (statetracker.go SynchronizeScopes, joinRelation), its settings overwritten with its addresses
+// (state/relationunit.go EnterScope "create or overwrite"), and runs relation-created, then relation-joined and
+// relation-changed for each remote unit; the application databags are kept.
+func (m *Model) ResumeRelation(r *Relation) error {
+	return m.setSuspended(r, false)
+}
+
+func (m *Model) setSuspended(r *Relation, suspended bool) error {
+	s := m.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.cmr == nil {
+		return fmt.Errorf("cannot set the suspended status of relation %v: not a cross-model relation", r.ids[m])
+	}
+	if r.dying || r.removed {
+		return fmt.Errorf("cannot set the suspended status of relation %v: relation is not alive", r.ids[m])
+	}
+	r.suspended = suspended
+	return nil
+}
+
 // Relations returns the model's relations, ordered by id.
 func (m *Model) Relations() []*Relation {
 	m.sim.mu.Lock()

@@ -118,7 +118,7 @@ func (s *Sim) resolveHook(u *Unit) *pendingHook {
 	// relation-created for every alive relation whose scope the unit entered (peers included):
 	// relation/resolver.go createdRelationsResolver.
 	for _, r := range s.relationsOf(u.app) {
-		if st := u.rels[r]; st != nil && !st.created && !r.dying {
+		if st := u.rels[r]; st != nil && !st.created && !r.dying && !r.suspended {
 			return &pendingHook{name: r.endFor(u.app).ep.Name + "-relation-created", rel: r, remoteApp: r.other(u.app).app, onSuccess: func() {
 				st.created = true
 			}}

@@ -576,7 +576,7 @@ func (s *Sim) toolRelationIDs(c *hookContext, req *toolRequest) (string, error) 
 // a dying unit's relation-broken on a live relation still lists it.
 func contextBroken(u *Unit, r *Relation) bool {
 	st := u.rels[r]
-	return !r.peer() && r.dying && st != nil && len(st.members) == 0
+	return !r.peer() && (r.dying || r.suspended) && st != nil && len(st.members) == 0
 }
 
 // listMembers is relation-list: the members the agent knows, with the joining unit included in
