@@ -186,3 +186,63 @@ func TestLeaderRemovalKeepsTheAuthority(t *testing.T) {
 		})
 	}
 }
+
+// juju suspend-relation on the issuer (a cross-model relation): the authority goes back to a self-signed root, as
+// when the issuer is removed; juju resume-relation: it asks again and becomes the issuer's intermediate. Juju keeps
+// the application databags across the suspension, so the authority's old CSR (for the intermediate key it dropped)
+// is still in its databag on resume: before the fix the requirer library kept it, the issuer answered it, and the
+// authority waited for ever on "its CA certificate is unusable".
+func TestIssuerSuspendAndResume(t *testing.T) {
+	s := newSim(t)
+	edge, err := s.AddModel("model-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pki, err := s.AddModel("pki")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := deployAuthority(t, pki, "pki", 1, map[string]any{"ca-common-name": "pki-root", "allow-ca-requests": true})
+	if err := pki.Offer("pki", "certificates", "pki-certs"); err != nil {
+		t.Fatal(err)
+	}
+	if err := edge.Consume(pki, "pki-certs", "central"); err != nil {
+		t.Fatal(err)
+	}
+	auth := deployAuthority(t, edge, "authority", 2, map[string]any{"ca-common-name": "model-a-ca"})
+	issuer := integrate(t, edge, "authority:issuer", "central:certificates")
+	settle(t, s)
+	issuedBy := func() string {
+		t.Helper()
+		c := parseCert(t, caOf(t, auth))
+		return c.Issuer.CommonName
+	}
+	if got := issuedBy(); got != "pki-root" {
+		t.Fatalf("related: the CA is issued by %q", got)
+	}
+	if err := pki.SuspendRelation(issuer); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the rotation back to a root signs after an update-status
+		settle(t, s)
+		s.UpdateStatus()
+	}
+	settle(t, s)
+	if got := issuedBy(); got != "model-a-ca" {
+		t.Fatalf("suspended: the CA is issued by %q, want a self-signed root", got)
+	}
+	if err := pki.ResumeRelation(issuer); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		settle(t, s)
+		s.UpdateStatus()
+	}
+	settle(t, s)
+	wantStatus(t, "resumed", auth, "active", "")
+	if got := issuedBy(); got != "pki-root" {
+		t.Fatalf("resumed: the CA is issued by %q, want pki-root", got)
+	}
+	noFailedHooks(t, auth)
+	noFailedHooks(t, parent)
+}
