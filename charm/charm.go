@@ -177,6 +177,22 @@ func (r *reconciler) load() error {
 		return cfgErr
 	}
 	r.cfg, r.cfgErr = ParseConfig(raw)
+	if r.leader {
+		leaving, err := r.leaving()
+		if err != nil {
+			return err
+		}
+		if leaving {
+			// On Juju a dying leader keeps leadership until the unit is gone, through its own relation-departed,
+			// relation-broken and stop hooks, where every relation looks gone to it. What it would decide from that
+			// (the issuer gone, requirers gone) is not the application's state: the unit hooks as a non-leader, and
+			// the next leader carries on from the peer data and the CA secret, untouched.
+			if err := r.hc.Log(hooktool.LevelInfo, "this unit is leaving: it changes nothing that belongs to the application"); err != nil {
+				return err
+			}
+			r.leader = false
+		}
+	}
 	if r.requests, err = openRequestCache(r.hc.Env, r.leader); err != nil {
 		return err
 	}
@@ -208,6 +224,39 @@ func (r *reconciler) load() error {
 
 // peerIDCacheFile keeps the peer relation's id between hooks.
 const peerIDCacheFile = ".tls-authority-peer-id"
+
+// leavingFile marks, in the charm directory, a unit that has seen itself leave: its later teardown hooks (relation
+// hooks on other relations, stop, remove) know it without asking Juju.
+const leavingFile = ".tls-authority-leaving"
+
+// leaving tells whether this unit is on its way out (scaled down, or its application removed). Juju says so in
+// relation-departed (JUJU_DEPARTING_UNIT is the unit itself when the unit or its application is dying: relation/
+// resolver.go nextHookForRelation) and, in relation-broken, by still listing the relation in relation-ids: a
+// relation that is itself going away with no member left is hidden there (contextfactory.go getContextRelations),
+// one the unit leaves while it lives is not. The answer is kept in the charm directory for the hooks after (a
+// relation without remote units has no departed hook, and stop and remove name no relation). Only the leader asks:
+// a non-leader changes nothing of the application anyway. A steady hook makes no call.
+func (r *reconciler) leaving() (bool, error) {
+	env := r.hc.Env
+	marker := filepath.Join(env.CharmDir, leavingFile)
+	if env.CharmDir != "" {
+		if _, err := os.Stat(marker); err == nil {
+			return true, nil
+		}
+	}
+	leaving := env.DepartingUnit != "" && env.DepartingUnit == env.UnitName
+	if !leaving && strings.HasSuffix(env.HookName, "-relation-broken") && env.RelationID != "" {
+		ids, err := r.hc.RelationIDs(env.RelationName)
+		if err != nil {
+			return false, err
+		}
+		leaving = slices.Contains(ids, env.RelationID)
+	}
+	if leaving && env.CharmDir != "" {
+		_ = os.WriteFile(marker, nil, 0o644) // best effort: relation-departed and relation-broken tell again
+	}
+	return leaving, nil
+}
 
 func (r *reconciler) published() (*published, error) {
 	p := &published{CA: r.peer[peerCA], Params: r.peer[peerCAParams]}

@@ -488,12 +488,56 @@ func (p *provider) readRequests(id string) ([]request, error) {
 			return nil, err
 		}
 	}
+	unlisted, err := p.unlistedUnits(id, b)
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range slices.Sorted(maps.Keys(unlisted)) {
+		if err := read(u, unlisted[u], maxCSRsPerUnitBag); err != nil {
+			return nil, err
+		}
+	}
 	if b.App != "" {
 		if err := read(b.App, b.AppBag, maxCSRsPerAppBag); err != nil {
 			return nil, err
 		}
 	}
 	return reqs, nil
+}
+
+// unlistedUnits reads the databags of the remote units this authority issued certificates to on relation id that
+// relation-list does not show, unless this hook is the unit's relation-departed. A unit's agent lists a remote unit
+// only from its relation-joined on, so a unit new to the relation (the first unit after a scale to zero, in its
+// relation-created and leader-elected) sees fewer units than hold certificates: taking that for their departure
+// would withdraw their certificates and sign them again a hook later. The controller serves a related unit's
+// databag by name (relation-get), so their requests are read there; a unit whose databag Juju no longer serves is
+// gone. A departed unit's certificates go in its relation-departed, which the leader runs. A steady hook reads
+// nothing more: every unit it issued to is listed.
+func (p *provider) unlistedUnits(id string, b *relationBags) (map[string]map[string]string, error) {
+	hc := p.r.hc
+	departed := ""
+	if strings.HasSuffix(hc.Env.HookName, "-relation-departed") && hc.Env.RelationID == id {
+		departed = hc.Env.RemoteUnit
+	}
+	out := map[string]map[string]string{}
+	for _, e := range p.invByID[id] {
+		u := e.Unit
+		if _, listed := b.Units[u]; listed || u == departed || !strings.Contains(u, "/") || out[u] != nil {
+			continue
+		}
+		bag, err := hc.UnitData(id, u)
+		switch {
+		case errors.Is(err, hooktool.ErrNotFound) || errors.Is(err, hooktool.ErrPermission):
+			continue
+		case err != nil:
+			return nil, err
+		}
+		if bag == nil {
+			bag = map[string]string{}
+		}
+		out[u] = bag
+	}
+	return out, nil
 }
 
 // relationPlan is what one relation's provider databag will hold: every request in order, each kept, refused,

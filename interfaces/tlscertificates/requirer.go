@@ -285,6 +285,14 @@ func (r *Requirer) syncScope(scope Scope, relID string, bag map[string]string, r
 	for i, e := range existing {
 		parsed[i] = parseCSR(e.CSR)
 	}
+	// The charm's own app key is known before any CSR is made: a CSR in the databag made with another key (the
+	// charm replaced its key, e.g. after its issuer relation was suspended and resumed, when Juju keeps the
+	// application databag) is stale, and must be made again rather than kept.
+	if scope == ScopeApp && r.opts.AppKey != nil {
+		if _, err := r.key(scope, false); err != nil {
+			return false, err
+		}
+	}
 	used := make([]bool, len(existing))
 	now := r.opts.Now()
 

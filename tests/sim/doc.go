@@ -37,8 +37,8 @@ package sim
 //     whole minute fires, where Juju's "strictly before now" fires a moment later). Auto-retry
 //     (Options.AutoRetry) has no backoff.
 //   - By default units run one hook at a time in a fixed round-robin order, and relations are visited
-//     in id order, so hook interleavings are deterministic (Juju runs units concurrently and iterates
-//     relations in map order). Options.Concurrency runs units side by side, as Juju does; the
+//     in id order (non-peer relations first, then peers, as Juju), so hook interleavings are
+//     deterministic (Juju runs units concurrently and iterates each group of relations in map order). Options.Concurrency runs units side by side, as Juju does; the
 //     semantic tests keep the default, the scale-storm benchmark reports both.
 //   - Hook-tool calls from concurrent hooks are served one at a time (one lock over the model).
 //   - Leadership stays with a unit while its pod is re-created (in Juju the lease may lapse).

@@ -152,9 +152,9 @@ func TestRemoveApplication(t *testing.T) {
 	}
 	settle(t, s)
 	eq(t, "remaining side", hooksSince(a0, na), []string{"db-relation-departed(b/0)", "db-relation-departed(b/1)", "db-relation-broken"})
-	// b/0 led: dying, it resigns and, having run no leader-settings-changed while it led, runs one
-	// before its teardown (leadership resolver before nextOp's Dying case).
-	eq(t, "removed unit", hooksSince(b0, nb), []string{"leader-settings-changed", "peers-relation-departed(b/1)", "backend-relation-departed(a/0)", "backend-relation-broken", "stop", "remove"})
+	// b/0 led: dying, it resigns locally and runs no leader-settings-changed (leadership/resolver.go
+	// NextOp: not while dying); its peer relation is departed last (relationsResolver.NextOp).
+	eq(t, "removed unit", hooksSince(b0, nb), []string{"backend-relation-departed(a/0)", "backend-relation-broken", "peers-relation-departed(b/1)", "stop", "remove"})
 	if m.App("b") != nil {
 		t.Error("application still present")
 	}

@@ -306,10 +306,12 @@ func (a *App) Scale(n int) error {
 	return nil
 }
 
-// electLocked picks a new leader when the current one is gone or dying: dying units never
-// take leadership.
+// electLocked picks a new leader when there is none: dying units never take leadership. A dying
+// leader keeps the lease until the unit is gone (removeUnitLocked): its agent keeps claiming it, so
+// is-leader answers true in its own teardown hooks (runner/context/leader.go IsLeader asks the lease;
+// leadership/resolver.go NextOp only resigns locally, with no hook and no lease release).
 func (a *App) electLocked() {
-	if a.leader != nil && !a.leader.dying {
+	if a.leader != nil {
 		return
 	}
 	a.leader = nil
@@ -635,6 +637,38 @@ func (m *Model) RemoveRelation(r *Relation) error {
 		return fmt.Errorf("cannot remove relation: peer relations cannot be removed")
 	}
 	r.dying = true
+	return nil
+}
+
+// SuspendRelation suspends a cross-model relation, as juju suspend-relation does (the offerer's
+// SetRelationsSuspended; only relations to an offer can be suspended). Every unit of both sides sees the
+// relation as broken (relation/resolver.go relationsResolver.NextOp: Suspended is remoteBroken): departed for
+// each remote unit it knows, with JUJU_DEPARTING_UNIT the remote unit, then relation-broken, after which the unit
+// leaves the relation's scope and forgets it (relation/statetracker.go CommitHook: the relationer goes with
+// relation-broken). Relation data stays in the controller.
+func (m *Model) SuspendRelation(r *Relation) error {
+	return m.setSuspended(r, true)
+}
+
+// ResumeRelation resumes a suspended relation (juju resume-relation): every unit enters its scope again as for a
+// new relation (statetracker.go SynchronizeScopes, joinRelation), its settings overwritten with its addresses
+// (state/relationunit.go EnterScope "create or overwrite"), and runs relation-created, then relation-joined and
+// relation-changed for each remote unit; the application databags are kept.
+func (m *Model) ResumeRelation(r *Relation) error {
+	return m.setSuspended(r, false)
+}
+
+func (m *Model) setSuspended(r *Relation, suspended bool) error {
+	s := m.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.cmr == nil {
+		return fmt.Errorf("cannot set the suspended status of relation %v: not a cross-model relation", r.ids[m])
+	}
+	if r.dying || r.removed {
+		return fmt.Errorf("cannot set the suspended status of relation %v: relation is not alive", r.ids[m])
+	}
+	r.suspended = suspended
 	return nil
 }
 

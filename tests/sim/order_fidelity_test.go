@@ -37,7 +37,8 @@ true`)
 	settle(t, s)
 	got := hooksSince(b1, nb)
 	eq(t, "b/1 after resolve: the retried hook first", got[:1], []string{"backend-relation-created"})
-	eq(t, "b/1 after resolve: its own joined comes after", got[len(got)-2:], []string{"backend-relation-joined(a/0)", "backend-relation-changed(a/0)"})
+	// Its own joined comes after, before the peer relation's hooks (peers last: relationsResolver.NextOp).
+	eq(t, "b/1 after resolve: its own joined comes after", got, []string{"backend-relation-created", "leader-settings-changed", "config-changed", "start", "backend-relation-joined(a/0)", "backend-relation-changed(a/0)", "peers-relation-joined(b/0)", "peers-relation-changed(b/0)"})
 }
 
 // A relation-joined queues its unit's relation-changed ahead of every other hook of the relation

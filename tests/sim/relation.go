@@ -12,15 +12,20 @@ import (
 // name Juju shows it (the SAAS alias on the consumer side, remote-<token> on the offerer side),
 // so the databags need no replication.
 type Relation struct {
-	ids      map[*Model]int
-	ends     []*relEnd
-	cmr      *cmrInfo
-	dying    bool
-	removed  bool
-	unitData map[*Unit]map[string]string
-	unitVer  map[*Unit]int64
-	appData  map[*App]map[string]string
-	appVer   map[*App]int64
+	ids     map[*Model]int
+	ends    []*relEnd
+	cmr     *cmrInfo
+	dying   bool
+	removed bool
+	// suspended: juju suspend-relation (SuspendRelation); units see it as broken, and leave its scope.
+	suspended bool
+	// leftScope holds units that left the scope of a suspended relation: entering it again overwrites their
+	// settings (enterScope).
+	leftScope map[*Unit]bool
+	unitData  map[*Unit]map[string]string
+	unitVer   map[*Unit]int64
+	appData   map[*App]map[string]string
+	appVer    map[*App]int64
 	// scope holds units that entered scope: an installed, alive unit's agent enters the scope of
 	// every alive relation of its application as soon as it sees it, before its relation-created
 	// runs (synchronizeScopes). A unit stays a visible member while in scope and not dying.
@@ -147,7 +152,7 @@ func (r *Relation) lookupApp(viewer *App, name string) *App {
 // members returns the remote units u currently sees in the relation.
 func (r *Relation) members(u *Unit) map[*Unit]bool {
 	out := map[*Unit]bool{}
-	if r.dying || u.dying || !r.scope[u] {
+	if r.dying || r.suspended || u.dying || !r.scope[u] {
 		return out
 	}
 	other := r.other(u.app).app
@@ -168,7 +173,7 @@ func (r *Relation) members(u *Unit) map[*Unit]bool {
 // read its address-prefilled bag, before u's relation-created has run. Called with s.mu held.
 func (s *Sim) synchronizeScopes(u *Unit) {
 	for _, r := range s.relationsOf(u.app) {
-		if r.dying || u.rels[r] != nil {
+		if r.dying || r.suspended || u.rels[r] != nil {
 			continue
 		}
 		u.rels[r] = &unitRel{members: map[*Unit]int64{}}
@@ -182,7 +187,24 @@ func (r *Relation) enterScope(u *Unit) {
 		return
 	}
 	r.scope[u] = true
+	if r.leftScope[u] {
+		// Back in the scope of a resumed relation: EnterScope overwrites the unit's settings with its addresses.
+		delete(r.leftScope, u)
+		delete(r.unitData, u)
+		r.unitVer[u]++
+	}
 	r.createSettings(u)
+}
+
+// leaveScope takes u out of a suspended relation after its relation-broken: its agent forgets the relation
+// (relation/statetracker.go CommitHook deletes the relationer and its relation-created record).
+func (r *Relation) leaveScope(u *Unit) {
+	delete(u.rels, r)
+	delete(r.scope, u)
+	if r.leftScope == nil {
+		r.leftScope = map[*Unit]bool{}
+	}
+	r.leftScope[u] = true
 }
 
 // createSettings creates the unit's bag with its addresses, as the uniter facade's EnterScope
@@ -281,6 +303,23 @@ func (u *Unit) knownRelations() []*Relation {
 	return out
 }
 
+// resolverRelations is the order the relations resolver visits the unit's relations in
+// (internal/worker/uniter/relation/resolver.go relationsResolver.NextOp): every non-peer relation
+// first, then the peer relations ("Processing them last ensures that upon application removal, the
+// hooks for other relations can rely on the peer relations still being present"). Juju visits each
+// group in map order; the simulator in id order.
+func (u *Unit) resolverRelations() []*Relation {
+	var out, peers []*Relation
+	for _, r := range u.knownRelations() {
+		if r.peer() {
+			peers = append(peers, r)
+		} else {
+			out = append(out, r)
+		}
+	}
+	return append(out, peers...)
+}
+
 // RelationMembers lists the remote units u's agent knows in r, named as u sees them and sorted: what relation-list
 // prints in a hook of u that is not about r, once the settle is done.
 func (u *Unit) RelationMembers(r *Relation) []string {
@@ -335,14 +374,23 @@ func (s *Sim) relationHook(u *Unit, r *Relation) *pendingHook {
 			return &pendingHook{name: ep + "-relation-departed", rel: r, remote: m, remoteApp: m.app, departing: departing, onSuccess: func() { delete(st.members, m) }}
 		}
 	}
-	if r.dying || u.dying {
+	if r.dying || r.suspended || u.dying {
 		if r.peer() {
 			return nil
 		}
-		return &pendingHook{name: ep + "-relation-broken", rel: r, remoteApp: r.other(u.app).app, onSuccess: func() { st.broken = true }}
+		return &pendingHook{name: ep + "-relation-broken", rel: r, remoteApp: r.other(u.app).app, onSuccess: func() {
+			if r.suspended && !r.dying && !u.dying {
+				r.leaveScope(u)
+				return
+			}
+			st.broken = true
+		}}
 	}
+	// The leader runs no app-level relation-changed on a peer relation: the bag is its own
+	// (nextHookForRelation: "if !isPeer || !leader"). The version it has not seen stays due, so it
+	// runs once the unit no longer leads.
 	other := r.other(u.app).app
-	if v := r.appVer[other]; v != st.appSeen {
+	if v := r.appVer[other]; v != st.appSeen && !(r.peer() && u.app.leader == u) {
 		return &pendingHook{name: ep + "-relation-changed", rel: r, remoteApp: other, onSuccess: func() { st.appSeen = v }}
 	}
 	var fresh []*Unit

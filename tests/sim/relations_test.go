@@ -67,7 +67,8 @@ func TestScaleUpAndDownHookOrder(t *testing.T) {
 	b1 := unit(t, m, "b/1")
 	eq(t, "new unit b/1", b1.HookNames(), []string{
 		"install", "peers-relation-created", "backend-relation-created", "leader-settings-changed", "config-changed", "start",
-		"peers-relation-joined(b/0)", "peers-relation-changed(b/0)", "backend-relation-joined(a/0)", "backend-relation-changed(a/0)",
+		// Peer relations after all others (relation/resolver.go relationsResolver.NextOp).
+		"backend-relation-joined(a/0)", "backend-relation-changed(a/0)", "peers-relation-joined(b/0)", "peers-relation-changed(b/0)",
 	})
 	eq(t, "a/0 on scale up", hooksSince(a0, na), []string{"db-relation-joined(b/1)", "db-relation-changed(b/1)"})
 	eq(t, "b/0 on scale up (peer joined only now)", hooksSince(b0, nb), []string{"peers-relation-joined(b/1)", "peers-relation-changed(b/1)"})
@@ -77,7 +78,7 @@ func TestScaleUpAndDownHookOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	settle(t, s)
-	eq(t, "dying b/1", hooksSince(b1, 10), []string{"peers-relation-departed(b/0)", "backend-relation-departed(a/0)", "backend-relation-broken", "stop", "remove"})
+	eq(t, "dying b/1", hooksSince(b1, 10), []string{"backend-relation-departed(a/0)", "backend-relation-broken", "peers-relation-departed(b/0)", "stop", "remove"})
 	eq(t, "a/0 on scale down", hooksSince(a0, na), []string{"db-relation-departed(b/1)"})
 	eq(t, "b/0 on scale down", hooksSince(b0, nb), []string{"peers-relation-departed(b/1)"})
 	if m.Unit("b/1") != nil {

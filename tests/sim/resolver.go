@@ -70,9 +70,9 @@ func (s *Sim) resolveHook(u *Unit) *pendingHook {
 		return &h
 	}
 	if u.dying && u.installed {
-		// The leadership resolver comes before the dying unit's teardown (worker/uniter/resolver.go
-		// NextOp, then nextOp's Dying case): a dying unit resigns and may run
-		// leader-settings-changed first.
+		// The leadership resolver comes before the dying unit's teardown (internal/worker/uniter/resolver.go
+		// NextOp, then nextOp's Dying case): a dying leader resigns locally, with no hook, and a dying unit runs
+		// no leader-settings-changed, so this returns nil today; kept for the order.
 		if h := s.leadershipHook(u); h != nil {
 			return h
 		}
@@ -118,7 +118,7 @@ func (s *Sim) resolveHook(u *Unit) *pendingHook {
 	// relation-created for every alive relation whose scope the unit entered (peers included):
 	// relation/resolver.go createdRelationsResolver.
 	for _, r := range s.relationsOf(u.app) {
-		if st := u.rels[r]; st != nil && !st.created && !r.dying {
+		if st := u.rels[r]; st != nil && !st.created && !r.dying && !r.suspended {
 			return &pendingHook{name: r.endFor(u.app).ep.Name + "-relation-created", rel: r, remoteApp: r.other(u.app).app, onSuccess: func() {
 				st.created = true
 			}}
@@ -153,10 +153,11 @@ func (s *Sim) resolveHook(u *Unit) *pendingHook {
 			l.secretEvents = append(l.secretEvents, h)
 		}
 	}
-	if len(u.secretEvents) > 0 {
+	if i := nextSecretEvent(u.secretEvents); i >= 0 {
 		// A copy: the queued event stays as it was if this run fails and is chosen again.
-		h := *u.secretEvents[0]
-		h.onSuccess = func() { u.secretEvents = u.secretEvents[1:] }
+		h := *u.secretEvents[i]
+		queued := u.secretEvents[i]
+		h.onSuccess = func() { u.secretEvents = removeEvent(u.secretEvents, queued) }
 		return &h
 	}
 	// config-changed on a config or trust change, on an address change, or queued by upgrade-charm
@@ -172,7 +173,7 @@ func (s *Sim) resolveHook(u *Unit) *pendingHook {
 			}
 		}}
 	}
-	for _, r := range u.knownRelations() {
+	for _, r := range u.resolverRelations() {
 		if h := s.relationHook(u, r); h != nil {
 			return h
 		}
@@ -205,11 +206,11 @@ func (s *Sim) relationsOf(a *App) []*Relation {
 	return out
 }
 
-// teardownHook runs a dying unit's hooks (worker/uniter/resolver.go nextOp, Dying): its
-// relations first (relationHook: departed for each member it knows with JUJU_DEPARTING_UNIT =
-// itself, broken for non-peers), then stop, then remove.
+// teardownHook runs a dying unit's hooks (internal/worker/uniter/resolver.go nextOp, Dying): its
+// relations first, peers last (relationHook: departed for each member it knows with
+// JUJU_DEPARTING_UNIT = itself, broken for non-peers), then stop, then remove.
 func (s *Sim) teardownHook(u *Unit) *pendingHook {
-	for _, r := range u.knownRelations() {
+	for _, r := range u.resolverRelations() {
 		if h := s.relationHook(u, r); h != nil {
 			return h
 		}
@@ -237,8 +238,19 @@ func (s *Sim) removeUnitLocked(u *Unit) {
 		delete(r.scope, u)
 	}
 	if a.leader == u {
+		// The lease goes with the unit: only now does another unit lead (App.electLocked). Owner-side
+		// hooks of the application's secrets the dying leader did not run (a dying unit runs no secret
+		// hooks: secrets/resolver.go NextOp) go to the new leader, whose watchers report them on taking
+		// the lease.
 		a.leader = nil
 		a.electLocked()
+		if l := a.leader; l != nil {
+			for _, h := range u.secretEvents {
+				if h.name != "secret-changed" && h.secret.ownerApp == a {
+					l.secretEvents = append(l.secretEvents, h)
+				}
+			}
+		}
 	}
 	if a.dying && len(a.units) == 0 {
 		a.svc.close()
@@ -293,4 +305,29 @@ func (s *Sim) dropRelationLocked(r *Relation) {
 		}
 	}
 	s.revokeRelationGrantsLocked(r)
+}
+
+// secretHookOrder is the secrets resolver's order (internal/worker/uniter/secrets/resolver.go NextOp):
+// expired revisions first, then rotations, then changes of consumed secrets, then obsolete revisions.
+var secretHookOrder = map[string]int{"secret-expired": 0, "secret-rotate": 1, "secret-changed": 2, "secret-remove": 3}
+
+// nextSecretEvent returns the index of the queued secret hook the resolver runs next: the oldest of the
+// first kind in secretHookOrder, or -1.
+func nextSecretEvent(q []*pendingHook) int {
+	best := -1
+	for i, h := range q {
+		if best < 0 || secretHookOrder[h.name] < secretHookOrder[q[best].name] {
+			best = i
+		}
+	}
+	return best
+}
+
+func removeEvent(q []*pendingHook, h *pendingHook) []*pendingHook {
+	for i, o := range q {
+		if o == h {
+			return append(q[:i:i], q[i+1:]...)
+		}
+	}
+	return q
 }

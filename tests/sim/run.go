@@ -416,12 +416,10 @@ func (c *hookContext) commitLocked(s *Sim) (relationBytes int, err error) {
 		relationBytes += changedBytes(before, c.relApp[r])
 		applyInto(r.appData[u.app], c.relApp[r])
 		if !mapsEqual(before, r.appData[u.app]) {
+			// The writer's agent does not record the version it wrote: on a peer relation the leader
+			// simply runs no app-level relation-changed (relationHook), and a unit that wrote as leader
+			// runs one once it no longer leads, as Juju's uniter does.
 			r.appVer[u.app]++
-			// Own writes never trigger relation-changed on the writer. Only a peer relation's appSeen tracks the
-			// writer's own app bag; elsewhere it tracks the remote app's, which this write did not touch.
-			if st := u.rels[r]; st != nil && r.peer() {
-				st.appSeen = r.appVer[u.app]
-			}
 		}
 	}
 	if len(c.leaderSet) > 0 {

@@ -521,8 +521,9 @@ func (s *Sim) relation(c *hookContext, f *flagSet) (*Relation, error) {
 	return nil, usagef("invalid value %q for option %s: relation not found", raw, opt)
 }
 
-// visibleRelations are the relations in the unit's context: those it ran relation-created for,
-// plus the hook's own (created and broken hooks). withBroken keeps a relation being broken.
+// visibleRelations are the relations in the unit's context: those whose scope it entered and did
+// not break yet, plus the hook's own (created and broken hooks). withBroken keeps a relation whose
+// broken already ran when it is the hook's own.
 func (s *Sim) visibleRelations(c *hookContext, withBroken bool) []*Relation {
 	u := c.unit
 	var out []*Relation
@@ -530,9 +531,6 @@ func (s *Sim) visibleRelations(c *hookContext, withBroken bool) []*Relation {
 	for _, r := range u.knownRelations() {
 		st := u.rels[r]
 		if st.broken && !(withBroken && r == c.hook.rel) {
-			continue
-		}
-		if !withBroken && r == c.hook.rel && strings.HasSuffix(c.hook.name, "-relation-broken") {
 			continue
 		}
 		seen[r] = true
@@ -565,12 +563,22 @@ func (s *Sim) toolRelationIDs(c *hookContext, req *toolRequest) (string, error) 
 	}
 	ids := []string{}
 	for _, r := range s.visibleRelations(c, false) {
-		if r.endFor(c.unit.app).ep.Name == ep {
+		if r.endFor(c.unit.app).ep.Name == ep && !contextBroken(c.unit, r) {
 			ids = append(ids, r.key(c.unit.app))
 		}
 	}
 	sort.Strings(ids)
 	return format(f, ids, "smart")
+}
+
+// contextBroken is the hook context's view of a relation about to be broken
+// (internal/worker/uniter/runner/context/contextfactory.go getContextRelations): a non-peer
+// relation that is dying (or suspended) with no member left in the agent's state. relation-ids
+// leaves it out (context.go RelationIds); -r still resolves it. The unit's own life does not count:
+// a dying unit's relation-broken on a live relation still lists it.
+func contextBroken(u *Unit, r *Relation) bool {
+	st := u.rels[r]
+	return !r.peer() && (r.dying || r.suspended) && st != nil && len(st.members) == 0
 }
 
 // listMembers is relation-list: the members the agent knows, with the joining unit included in
