@@ -94,7 +94,8 @@ type reconciler struct {
 	// ledgerAdds are the serials this hook issued, for the ledger (ledger.go), staged with the peer write.
 	ledgerMu    sync.Mutex
 	ledgerAdds  []ledgerEntry
-	servingMemo *servingPair // this hook's serving certificate (servingOnce)
+	servingMemo *servingPair    // this hook's serving certificate (servingOnce)
+	removed     map[string]bool // bare ids of the secrets this hook removed whole (removeSecret)
 }
 
 // published is the CA as the peer databag shows it.
@@ -211,7 +212,7 @@ func (r *reconciler) published() (*published, error) {
 	return p, nil
 }
 
-func (r *reconciler) reconcile() error {
+func (r *reconciler) reconcile() (err error) {
 	if r.hc.Env.HookName == "install" || r.hc.Env.HookName == "upgrade-charm" {
 		// Ports are transactional and idempotent; opening them in these two hooks covers every unit's life.
 		for _, port := range []int{AgentPort, AgentTLSPort} {
@@ -225,9 +226,14 @@ func (r *reconciler) reconcile() error {
 	if err := r.load(); err != nil {
 		return err
 	}
-	if err := r.removeObsoleteRevision(); err != nil {
-		return err
-	}
+	// The obsolete revision goes last: Juju hides a secret with a pending removal, of any revision, from
+	// secret-info-get for the rest of the hook (context.go SecretMetadata), and this hook may look its secret up by
+	// label (previousSecretID).
+	defer func() {
+		if err == nil {
+			err = r.removeObsoleteRevision()
+		}
+	}()
 	pub, err := r.published()
 	if err != nil {
 		return err
@@ -235,6 +241,9 @@ func (r *reconciler) reconcile() error {
 	r.prefetchRelationIDs(pub)
 	if r.leader {
 		if err := r.observeRequests(); err != nil {
+			return err
+		}
+		if err := r.dropRetiredKeys(pub); err != nil {
 			return err
 		}
 		if pub, err = r.syncIssuer(pub); err != nil {
@@ -319,8 +328,9 @@ func (r *reconciler) ensureCA(pub *published) (*published, error) {
 	if pub.CA != "" || r.cfgErr != nil || r.peerID == "" {
 		return pub, nil
 	}
-	// The secret and the peer data are committed together, but an operator may have removed the relation data:
-	// republish an existing CA rather than minting a second one.
+	// Juju commits a hook's secret changes before its relation data, in calls of their own: a commit that failed
+	// between them (or an operator who removed the relation data) leaves a CA secret with no CA published.
+	// Republish the CA it holds rather than minting a second one.
 	content, err := r.caSecret()
 	switch {
 	case err == nil && content["certificate"] != "":

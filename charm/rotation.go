@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math/big"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tls-authority/tls-authority/ca"
@@ -26,6 +27,9 @@ const (
 	peerPreviousCA     = "previous-ca"     // after phase 2: the old CA, trusted until overlap-until
 	peerPreviousSecret = "previous-secret" // URI of the previous CA's secret
 	peerOverlapUntil   = "overlap-until"   // RFC 3339
+	// peerRetiredKeys is set by a compromise rotation until the leader drops the compromised keys from the secrets
+	// (dropRetiredKeys).
+	peerRetiredKeys = "retired-keys"
 )
 
 // rotationPropagation bounds how long phase 1 waits for requirers to trust the new CA when no update-status comes.
@@ -167,30 +171,45 @@ func (r *reconciler) switchCA(pub *published) (*published, error) {
 	if err != nil {
 		return nil, err
 	}
-	if content["next-certificate"] == "" || content["next-certificate"] != r.peer[peerNextCA] {
+	newCA := r.peer[peerNextCA]
+	var prevID string
+	switch {
+	case newCA != "" && content["certificate"] == newCA && content["next-certificate"] == "":
+		// A switch whose secret changes Juju applied and whose peer data it did not (the commit failed between
+		// them): the CA secret holds the new CA already, the previous CA's secret the current one. Only the peer
+		// data is left to write.
+		if prevID, err = r.finishedSwitchSecrets(pub); err != nil {
+			return nil, err
+		}
+	case content["next-certificate"] == "" || content["next-certificate"] != newCA:
 		return nil, errors.New("cannot switch to the new CA: the secret does not hold it")
+	default:
+		old := map[string]string{"private-key": content["private-key"], "certificate": content["certificate"]}
+		if prevID, err = r.previousSecretID(); err != nil {
+			return nil, err
+		}
+		if prevID != "" {
+			err = r.hc.SetSecret(prevID, old, nil)
+		} else {
+			prevID, err = r.hc.AddSecret(old, &hooktool.AddSecretOptions{Label: CAPreviousSecret, Owner: hooktool.OwnerApplication,
+				Description: "tls-authority previous CA, kept until the rotation overlap ends"})
+		}
+		if err != nil {
+			return nil, err
+		}
+		r.prevContent = old // the previous CA's CRL is signed with it in this hook too, never read back from Juju
+		// The new key signs from now on, in this hook too: authority loads it from what setCASecret keeps, never
+		// from Juju, which would still answer with the old revision.
+		next := map[string]string{"private-key": content["next-private-key"], "certificate": newCA, "params": content["next-params"]}
+		if k := content[secretIssuerKey]; k != "" {
+			next[secretIssuerKey] = k // the intermediate's key stays for its renewals
+		}
+		if err := r.setCASecret(next); err != nil {
+			return nil, err
+		}
 	}
-	old := map[string]string{"private-key": content["private-key"], "certificate": content["certificate"]}
-	prevID := r.peer[peerPreviousSecret]
-	if prevID != "" {
-		err = r.hc.SetSecret(prevID, old, nil)
-	} else {
-		prevID, err = r.hc.AddSecret(old, &hooktool.AddSecretOptions{Label: CAPreviousSecret, Owner: hooktool.OwnerApplication,
-			Description: "tls-authority previous CA, kept until the rotation overlap ends"})
-	}
-	if err != nil {
-		return nil, err
-	}
-	r.prevContent = old // the previous CA's CRL is signed with it in this hook too, never read back from Juju
-	newCA := content["next-certificate"]
-	// The new key signs from now on, in this hook too: authority loads it from what setCASecret keeps, never
-	// from Juju, which would still answer with the old revision.
-	next := map[string]string{"private-key": content["next-private-key"], "certificate": newCA, "params": content["next-params"]}
-	if k := content[secretIssuerKey]; k != "" {
-		next[secretIssuerKey] = k // the intermediate's key stays for its renewals
-	}
-	if err := r.setCASecret(next); err != nil {
-		return nil, err
+	if content["next-params"] == "" {
+		content["next-params"] = content["params"]
 	}
 	cert, err := ca.ParseCertificate(newCA)
 	if err != nil {
@@ -229,6 +248,44 @@ func (r *reconciler) switchCA(pub *published) (*published, error) {
 		Parents: r.parentsOf(peerParents), Others: r.parentsOf(peerPreviousParents)}, nil
 }
 
+// previousSecretID is the previous CA's secret, from the peer databag, else found by its label: a commit that
+// failed after its secret changes may have created it without recording it, and adding another with the label
+// would fail every later switch ("secret with label ... already exists"). "" when there is none.
+func (r *reconciler) previousSecretID() (string, error) {
+	if id := r.peer[peerPreviousSecret]; id != "" {
+		return id, nil
+	}
+	info, err := r.hc.GetSecretInfo("", CAPreviousSecret)
+	switch {
+	case errors.Is(err, hooktool.ErrNotFound):
+		return "", nil
+	case err != nil:
+		return "", err
+	}
+	return info.ID, nil
+}
+
+// finishedSwitchSecrets checks what a switch whose peer data was lost left: the previous CA's secret must hold the
+// CA the peer data still publishes, whose CRL it signs during the overlap. It returns that secret's id.
+func (r *reconciler) finishedSwitchSecrets(pub *published) (string, error) {
+	id, err := r.previousSecretID()
+	if err != nil {
+		return "", err
+	}
+	if id == "" {
+		return "", errors.New("cannot finish the switch to the new CA: the previous CA's secret is missing")
+	}
+	old, err := r.hc.GetSecret(hooktool.GetSecretOptions{ID: id, Refresh: true})
+	if err != nil {
+		return "", fmt.Errorf("cannot finish the switch to the new CA: %w", err)
+	}
+	if old["certificate"] != pub.CA {
+		return "", errors.New("cannot finish the switch to the new CA: the previous CA's secret does not hold the current CA")
+	}
+	r.prevContent = old
+	return id, r.hc.Log(hooktool.LevelWarning, "rotation: the last switch committed its secrets but not its peer data; finishing it")
+}
+
 // endOverlap is phase 3: the previous CA is no longer trusted nor kept. keepSecret leaves its secret (and its URI
 // in the peer databag) for a switch in this same hook to overwrite with the CA it replaces.
 func (r *reconciler) endOverlap(pub *published, keepSecret bool) error {
@@ -237,7 +294,7 @@ func (r *reconciler) endOverlap(pub *published, keepSecret bool) error {
 		peerPreviousRevoked: "", peerPreviousCRL: "", peerPreviousCRLNumber: "", peerPreviousCRLNextUpdate: "", peerPreviousCRLFor: "",
 		peerPreviousParents: ""}
 	if id := r.peer[peerPreviousSecret]; id != "" && !keepSecret {
-		if err := r.hc.RemoveSecret(id, 0); err != nil && !errors.Is(err, hooktool.ErrNotFound) {
+		if err := r.removeSecret(id); err != nil {
 			return err
 		}
 		update[peerPreviousSecret] = ""
@@ -255,6 +312,61 @@ func (r *reconciler) endOverlap(pub *published, keepSecret bool) error {
 	return r.setPeer(update)
 }
 
+// dropRetiredKeys finishes a compromise rotation once its peer data is committed: the CA secret keeps only the new
+// pair, and the previous CA's secret is removed. Both were kept by the action until then (compromiseRotation). Run
+// again after a commit that applied this and not the flag's removal, it finds nothing left to drop.
+func (r *reconciler) dropRetiredKeys(pub *published) error {
+	if r.peer[peerRetiredKeys] == "" {
+		return nil
+	}
+	content, err := r.caSecret()
+	if err != nil {
+		return err
+	}
+	if content["next-certificate"] == pub.CA && content["certificate"] != pub.CA {
+		if err := r.setCASecret(map[string]string{"private-key": content["next-private-key"], "certificate": content["next-certificate"],
+			"params": content["next-params"]}); err != nil {
+			return err
+		}
+	}
+	if r.peer[peerPreviousSecret] == "" {
+		id, err := r.previousSecretID()
+		if err != nil {
+			return err
+		}
+		if id != "" {
+			if err := r.removeSecret(id); err != nil {
+				return err
+			}
+		}
+	}
+	if err := r.hc.Log(hooktool.LevelInfo, "compromise rotation: the compromised CA keys are no longer kept"); err != nil {
+		return err
+	}
+	return r.setPeer(map[string]string{peerRetiredKeys: ""})
+}
+
+// removeSecret removes a whole secret (one already gone is fine: a retried hook) and remembers it for
+// removeObsoleteRevision.
+func (r *reconciler) removeSecret(id string) error {
+	if err := r.hc.RemoveSecret(id, 0); err != nil && !errors.Is(err, hooktool.ErrNotFound) {
+		return err
+	}
+	if r.removed == nil {
+		r.removed = map[string]bool{}
+	}
+	r.removed[bareSecretID(id)] = true
+	return nil
+}
+
+// bareSecretID is a secret's id without the secret:// or secret: prefix and model.
+func bareSecretID(s string) string {
+	if i := strings.LastIndexAny(s, "/:"); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
+
 // removeObsoleteRevision answers secret-remove: Juju sends it to the leader when no one tracks a revision of a
 // secret the application owns any more. The charm's secrets are the CA's and the previous CA's, and every revision
 // holds a CA private key, so an old one must not stay in the secret store after a rotation replaced it. The removal
@@ -263,6 +375,9 @@ func (r *reconciler) removeObsoleteRevision() error {
 	env := r.hc.Env
 	if env.HookName != "secret-remove" || !r.leader || env.SecretID == "" || env.SecretRevision == 0 {
 		return nil
+	}
+	if r.removed[bareSecretID(env.SecretID)] {
+		return nil // this hook removed the whole secret: a revision removal after it would fail the commit
 	}
 	if err := r.hc.RemoveSecret(env.SecretID, env.SecretRevision); err != nil && !errors.Is(err, hooktool.ErrNotFound) {
 		return err
@@ -397,15 +512,25 @@ func (r *reconciler) compromiseRotation(pub *published) (*published, []retiredCA
 	}
 	certPEM := ca.EncodeCertificate(cert)
 	params := r.cfg.CAParams()
-	// The new content only: the next CA of a phase 1 goes too, its key was beside the compromised one.
-	if err := r.setCASecret(map[string]string{"private-key": keyPEM, "certificate": certPEM, "params": params}); err != nil {
+	// The new CA goes in as the next pair, beside the compromised one, which signs nothing more (authorityFor
+	// picks the pair the peer data publishes: the new one, from the peer write below); the next CA of a phase 1
+	// goes, its key was beside the compromised one. Juju applies this before the peer data, in calls of their own:
+	// if the commit fails between them, the compromised pair is what the peer data still publishes, and the action
+	// run again signs its last CRL with it. The leader's next hook drops it, and the previous CA's secret, once
+	// this peer data is committed (dropRetiredKeys).
+	content, err := r.caSecret()
+	if err != nil {
 		return nil, nil, err
 	}
-	if id := r.peer[peerPreviousSecret]; id != "" {
-		if err := r.hc.RemoveSecret(id, 0); err != nil && !errors.Is(err, hooktool.ErrNotFound) {
-			return nil, nil, err
-		}
+	current := map[string]string{"private-key": content["private-key"], "certificate": content["certificate"], "params": content["params"]}
+	if content["certificate"] != pub.CA && content["next-certificate"] == pub.CA {
+		current = map[string]string{"private-key": content["next-private-key"], "certificate": content["next-certificate"], "params": content["next-params"]}
 	}
+	current["next-private-key"], current["next-certificate"], current["next-params"] = keyPEM, certPEM, params
+	if err := r.setCASecret(current); err != nil {
+		return nil, nil, err
+	}
+	update[peerRetiredKeys] = "true"
 	r.prevContent = nil
 	bundle := []string{certPEM}
 	maps.Copy(update, map[string]string{
