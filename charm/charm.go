@@ -96,6 +96,7 @@ type reconciler struct {
 	ledgerAdds  []ledgerEntry
 	servingMemo *servingPair    // this hook's serving certificate (servingOnce)
 	removed     map[string]bool // bare ids of the secrets this hook removed whole (removeSecret)
+	written     map[string]bool // bare ids of the secrets this hook set (noteWritten)
 }
 
 // published is the CA as the peer databag shows it.
@@ -336,6 +337,9 @@ func (r *reconciler) ensureCA(pub *published) (*published, error) {
 	case err == nil && content["certificate"] != "":
 		pub.CA = content["certificate"]
 		pub.Params = content["params"]
+		if _, err := r.caSecretID(); err != nil { // its id too, which the same lost write held
+			return nil, err
+		}
 	case err == nil || errors.Is(err, hooktool.ErrNotFound):
 		if r.peer[peerIssuer] != "" {
 			return pub, nil // the issuer signs the CA (syncIssuer); nothing is signed until it does

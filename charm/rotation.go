@@ -122,6 +122,7 @@ func (r *reconciler) setCASecret(content map[string]string) error {
 	if err := r.hc.SetSecret(id, content, nil); err != nil {
 		return err
 	}
+	r.noteWritten(id)
 	r.caContent = maps.Clone(content)
 	r.auth = nil
 	return nil
@@ -190,6 +191,7 @@ func (r *reconciler) switchCA(pub *published) (*published, error) {
 		}
 		if prevID != "" {
 			err = r.hc.SetSecret(prevID, old, nil)
+			r.noteWritten(prevID)
 		} else {
 			prevID, err = r.hc.AddSecret(old, &hooktool.AddSecretOptions{Label: CAPreviousSecret, Owner: hooktool.OwnerApplication,
 				Description: "tls-authority previous CA, kept until the rotation overlap ends"})
@@ -316,7 +318,9 @@ func (r *reconciler) endOverlap(pub *published, keepSecret bool) error {
 // pair, and the previous CA's secret is removed. Both were kept by the action until then (compromiseRotation). Run
 // again after a commit that applied this and not the flag's removal, it finds nothing left to drop.
 func (r *reconciler) dropRetiredKeys(pub *published) error {
-	if r.peer[peerRetiredKeys] == "" {
+	if r.peer[peerRetiredKeys] == "" || r.hc.Env.HookName == "secret-remove" {
+		// Not in a secret-remove hook: its revision removal would drop this hook's secret-set of the same secret
+		// (removeObsoleteRevision); the next hook does it.
 		return nil
 	}
 	content, err := r.caSecret()
@@ -359,6 +363,14 @@ func (r *reconciler) removeSecret(id string) error {
 	return nil
 }
 
+// noteWritten remembers a secret this hook set, for removeObsoleteRevision.
+func (r *reconciler) noteWritten(id string) {
+	if r.written == nil {
+		r.written = map[string]bool{}
+	}
+	r.written[bareSecretID(id)] = true
+}
+
 // bareSecretID is a secret's id without the secret:// or secret: prefix and model.
 func bareSecretID(s string) string {
 	if i := strings.LastIndexAny(s, "/:"); i >= 0 {
@@ -378,6 +390,11 @@ func (r *reconciler) removeObsoleteRevision() error {
 	}
 	if r.removed[bareSecretID(env.SecretID)] {
 		return nil // this hook removed the whole secret: a revision removal after it would fail the commit
+	}
+	if r.written[bareSecretID(env.SecretID)] {
+		// Juju drops a hook's pending secret-set of a secret when the hook removes one of its revisions
+		// (secretsChangeRecorder.remove): the new content matters more; the old revision waits.
+		return r.hc.Log(hooktool.LevelWarning, "revision %d of secret %s kept: this hook changed the secret", env.SecretRevision, env.SecretID)
 	}
 	if err := r.hc.RemoveSecret(env.SecretID, env.SecretRevision); err != nil && !errors.Is(err, hooktool.ErrNotFound) {
 		return err
