@@ -681,7 +681,7 @@ func (r *reconciler) rotateCompromised(pub *published) error {
 			until = rc.until
 		}
 	}
-	if err := r.hc.Log(hooktool.LevelWarning, "compromise rotation: CA serial %x replaced by %x at once; CA %s left the trust bundle, its key is not kept; %d certificates it signed are on its last CRL (served until %s); %d certificates re-issued",
+	if err := r.hc.Log(hooktool.LevelWarning, "compromise rotation: CA serial %x replaced by %x at once; CA %s left the trust bundle, its key signs nothing more and leaves the secrets at the leader's next hook; %d certificates it signed are on its last CRL (served until %s); %d certificates re-issued",
 		oldSerial, pub.cert.SerialNumber, strings.Join(olds, ", "), revoked, until.Format(time.RFC3339), reissued); err != nil {
 		return err
 	}

@@ -115,7 +115,9 @@ type reconciler struct {
 	// imported is the CA ca-secret holds, read and checked in this hook (importca.go), or the offline root's
 	// intermediate that set-ca-certificate installs (offline.go).
 	imported *ca.Imported
-	renewMsg string // the renewal warning of a CA this charm cannot renew (renewalWarning)
+	renewMsg string          // the renewal warning of a CA this charm cannot renew (renewalWarning)
+	removed  map[string]bool // bare ids of the secrets this hook removed whole (removeSecret)
+	written  map[string]bool // bare ids of the secrets this hook set (noteWritten)
 }
 
 // published is the CA as the peer databag shows it.
@@ -281,7 +283,7 @@ func (r *reconciler) published() (*published, error) {
 	return p, nil
 }
 
-func (r *reconciler) reconcile() error {
+func (r *reconciler) reconcile() (err error) {
 	if r.hc.Env.HookName == "install" || r.hc.Env.HookName == "upgrade-charm" {
 		// Ports are transactional and idempotent; opening them in these two hooks covers every unit's life.
 		for _, port := range []int{AgentPort, AgentTLSPort} {
@@ -295,9 +297,14 @@ func (r *reconciler) reconcile() error {
 	if err := r.load(); err != nil {
 		return err
 	}
-	if err := r.removeObsoleteRevision(); err != nil {
-		return err
-	}
+	// The obsolete revision goes last: Juju hides a secret with a pending removal, of any revision, from
+	// secret-info-get for the rest of the hook (context.go SecretMetadata), and this hook may look its secret up by
+	// label (previousSecretID).
+	defer func() {
+		if err == nil {
+			err = r.removeObsoleteRevision()
+		}
+	}()
 	pub, err := r.published()
 	if err != nil {
 		return err
@@ -305,6 +312,9 @@ func (r *reconciler) reconcile() error {
 	r.prefetchRelationIDs(pub)
 	if r.leader {
 		if err := r.observeRequests(); err != nil {
+			return err
+		}
+		if err := r.dropRetiredKeys(pub); err != nil {
 			return err
 		}
 		if pub, err = r.syncIssuer(pub); err != nil {
@@ -398,13 +408,17 @@ func (r *reconciler) ensureCA(pub *published) (*published, error) {
 	if pub.CA != "" || r.cfgErr != nil || r.peerID == "" {
 		return pub, nil
 	}
-	// The secret and the peer data are committed together, but an operator may have removed the relation data:
-	// republish an existing CA rather than minting a second one.
+	// Juju commits a hook's secret changes before its relation data, in calls of their own: a commit that failed
+	// between them (or an operator who removed the relation data) leaves a CA secret with no CA published.
+	// Republish the CA it holds rather than minting a second one.
 	content, err := r.caSecret()
 	switch {
 	case err == nil && content["certificate"] != "":
 		pub.CA = content["certificate"]
 		pub.Params = content["params"]
+		if _, err := r.caSecretID(); err != nil { // its id too, which the same lost write held
+			return nil, err
+		}
 	case err == nil || errors.Is(err, hooktool.ErrNotFound):
 		if r.peer[peerIssuer] != "" {
 			return pub, nil // the issuer signs the CA (syncIssuer); nothing is signed until it does

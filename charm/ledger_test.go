@@ -285,6 +285,9 @@ func (f *compromiseRunner) Run(_ context.Context, tool string, args []string, _ 
 	case "secret-remove":
 		f.removed = append(f.removed, args[0])
 		return nil, nil
+	case "secret-info-get":
+		// The previous CA's secret, found by its label once the peer data no longer names it.
+		return []byte(`{"prev":{"label":"tls-authority-ca-previous","revision":1}}`), nil
 	case "juju-log":
 		return nil, nil
 	}
@@ -292,8 +295,10 @@ func (f *compromiseRunner) Run(_ context.Context, tool string, args []string, _ 
 }
 
 // TestCompromiseRotation: in the middle of a rotation's overlap, a compromise rotation replaces the CA at once:
-// the bundle holds the new CA only, the previous CA's secret is removed and no key of either old CA is kept in the
-// CA secret; each old CA signs a last CRL listing every unexpired serial the ledger says it issued (and no other
+// the bundle holds the new CA only; the action keeps the compromised pair (which no longer signs) beside the new
+// one and the previous CA's secret, so that a commit failing after its secrets leaves what the action run again
+// needs; the leader's next hook removes the previous CA's secret and keeps no key of either old CA in the CA
+// secret (dropRetiredKeys); each old CA signs a last CRL listing every unexpired serial the ledger says it issued (and no other
 // CA's), plus what it had revoked, valid until the latest of them expires; the agents serve those CRLs at each old
 // CA's distribution point until then, and not after.
 func TestCompromiseRotation(t *testing.T) {
@@ -338,22 +343,32 @@ func TestCompromiseRotation(t *testing.T) {
 			t.Errorf("%s left: %q", k, r.peer[k])
 		}
 	}
-	if !slices.Equal(run.removed, []string{"secret:prev"}) {
-		t.Errorf("secrets removed: %v", run.removed)
+	if len(run.removed) != 0 || len(run.set) != 1 {
+		t.Fatalf("the action removed %v and set %d secrets", run.removed, len(run.set))
 	}
-	if len(run.set) != 1 {
-		t.Fatalf("secret-set %d times", len(run.set))
+	if v := run.set[0]["file"]; !strings.Contains(v, jsonString(curContent["private-key"])) || strings.Contains(v, "NEXT KEY") ||
+		strings.Contains(v, jsonString(prevContent["private-key"])) {
+		t.Fatal("the action's CA secret does not hold the current pair, or holds the phase-1 or previous key")
 	}
-	if !strings.Contains(run.set[0]["file"], "after compromise") && !strings.Contains(run.set[0]["file"], "BEGIN") {
-		t.Fatalf("secret-set content %q", run.set[0])
+	if a, err := authorityFor(r.caContent, newPub.CA); err != nil || !a.Certificate.Equal(newPub.cert) || r.prevContent != nil {
+		t.Fatalf("the hook's CA is not the new one: %v", err)
 	}
-	for _, v := range run.set[0] {
-		if strings.Contains(v, curContent["private-key"]) || strings.Contains(v, prevContent["private-key"]) || strings.Contains(v, "NEXT KEY") {
+	if r.peer[peerRetiredKeys] == "" {
+		t.Fatal("no mark for the leader's next hook")
+	}
+	if err := r.dropRetiredKeys(newPub); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(run.removed, []string{"prev"}) || len(run.set) != 2 {
+		t.Fatalf("the next hook removed %v and set %d secrets", run.removed, len(run.set))
+	}
+	for _, old := range []string{curContent["private-key"], prevContent["private-key"]} {
+		if strings.Contains(run.set[1]["file"], jsonString(old)) {
 			t.Fatal("an old key is kept in the CA secret")
 		}
 	}
-	if r.caContent["certificate"] != newPub.CA || r.prevContent != nil {
-		t.Fatal("the hook's CA is not the new one")
+	if r.caContent["certificate"] != newPub.CA || r.caContent["next-certificate"] != "" || r.peer[peerRetiredKeys] != "" {
+		t.Fatal("the CA secret does not hold the new pair alone")
 	}
 	if len(retired) != 2 {
 		t.Fatalf("%d CAs retired", len(retired))
@@ -402,4 +417,10 @@ func TestCompromiseRotation(t *testing.T) {
 	if files["crl-"+crlKeyID(curCert)+".pem"] == "" {
 		t.Error("the current CA's last CRL left before its next update")
 	}
+}
+
+// jsonString is s as it appears inside a JSON string (the secret content files are JSON).
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return strings.Trim(string(b), `"`)
 }

@@ -1,6 +1,7 @@
 package charm
 
 import (
+	"crypto/x509"
 	"fmt"
 	"strings"
 
@@ -33,7 +34,53 @@ const (
 	// once others are gone.
 	maxProviderBagBytes = 4 << 20
 	maxCertBytes        = 3 << 20
+	// maxPeerBagBytes bounds the peer relation's application databag, which is one settings document for the whole
+	// authority (16 MiB on Juju 3.6, as every relation bag): it holds an inventory entry and a ledger entry for
+	// every certificate of every relation (peerEntrySize), the CRLs and the rotation state. A new certificate that
+	// would take it past 12 MiB is refused; the 4 MiB left cover the CRLs (a revoked serial adds about 40 bytes to
+	// one) and the other keys: about 17,800 certificates with a service name each, by the estimate (the real
+	// entries, 453 bytes, would let 37,000 fill the 16 MiB: TestRelationDocumentFigures).
+	maxPeerBagBytes = 12 << 20
 )
+
+// peerEntrySize bounds what one new certificate adds to the peer databag: its inventory entry (serial, subject,
+// SANs, times, relation, unit, CSR digest: about 400 bytes with the names) and its ledger entry (serial, CA,
+// expiry, holder, common name: about 150), the names as the request gives them.
+func peerEntrySize(csr *x509.CertificateRequest) int {
+	n := 512 + 2*len(csr.Subject.String()) + len(csr.Subject.CommonName)
+	for _, s := range csr.DNSNames {
+		n += len(s) + 3
+	}
+	for _, s := range csr.EmailAddresses {
+		n += len(s) + 3
+	}
+	for _, ip := range csr.IPAddresses {
+		n += len(ip.String()) + 3
+	}
+	for _, u := range csr.URIs {
+		n += len(u.String()) + 3
+	}
+	return n
+}
+
+// peerBagBytes is the peer databag's size as its settings document counts it: keys and values.
+func peerBagBytes(bag map[string]string) int {
+	n := 0
+	for k, v := range bag {
+		n += len(k) + len(v) + 7 // a BSON string element's type byte, key NUL, length and value NUL
+	}
+	return n
+}
+
+// takePeerRoom takes a new certificate's share (n bytes) of the peer databag's budget, if there is enough left.
+func (p *provider) takePeerRoom(size int) bool {
+	n := int64(size)
+	if p.peerRoom.Add(-n) >= 0 {
+		return true
+	}
+	p.peerRoom.Add(n)
+	return false
+}
 
 // capacityPrefix starts the message of a refusal by a cap: such a refusal depends on what else the relation holds,
 // so it is decided again in every hook that looks at the relation (a policy refusal is not: see plan).

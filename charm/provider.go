@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tls-authority/tls-authority/ca"
@@ -76,6 +77,9 @@ type provider struct {
 	// hook that vets or signs pays for it.
 	policyOnce sync.Once
 	policy     ca.Policy
+	// peerRoom is what new certificates may still add to the peer application databag in this hook (peerBudget),
+	// shared by the relations planned side by side.
+	peerRoom atomic.Int64
 }
 
 func newProvider(r *reconciler, pub *published) *provider {
@@ -209,6 +213,7 @@ func (r *reconciler) serveCertificates(pub *published) error {
 		return err
 	}
 	p.forgetGone(ids)
+	p.peerRoom.Store(int64(maxPeerBagBytes - peerBagBytes(r.peer)))
 	scope := r.scope(ids, p)
 	// Each relation goes through read, plan, sign and write on its own, several at once: one relation's writes and
 	// another's reads overlap the signing, which is what keeps a hook serving a hundred relations close to the time
@@ -757,12 +762,19 @@ func (p *provider) plan(id string) (*relationPlan, error) {
 			}
 			continue
 		}
+		if !reissue {
+			// Every certificate also has an inventory and a ledger entry in the peer databag, one settings document
+			// for the whole authority: past its budget a new request is refused, whatever relation it comes from.
+			if n := peerEntrySize(csr.CSR()); !p.takePeerRoom(n) {
+				refuse(req, capacityRefusal(req.CSR, "the authority's records hold at most %d MiB, about %d certificates like this one",
+					maxPeerBagBytes>>20, maxPeerBagBytes/n), "")
+				continue
+			}
+			signing++
+		}
 		if names != "" {
 			// Logged when signed, not while it waits: once per request.
 			warn("%s: signing names it does not own: %s", req.From, names)
-		}
-		if !reissue {
-			signing++
 		}
 		pl.items = append(pl.items, &planItem{req: req, csr: csr})
 	}
@@ -1043,13 +1055,29 @@ func (r *reconciler) authority() (*ca.Authority, error) {
 	return a, nil
 }
 
-// loadAuthority reads the CA key and certificate from the secret, as this hook last wrote it (caSecret).
+// loadAuthority reads the CA key and certificate from the secret, as this hook last wrote it (caSecret): the pair
+// whose certificate the peer data publishes.
 func (r *reconciler) loadAuthority() (*ca.Authority, error) {
 	content, err := r.caSecret()
 	if err != nil {
 		return nil, err
 	}
-	return authorityFrom(content)
+	return authorityFor(content, r.peer[peerCA])
+}
+
+// authorityFor is the CA of the secret's pair whose certificate is the published one: the current pair, or the
+// next one (a compromise rotation's new CA, until the leader's next hook drops the old pair: dropRetiredKeys). Juju
+// applies a hook's secret changes before its relation data, in calls of their own (commitHookChangesForOneUnit), so
+// after a commit that failed between the two the secret can hold a CA the peer data does not publish; that CA
+// never signs: nothing would trust what it signed.
+func authorityFor(content map[string]string, published string) (*ca.Authority, error) {
+	switch {
+	case published == "" || content["certificate"] == published:
+		return authorityFrom(content)
+	case content["next-certificate"] == published:
+		return authorityFrom(map[string]string{"private-key": content["next-private-key"], "certificate": content["next-certificate"]})
+	}
+	return nil, errors.New("cannot sign: the CA secret does not hold the published CA (a commit applied the secret but not the peer data)")
 }
 
 // authorityFrom is the CA of a CA secret's content.

@@ -36,6 +36,9 @@ const (
 	// maxRemovedRevisions bounds that list: a rotation makes a few revisions, and Juju asks again only while its
 	// removal of one is pending, so the last few are all a new leader can be asked about.
 	maxRemovedRevisions = 16
+	// peerRetiredKeys is set by a compromise rotation until the leader drops the compromised keys from the secrets
+	// (dropRetiredKeys).
+	peerRetiredKeys = "retired-keys"
 )
 
 // rotationPropagation bounds how long phase 1 waits for requirers to trust the new CA when no update-status comes.
@@ -134,6 +137,7 @@ func (r *reconciler) setCASecret(content map[string]string) error {
 	if err := r.hc.SetSecret(id, content, nil); err != nil {
 		return err
 	}
+	r.noteWritten(id)
 	r.caContent = maps.Clone(content)
 	r.auth = nil
 	return nil
@@ -200,35 +204,51 @@ func (r *reconciler) switchCA(pub *published) (*published, error) {
 	if err != nil {
 		return nil, err
 	}
-	if content["next-certificate"] == "" || content["next-certificate"] != r.peer[peerNextCA] {
+	newCA := r.peer[peerNextCA]
+	var prevID string
+	switch {
+	case newCA != "" && content["certificate"] == newCA && content["next-certificate"] == "":
+		// A switch whose secret changes Juju applied and whose peer data it did not (the commit failed between
+		// them): the CA secret holds the new CA already, the previous CA's secret the current one. Only the peer
+		// data is left to write.
+		if prevID, err = r.finishedSwitchSecrets(pub); err != nil {
+			return nil, err
+		}
+	case content["next-certificate"] == "" || content["next-certificate"] != newCA:
 		return nil, errors.New("cannot switch to the new CA: the secret does not hold it")
-	}
-	old := map[string]string{"private-key": content["private-key"], "certificate": content["certificate"]}
-	prevID := r.peer[peerPreviousSecret]
-	if prevID != "" {
-		err = r.hc.SetSecret(prevID, old, nil)
-	} else {
-		prevID, err = r.hc.AddSecret(old, &hooktool.AddSecretOptions{Label: CAPreviousSecret, Owner: hooktool.OwnerApplication,
-			Description: "tls-authority previous CA, kept until the rotation overlap ends"})
-	}
-	if err != nil {
-		return nil, err
-	}
-	r.prevContent = old // the previous CA's CRL is signed with it in this hook too, never read back from Juju
-	newCA := content["next-certificate"]
-	// The new key signs from now on, in this hook too: authority loads it from what setCASecret keeps, never
-	// from Juju, which would still answer with the old revision.
-	next := map[string]string{"private-key": content["next-private-key"], "certificate": newCA, "params": content["next-params"]}
-	if k := content[secretIssuerKey]; k != "" {
-		next[secretIssuerKey] = k // the intermediate's key stays for its renewals
-	}
-	for _, k := range []string{secretOfflineKey, secretOfflineCert, secretOfflineChain} {
-		if v := content[k]; v != "" {
-			next[k] = v // the offline root's intermediate: its key stays for its renewals (get-ca-csr)
+	default:
+		old := map[string]string{"private-key": content["private-key"], "certificate": content["certificate"]}
+		if prevID, err = r.previousSecretID(); err != nil {
+			return nil, err
+		}
+		if prevID != "" {
+			err = r.hc.SetSecret(prevID, old, nil)
+			r.noteWritten(prevID)
+		} else {
+			prevID, err = r.hc.AddSecret(old, &hooktool.AddSecretOptions{Label: CAPreviousSecret, Owner: hooktool.OwnerApplication,
+				Description: "tls-authority previous CA, kept until the rotation overlap ends"})
+		}
+		if err != nil {
+			return nil, err
+		}
+		r.prevContent = old // the previous CA's CRL is signed with it in this hook too, never read back from Juju
+		// The new key signs from now on, in this hook too: authority loads it from what setCASecret keeps, never
+		// from Juju, which would still answer with the old revision.
+		next := map[string]string{"private-key": content["next-private-key"], "certificate": newCA, "params": content["next-params"]}
+		if k := content[secretIssuerKey]; k != "" {
+			next[secretIssuerKey] = k // the intermediate's key stays for its renewals
+		}
+		for _, k := range []string{secretOfflineKey, secretOfflineCert, secretOfflineChain} {
+			if v := content[k]; v != "" {
+				next[k] = v // the offline root's intermediate: its key stays for its renewals (get-ca-csr)
+			}
+		}
+		if err := r.setCASecret(next); err != nil {
+			return nil, err
 		}
 	}
-	if err := r.setCASecret(next); err != nil {
-		return nil, err
+	if content["next-params"] == "" {
+		content["next-params"] = content["params"]
 	}
 	cert, err := ca.ParseCertificate(newCA)
 	if err != nil {
@@ -267,6 +287,44 @@ func (r *reconciler) switchCA(pub *published) (*published, error) {
 		Parents: r.parentsOf(peerParents), Others: r.parentsOf(peerPreviousParents)}, nil
 }
 
+// previousSecretID is the previous CA's secret, from the peer databag, else found by its label: a commit that
+// failed after its secret changes may have created it without recording it, and adding another with the label
+// would fail every later switch ("secret with label ... already exists"). "" when there is none.
+func (r *reconciler) previousSecretID() (string, error) {
+	if id := r.peer[peerPreviousSecret]; id != "" {
+		return id, nil
+	}
+	info, err := r.hc.GetSecretInfo("", CAPreviousSecret)
+	switch {
+	case errors.Is(err, hooktool.ErrNotFound):
+		return "", nil
+	case err != nil:
+		return "", err
+	}
+	return info.ID, nil
+}
+
+// finishedSwitchSecrets checks what a switch whose peer data was lost left: the previous CA's secret must hold the
+// CA the peer data still publishes, whose CRL it signs during the overlap. It returns that secret's id.
+func (r *reconciler) finishedSwitchSecrets(pub *published) (string, error) {
+	id, err := r.previousSecretID()
+	if err != nil {
+		return "", err
+	}
+	if id == "" {
+		return "", errors.New("cannot finish the switch to the new CA: the previous CA's secret is missing")
+	}
+	old, err := r.hc.GetSecret(hooktool.GetSecretOptions{ID: id, Refresh: true})
+	if err != nil {
+		return "", fmt.Errorf("cannot finish the switch to the new CA: %w", err)
+	}
+	if old["certificate"] != pub.CA {
+		return "", errors.New("cannot finish the switch to the new CA: the previous CA's secret does not hold the current CA")
+	}
+	r.prevContent = old
+	return id, r.hc.Log(hooktool.LevelWarning, "rotation: the last switch committed its secrets but not its peer data; finishing it")
+}
+
 // endOverlap is phase 3: the previous CA is no longer trusted nor kept. keepSecret leaves its secret (and its URI
 // in the peer databag) for a switch in this same hook to overwrite with the CA it replaces.
 func (r *reconciler) endOverlap(pub *published, keepSecret bool) error {
@@ -275,7 +333,7 @@ func (r *reconciler) endOverlap(pub *published, keepSecret bool) error {
 		peerPreviousRevoked: "", peerPreviousCRL: "", peerPreviousCRLNumber: "", peerPreviousCRLNextUpdate: "", peerPreviousCRLFor: "",
 		peerPreviousParents: ""}
 	if id := r.peer[peerPreviousSecret]; id != "" && !keepSecret {
-		if err := r.hc.RemoveSecret(id, 0); err != nil && !errors.Is(err, hooktool.ErrNotFound) {
+		if err := r.removeSecret(id); err != nil {
 			return err
 		}
 		update[peerPreviousSecret] = ""
@@ -293,6 +351,71 @@ func (r *reconciler) endOverlap(pub *published, keepSecret bool) error {
 	return r.setPeer(update)
 }
 
+// dropRetiredKeys finishes a compromise rotation once its peer data is committed: the CA secret keeps only the new
+// pair, and the previous CA's secret is removed. Both were kept by the action until then (compromiseRotation). Run
+// again after a commit that applied this and not the flag's removal, it finds nothing left to drop.
+func (r *reconciler) dropRetiredKeys(pub *published) error {
+	if r.peer[peerRetiredKeys] == "" || r.hc.Env.HookName == "secret-remove" {
+		// Not in a secret-remove hook: its revision removal would drop this hook's secret-set of the same secret
+		// (removeObsoleteRevision); the next hook does it.
+		return nil
+	}
+	content, err := r.caSecret()
+	if err != nil {
+		return err
+	}
+	if content["next-certificate"] == pub.CA && content["certificate"] != pub.CA {
+		if err := r.setCASecret(map[string]string{"private-key": content["next-private-key"], "certificate": content["next-certificate"],
+			"params": content["next-params"]}); err != nil {
+			return err
+		}
+	}
+	if r.peer[peerPreviousSecret] == "" {
+		id, err := r.previousSecretID()
+		if err != nil {
+			return err
+		}
+		if id != "" {
+			if err := r.removeSecret(id); err != nil {
+				return err
+			}
+		}
+	}
+	if err := r.hc.Log(hooktool.LevelInfo, "compromise rotation: the compromised CA keys are no longer kept"); err != nil {
+		return err
+	}
+	return r.setPeer(map[string]string{peerRetiredKeys: ""})
+}
+
+// removeSecret removes a whole secret (one already gone is fine: a retried hook) and remembers it for
+// removeObsoleteRevision.
+func (r *reconciler) removeSecret(id string) error {
+	if err := r.hc.RemoveSecret(id, 0); err != nil && !errors.Is(err, hooktool.ErrNotFound) {
+		return err
+	}
+	if r.removed == nil {
+		r.removed = map[string]bool{}
+	}
+	r.removed[bareSecretID(id)] = true
+	return nil
+}
+
+// noteWritten remembers a secret this hook set, for removeObsoleteRevision.
+func (r *reconciler) noteWritten(id string) {
+	if r.written == nil {
+		r.written = map[string]bool{}
+	}
+	r.written[bareSecretID(id)] = true
+}
+
+// bareSecretID is a secret's id without the secret:// or secret: prefix and model.
+func bareSecretID(s string) string {
+	if i := strings.LastIndexAny(s, "/:"); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
+
 // removeObsoleteRevision answers secret-remove: Juju sends it to the leader when no one tracks a revision of a
 // secret the application owns any more. The charm's secrets are the CA's and the previous CA's, and every revision
 // holds a CA private key, so an old one must not stay in the secret store after a rotation replaced it. The removal
@@ -307,6 +430,14 @@ func (r *reconciler) removeObsoleteRevision() error {
 	env := r.hc.Env
 	if env.HookName != "secret-remove" || !r.leader || env.SecretID == "" || env.SecretRevision == 0 {
 		return nil
+	}
+	if r.removed[bareSecretID(env.SecretID)] {
+		return nil // this hook removed the whole secret: a revision removal after it would fail the commit
+	}
+	if r.written[bareSecretID(env.SecretID)] {
+		// Juju drops a hook's pending secret-set of a secret when the hook removes one of its revisions
+		// (secretsChangeRecorder.remove): the new content matters more; the old revision waits.
+		return r.hc.Log(hooktool.LevelWarning, "revision %d of secret %s kept: this hook changed the secret", env.SecretRevision, env.SecretID)
 	}
 	id := secretRevisionID(env.SecretID, env.SecretRevision)
 	var removed []string
@@ -333,7 +464,7 @@ func (r *reconciler) removeObsoleteRevision() error {
 // secretRevisionID names one revision of a secret by its ID without the "secret:" scheme, which Juju gives in
 // JUJU_SECRET_ID with or without it.
 func secretRevisionID(secretID string, rev int) string {
-	return fmt.Sprintf("%s/%d", strings.TrimPrefix(secretID, "secret:"), rev)
+	return fmt.Sprintf("%s/%d", bareSecretID(secretID), rev)
 }
 
 // retiredCA is a CA a compromise rotation took out of the bundle, and the last CRL signed with its key.
@@ -463,15 +594,25 @@ func (r *reconciler) compromiseRotation(pub *published) (*published, []retiredCA
 	}
 	certPEM := ca.EncodeCertificate(cert)
 	params := r.cfg.CAParams()
-	// The new content only: the next CA of a phase 1 goes too, its key was beside the compromised one.
-	if err := r.setCASecret(map[string]string{"private-key": keyPEM, "certificate": certPEM, "params": params}); err != nil {
+	// The new CA goes in as the next pair, beside the compromised one, which signs nothing more (authorityFor
+	// picks the pair the peer data publishes: the new one, from the peer write below); the next CA of a phase 1
+	// goes, its key was beside the compromised one. Juju applies this before the peer data, in calls of their own:
+	// if the commit fails between them, the compromised pair is what the peer data still publishes, and the action
+	// run again signs its last CRL with it. The leader's next hook drops it, and the previous CA's secret, once
+	// this peer data is committed (dropRetiredKeys).
+	content, err := r.caSecret()
+	if err != nil {
 		return nil, nil, err
 	}
-	if id := r.peer[peerPreviousSecret]; id != "" {
-		if err := r.hc.RemoveSecret(id, 0); err != nil && !errors.Is(err, hooktool.ErrNotFound) {
-			return nil, nil, err
-		}
+	current := map[string]string{"private-key": content["private-key"], "certificate": content["certificate"], "params": content["params"]}
+	if content["certificate"] != pub.CA && content["next-certificate"] == pub.CA {
+		current = map[string]string{"private-key": content["next-private-key"], "certificate": content["next-certificate"], "params": content["next-params"]}
 	}
+	current["next-private-key"], current["next-certificate"], current["next-params"] = keyPEM, certPEM, params
+	if err := r.setCASecret(current); err != nil {
+		return nil, nil, err
+	}
+	update[peerRetiredKeys] = "true"
 	r.prevContent = nil
 	bundle := []string{certPEM}
 	maps.Copy(update, map[string]string{

@@ -9,7 +9,9 @@ package sim
 // killed hook is simply chosen again: "the hook stays pending".
 //
 // Transactions. relation-set, state-set/delete, open/close-port, leader-set and every secret
-// change are buffered in the hook context and committed by commitLocked after exit 0;
+// change are buffered in the hook context and committed by commitLocked after exit 0: the secret
+// changes first, call by call, then the rest at once, as commitHookChangesForOneUnit (so a commit
+// can fail with its secrets applied: InjectCommitFailure, Options.RelationDocLimit);
 // status-set, application-version-set, juju-log, action-log and secret-get consumer tracking
 // are immediate. Relation data is diffed at commit: no diff, no version bump, no
 // relation-changed.
@@ -50,8 +52,7 @@ package sim
 //     KUBERNETES_* variables.
 //   - Action parameters are checked for type and required keys, not JSON-Schema bounds such as
 //     minimum; action results have no size limit of their own (Juju's is MongoDB's 16 MiB).
-//   - secret-get --refresh of a pending update records nothing for the owner (Juju sets a
-//     pending track-latest that matters only to consumers); key#base64 content is stored decoded.
+//   - key#base64 secret content is stored decoded.
 //   - Containers share the host's /etc (apart from the trust store and hosts), /usr, /opt and
 //     /var outside /var/lib and /var/tmp.
 //   - User secrets (Model.AddSecret, UpdateSecret, GrantSecret, RevokeSecret, RemoveSecret) have

@@ -32,6 +32,8 @@ type hookContext struct {
 	killOn  string // the tool whose calls killAt counts; "" counts every call
 	killed  bool
 	killPod bool // the pod dies with the hook (InjectPodKill)
+	// commitFault fails the commit after its secret calls (InjectCommitFailure).
+	commitFault bool
 
 	relUnit   map[*Relation]map[string]*string
 	relApp    map[*Relation]map[string]*string
@@ -55,7 +57,7 @@ func (s *Sim) newContextLocked(u *Unit, h *pendingHook) *hookContext {
 	c := &hookContext{
 		id: fmt.Sprintf("%s-%s-%d", u.name, name, s.ctxSeq), unit: u, hook: h, name: name,
 		calls: map[string]int{}, relUnit: map[*Relation]map[string]*string{}, relApp: map[*Relation]map[string]*string{},
-		state: map[string]*string{}, leaderSet: map[string]*string{}, ports: map[string]bool{}, sec: pendingSecrets{updates: map[*secret]*secretUpdate{}},
+		state: map[string]*string{}, leaderSet: map[string]*string{}, ports: map[string]bool{}, sec: pendingSecrets{updates: map[*secret]*secretUpdate{}, trackLatest: map[*secret]*secretUpdate{}},
 		others: map[*Relation]map[*Unit]map[string]string{}, appCache: map[*Relation]map[string]string{},
 	}
 	for i, f := range s.failures {
@@ -253,6 +255,8 @@ func (s *Sim) runHook(ctx context.Context, u *Unit, h *pendingHook) *HookRecord 
 	ok := exitCode == 0 && runErr == nil && !c.killed
 	var commitErr error
 	if ok {
+		rec.SecretChanges = c.secretChanges()
+		c.commitFault = rec.SecretChanges > 0 && s.commitFaultLocked(u, c.name)
 		if rec.RelationBytes, commitErr = c.commitLocked(s); commitErr != nil {
 			ok = false
 			rec.Stderr += "ERROR " + commitErr.Error() + "\n"
@@ -393,8 +397,35 @@ func (c *hookContext) commitLocked(s *Sim) (relationBytes int, err error) {
 			return 0, fmt.Errorf("cannot write relation settings: %s is not the leader", u.name)
 		}
 	}
+	if len(c.leaderSet) > 0 && u.app.leader != u {
+		return 0, fmt.Errorf("cannot write settings: not the leader")
+	}
 	if err := c.commitSecretsLocked(s); err != nil {
 		return 0, err
+	}
+	// Kubernetes models keep secret content in the Kubernetes backend, saved there by the uniter before this call
+	// (runner/context/context.go doFlush): that too is done, whatever follows.
+	if c.commitFault {
+		return 0, errCommitInjected
+	}
+	// One transaction from here (ApplyOperation): every settings document is checked before any is written.
+	limit := s.opts.RelationDocLimit
+	if limit <= 0 {
+		limit = mongoMaxDocSize
+	}
+	for _, r := range sortedRels(c.relUnit) {
+		if !r.removed {
+			if n := settingsDocSize(view(r.unitData[u], c.relUnit[r])); n > limit {
+				return 0, docTooLargeError(limit)
+			}
+		}
+	}
+	for _, r := range sortedRels(c.relApp) {
+		if !r.removed {
+			if n := settingsDocSize(view(r.appData[u.app], c.relApp[r])); n > limit {
+				return 0, docTooLargeError(limit)
+			}
+		}
 	}
 	for _, r := range sortedRels(c.relUnit) {
 		if r.removed {
@@ -423,9 +454,6 @@ func (c *hookContext) commitLocked(s *Sim) (relationBytes int, err error) {
 		}
 	}
 	if len(c.leaderSet) > 0 {
-		if u.app.leader != u {
-			return 0, fmt.Errorf("cannot write settings: not the leader")
-		}
 		if u.app.leaderSettings == nil {
 			u.app.leaderSettings = map[string]string{}
 		}
@@ -447,6 +475,43 @@ func (c *hookContext) commitLocked(s *Sim) (relationBytes int, err error) {
 		u.app.syncServiceLocked()
 	}
 	return relationBytes, nil
+}
+
+// mongoMaxDocSize is MongoDB's BSON document limit (BSONObjMaxUserSize), which Juju 3.6's settings collection
+// inherits: a relation bag is one settings document (state/settings.go settingsDoc).
+const mongoMaxDocSize = 16 * 1024 * 1024
+
+// errCommitInjected is the error of a commit InjectCommitFailure fails: the one mgo/txn gives when the transaction
+// keeps aborting (juju/txn ErrExcessiveContention), a failure that can come after the secret calls succeeded.
+var errCommitInjected = errors.New("state changing too fast; try again soon")
+
+// docTooLargeError is MongoDB's error 17419 for an update that would leave a document over the limit, as mgo/txn
+// passes it up (the server's text, capitalised).
+type docTooLargeError int
+
+func (e docTooLargeError) Error() string {
+	return fmt.Sprintf("Resulting document after update is larger than %d", int(e))
+}
+
+// settingsDocSize is the BSON size of the settings document holding bag: _id ("<model-uuid>:r#<id>#<unit>"), model-uuid,
+// the settings map, version, txn-revno and one txn-queue token (state/settings.go settingsDoc; mgo/txn). Keys are
+// escaped as Juju stores them ("." and "$" become 3-byte runes: state/settings.go escapeReplacer), each element is a
+// type byte, the key and a NUL, and a string value's int32 length, bytes and NUL.
+func settingsDocSize(bag map[string]string) int {
+	const (
+		id       = 1 + len("_id") + 1 + 4 + 36 + 1 + len("r#999#tls-authority-long-app-name/999") + 1
+		uuid     = 1 + len("model-uuid") + 1 + 4 + 36 + 1
+		version  = 1 + len("version") + 1 + 8
+		revno    = 1 + len("txn-revno") + 1 + 8
+		txnQueue = 1 + len("txn-queue") + 1 + 4 + (1 + 2 + 4 + 24 + 1 + 8 + 1) + 1
+		settings = 1 + len("settings") + 1 + 4 + 1 // the subdocument's header and end
+		fixed    = 4 + id + uuid + version + revno + txnQueue + settings + 1
+	)
+	n := fixed
+	for k, v := range bag {
+		n += 1 + len(k) + 2*(strings.Count(k, ".")+strings.Count(k, "$")) + 1 + 4 + len(v) + 1
+	}
+	return n
 }
 
 // changedBytes is what applying p to bag changes: each key set to a new value with that value, each key deleted.

@@ -282,6 +282,9 @@ type pendingSecrets struct {
 	updates map[*secret]*secretUpdate
 	grants  []secretGrantOp
 	removes []secretRemoveOp
+	// trackLatest: secrets whose pending update this hook read with --refresh (context.go GetSecret records
+	// TrackLatest for the commit).
+	trackLatest map[*secret]*secretUpdate
 }
 
 func (c *hookContext) findSecret(s *Sim, id string) *secret {
@@ -452,43 +455,50 @@ func (s *Sim) toolSecretGet(c *hookContext, req *toolRequest) (string, error) {
 			return "", failf("consumer label %q not found", label)
 		}
 	}
-	var content map[string]string
-	if sc.ownedBy(u) {
+	// Owners and consumers read alike (juju/juju#16598, in 3.1.7, 3.3.1 and every 3.4+: getSecretContent resolves
+	// an owner label to the URI, then asks getConsumedRevision for every caller): the unit's consumer record says
+	// which revision it reads; the first read creates it at the latest revision; --refresh moves it to the latest,
+	// --peek reads the latest once. The owner keeps no consumer label (its label is the secret's).
+	owner := sc.ownedBy(u)
+	if owner {
 		if uri != "" && label != "" && sc.managedBy(u) {
 			sc.label = label
 		}
-		// An owner always reads the latest committed revision.
-		content = sc.latest().content
 		if sc.ownerApp != nil && u.app.leader != u {
 			if sc.peerReaders == nil {
 				sc.peerReaders = map[*Unit]int{}
 			}
 			sc.peerReaders[u] = sc.latest().rev
 		}
-	} else {
-		if !sc.granted(u) {
-			return "", failf("permission denied")
-		}
-		cs := sc.consumers[u]
-		if cs == nil {
-			// Consumer tracking is server-side and immediate, kept even if the hook fails.
-			cs = &consumerState{rev: sc.latest().rev}
-			sc.consumers[u] = cs
-		}
-		if uri != "" && label != "" {
-			cs.label = label
-		}
-		rev := cs.rev
-		switch {
-		case refresh:
-			cs.rev = sc.latest().rev
-			rev = cs.rev
-			s.checkObsoleteLocked(sc)
-		case peek:
-			rev = sc.latest().rev
-		}
-		content = sc.revision(rev).content
+	} else if !sc.granted(u) {
+		return "", failf("permission denied")
 	}
+	cs := sc.consumers[u]
+	if cs == nil {
+		// Consumer tracking is server-side and immediate, kept even if the hook fails.
+		cs = &consumerState{rev: sc.latest().rev}
+		sc.consumers[u] = cs
+	}
+	if !owner && uri != "" && label != "" {
+		cs.label = label
+	}
+	if s.opts.OwnersReadLatest && owner {
+		// Juju before 3.1.7 (and 3.2, 3.3.0): an owner always reads the latest revision.
+		refresh = true
+	}
+	rev := cs.rev
+	switch {
+	case refresh:
+		cs.rev = sc.latest().rev
+		rev = cs.rev
+		s.checkObsoleteLocked(sc)
+	case peek:
+		rev = sc.latest().rev
+	}
+	if _, ok := sc.peerReaders[u]; ok && owner {
+		sc.peerReaders[u] = rev
+	}
+	content := sc.revision(rev).content
 	return out(content)
 }
 
@@ -513,14 +523,14 @@ func (c *hookContext) pendingSecretValue(id, label string, refresh, peek bool) (
 	}
 	for _, sc := range sortedUpdates(c.sec.updates) {
 		up := c.sec.updates[sc]
-		if id != "" && sc.id == id {
-			if label != "" {
+		if id != "" && sc.id == id || label != "" && up.label != nil && *up.label == label {
+			if id != "" && sc.id == id && label != "" {
 				l := label
 				up.label = &l
 			}
-			return up.content, up.content != nil
-		}
-		if label != "" && up.label != nil && *up.label == label {
+			if refresh && up.content != nil {
+				c.sec.trackLatest[sc] = up
+			}
 			return up.content, up.content != nil
 		}
 	}
@@ -876,36 +886,26 @@ func (s *Sim) toolSecretIDs(c *hookContext, req *toolRequest) (string, error) {
 	return format(f, ids, "yaml")
 }
 
-// commitSecretsLocked validates then applies the hook's secret changes.
+// commitSecretsLocked applies the hook's secret changes as commitHookChangesForOneUnit does (apiserver/facades/agent/
+// uniter/uniter.go): one API call after another, creates, updates, tracked revisions, grants, revokes, deletes, each
+// applied for good as it goes ("TODO - do in txn once we have support for that"). A call whose arguments fail
+// returns the error (its other arguments are applied) and the calls after it are not made; the relation settings,
+// ports and state of the hook are written only after every call succeeded, in one transaction (commitLocked).
 func (c *hookContext) commitSecretsLocked(s *Sim) error {
 	u := c.unit
-	for _, op := range c.sec.grants {
-		if op.revoke || op.rel == nil {
-			continue
-		}
-		if op.rel.cmr != nil {
-			if u.app.model == op.rel.cmr.consumer {
-				return fmt.Errorf("sharing consumer secrets across a cross model relation not supported")
-			}
-			if op.unit != nil {
-				return fmt.Errorf("sharing secrets with a unit across a cross model relation not supported")
-			}
-		}
-		if op.unit == nil {
-			for _, g := range op.sec.grants {
-				if g.rel == op.rel && g.unit != nil {
-					return fmt.Errorf("cannot grant secret to application %q: unit grants exist", op.app.name)
-				}
-			}
-		}
-	}
+	var errs []string
 	for _, sc := range c.sec.adds {
+		// createSecret: commonsecrets.OwnerToken checks the leadership of an application owner.
 		if sc.ownerApp != nil && sc.ownerApp.leader != u {
-			return fmt.Errorf("this unit is not the leader")
+			errs = append(errs, "this unit is not the leader")
+			continue
 		}
 		// The pending create's expiry is stored now, rounded as Juju stores it.
 		sc.revisions[0].setExpire(sc.revisions[0].expire)
 		s.secrets[sc.id] = sc
+	}
+	if errs != nil {
+		return fmt.Errorf("creating secrets: %s", strings.Join(errs, "\n"))
 	}
 	for _, sc := range sortedUpdates(c.sec.updates) {
 		up := c.sec.updates[sc]
@@ -933,26 +933,52 @@ func (c *hookContext) commitSecretsLocked(s *Sim) error {
 			sc.latest().setExpire(*up.expire)
 		}
 	}
-	for _, op := range c.sec.grants {
-		if op.revoke {
-			var keep []*secretGrant
-			for _, g := range op.sec.grants {
-				match := (op.rel == nil || g.rel == op.rel) && (op.app == nil || g.app == op.app) && (op.unit == nil || g.unit == op.unit)
-				if !match {
-					keep = append(keep, g)
-				}
-			}
-			op.sec.grants = keep
+	// TrackLatest: a secret-get --refresh of this hook's own pending update moves the unit's tracked revision to the
+	// revision the update made (updateTrackedRevisions).
+	for _, sc := range sortedUpdates(c.sec.trackLatest) {
+		if s.secrets[sc.id] != sc {
 			continue
 		}
-		dup := false
-		for _, g := range op.sec.grants {
-			if g.rel == op.rel && g.app == op.app && g.unit == op.unit {
-				dup = true
+		cs := sc.consumers[u]
+		if cs == nil {
+			cs = &consumerState{}
+			sc.consumers[u] = cs
+		}
+		cs.rev = sc.latest().rev
+		s.checkObsoleteLocked(sc)
+	}
+	for _, revoke := range []bool{false, true} {
+		for _, op := range c.sec.grants {
+			if op.revoke != revoke {
+				continue
+			}
+			if revoke {
+				var keep []*secretGrant
+				for _, g := range op.sec.grants {
+					match := (op.rel == nil || g.rel == op.rel) && (op.app == nil || g.app == op.app) && (op.unit == nil || g.unit == op.unit)
+					if !match {
+						keep = append(keep, g)
+					}
+				}
+				op.sec.grants = keep
+				continue
+			}
+			if err := grantAllowed(u, op); err != nil {
+				errs = append(errs, err.Error())
+				continue
+			}
+			dup := false
+			for _, g := range op.sec.grants {
+				if g.rel == op.rel && g.app == op.app && g.unit == op.unit {
+					dup = true
+				}
+			}
+			if !dup {
+				op.sec.grants = append(op.sec.grants, &secretGrant{rel: op.rel, app: op.app, unit: op.unit})
 			}
 		}
-		if !dup {
-			op.sec.grants = append(op.sec.grants, &secretGrant{rel: op.rel, app: op.app, unit: op.unit})
+		if errs != nil {
+			return fmt.Errorf("granting secrets access: %s", strings.Join(errs, "\n"))
 		}
 	}
 	for _, op := range c.sec.removes {
@@ -972,6 +998,35 @@ func (c *hookContext) commitSecretsLocked(s *Sim) error {
 			continue
 		}
 		sc.revisions = keep
+	}
+	return nil
+}
+
+// secretChanges is how many secret changes the hook's commit makes: creates, updates, grants, revokes, removes.
+func (c *hookContext) secretChanges() int {
+	return len(c.sec.adds) + len(c.sec.updates) + len(c.sec.grants) + len(c.sec.removes)
+}
+
+// grantAllowed is what the secretsGrant call refuses: over a cross-model relation only the offerer shares, and
+// only with the whole application; an application grant where unit grants exist.
+func grantAllowed(u *Unit, op secretGrantOp) error {
+	if op.rel == nil {
+		return nil
+	}
+	if op.rel.cmr != nil {
+		if u.app.model == op.rel.cmr.consumer {
+			return fmt.Errorf("sharing consumer secrets across a cross model relation not supported")
+		}
+		if op.unit != nil {
+			return fmt.Errorf("sharing secrets with a unit across a cross model relation not supported")
+		}
+	}
+	if op.unit == nil {
+		for _, g := range op.sec.grants {
+			if g.rel == op.rel && g.unit != nil {
+				return fmt.Errorf("cannot grant secret to application %q: unit grants exist", op.app.name)
+			}
+		}
 	}
 	return nil
 }
@@ -1006,7 +1061,9 @@ func (s *Sim) secretChangedLocked(sc *secret) {
 		cu.secretEvents = append(cu.secretEvents, &pendingHook{name: "secret-changed", secret: sc, secretLabel: label})
 	}
 	for _, cu := range sortedUnits(sc.consumers) {
-		if cs := sc.consumers[cu]; !cu.removed && cs.rev < latest {
+		// An owner's own record (juju/juju#16598) only says what it reads; its secret hooks are unchanged: the
+		// peer readers below.
+		if cs := sc.consumers[cu]; !cu.removed && cs.rev < latest && !sc.ownedBy(cu) {
 			queue(cu, cs.label)
 		}
 	}

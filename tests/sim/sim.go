@@ -18,6 +18,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -50,6 +51,13 @@ type Options struct {
 	// Now is the controller's clock (default time.Now); Sim.Advance moves it forward on top. Secret expiry
 	// (--expire durations, the expiry worker) and secret ids read it.
 	Now func() time.Time
+	// OwnersReadLatest gives the units of a secret's owner the latest revision on every secret-get, as Juju did
+	// before juju/juju#16598 (3.1.7, 3.3.1, 3.4.0). By default an owner reads like a consumer, as 3.6 and 4 do: the
+	// revision it last read until --refresh.
+	OwnersReadLatest bool
+	// RelationDocLimit is the largest relation settings document (one unit's or one application's bag in one
+	// relation) a commit may leave, in BSON bytes; 0: MongoDB's 16 MiB (16,777,216), Juju 3.6's limit.
+	RelationDocLimit int
 }
 
 // Sim is a simulated Juju controller with its models.
@@ -69,12 +77,14 @@ type Sim struct {
 	contexts map[string]*hookContext
 	ctxSeq   int
 	failures []*injection
-	secrets  map[string]*secret // by bare id
-	secSeq   int
-	unitSeq  int
-	appSeq   int
-	recSeq   int
-	records  []HookRecord
+	// commitFaults are the armed InjectCommitFailure injections.
+	commitFaults []*commitFault
+	secrets      map[string]*secret // by bare id
+	secSeq       int
+	unitSeq      int
+	appSeq       int
+	recSeq       int
+	records      []HookRecord
 
 	// advanced is how far Advance has moved the clock past Options.Now; expiryRan is the clock when the secret
 	// expiry worker last ran (clock.go).
@@ -277,6 +287,38 @@ func (s *Sim) InjectPodKill(unit, hook string, afterToolCalls int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failures = append(s.failures, &injection{unit: unit, hook: hook, after: max(afterToolCalls, 1), pod: true})
+}
+
+// InjectCommitFailure fails the commit of the n-th hook or action from now, on unit (or "*": any unit) and named
+// hook (or "*"), whose commit changes a secret (n < 1 counts as 1). As Juju's commitHookChangesForOneUnit, the commit
+// applies the secret changes first, one API call at a time, and only then writes the relation settings, ports,
+// state and leader settings in one transaction: the injected failure comes between the two, so the hook fails with
+// its secret changes made and nothing else written ("state changing too fast; try again soon", the transaction
+// runner's error). The unit is in error until resolved or retried, as after any failed hook. Each injection fires
+// once; HookRecord.SecretChanges says which commits counted.
+func (s *Sim) InjectCommitFailure(unit, hook string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.commitFaults = append(s.commitFaults, &commitFault{unit: unit, hook: hook, left: max(n, 1)})
+}
+
+type commitFault struct {
+	unit, hook string
+	left       int
+}
+
+// commitFaultLocked counts a commit with secret changes against the armed InjectCommitFailure injections and
+// reports whether one fires for it.
+func (s *Sim) commitFaultLocked(u *Unit, name string) bool {
+	for i, f := range s.commitFaults {
+		if (f.unit == "*" || f.unit == u.name) && (f.hook == "*" || f.hook == name) {
+			if f.left--; f.left == 0 {
+				s.commitFaults = slices.Delete(s.commitFaults, i, i+1)
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // UpdateStatus queues update-status on every live unit.

@@ -43,7 +43,10 @@ type HookRecord struct {
 	// RelationBytes is what the hook's commit changed in relation databags: the key and new value of every
 	// setting it set to something new (a deleted key counts its name). The size of the settings documents a
 	// controller writes and sends to every related unit.
-	RelationBytes int      `json:"relation-bytes,omitempty"`
+	RelationBytes int `json:"relation-bytes,omitempty"`
+	// SecretChanges is how many secret changes (creates, updates, grants, revokes, removes) the hook's commit
+	// made or tried; InjectCommitFailure counts the commits that have some.
+	SecretChanges int      `json:"secret-changes,omitempty"`
 	Stdout        string   `json:"stdout,omitempty"`
 	Stderr        string   `json:"stderr,omitempty"`
 	Logs          []string `json:"logs,omitempty"`
