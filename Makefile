@@ -8,7 +8,7 @@ GOFLAGS_B := -trimpath -ldflags=-s
 TEST_TIMEOUT ?= 40m
 BENCH_TIME   ?= 30x
 
-.PHONY: all deps charm image requirer tools demo test test-short bench fuzz lint clean docs
+.PHONY: all deps charm image requirer tools demo test test-short bench fuzz lint clean docs sweep
 
 all: charm image tools
 
@@ -92,6 +92,11 @@ FUZZTIME ?= 60s
 # A fuzz run can end in "context deadline exceeded" when a worker is still busy as the time runs out (worse on a
 # loaded machine) without any failing input. A real failure is saved under testdata/fuzz and replayed first by the
 # next run, so one retry tells the two apart: it passes only if nothing fails again.
+# The partial-commit sweep in full: the scenario once per secret-changing commit, each failed after its secrets as
+# Juju's commit can fail (make test runs a sample of it).
+sweep: deps
+	TLS_AUTHORITY_SWEEP=full $(GO) test -count=1 -timeout 60m -run '^TestPartialCommitSweep$$' -v ./tests/e2e
+
 fuzz:
 	@for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
