@@ -20,7 +20,7 @@ const (
 	// its units at once: as many as a relation may hold.
 	maxCSRsPerAppBag = maxCertsPerRelation
 	// maxCertsPerRelation is how many certificates one relation may hold: ten units of a hundred requests. The
-	// databag's size (maxCertBytes) usually bounds it first: about 700 RSA-2048 certificates.
+	// databag's size (maxCertBytes) usually bounds it first: about 520 RSA-2048 certificates.
 	maxCertsPerRelation = 1000
 	// maxCSRBytes bounds a CSR's PEM: an RSA-8192 key with a long subject and a hundred SANs stays under 8 KiB, so
 	// 16 KiB refuses nothing real while bounding what a hook parses and echoes back per request. A CSR over
@@ -29,7 +29,7 @@ const (
 	// maxProviderBagBytes bounds the provider databag of one relation. Juju keeps a relation's application
 	// settings as one document, and MongoDB refuses a document over 16 MiB (3.6): a write over it would fail every
 	// leader hook. 4 MiB is a quarter of that, so an estimate off by half is still safe. Certificates take up to
-	// maxCertBytes of it, about 700 RSA-2048 certificates with their chains: a request that would go over is
+	// maxCertBytes of it, about 520 RSA-2048 certificates with their chains: a request that would go over is
 	// refused. Refusals take the rest; one that does not fit is left out (and logged), and the requirer reads it
 	// once others are gone.
 	maxProviderBagBytes = 4 << 20

@@ -1,12 +1,14 @@
 package docs_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 func readFile(t *testing.T, path string) string {
@@ -199,10 +201,16 @@ func TestLinksLeadToFiles(t *testing.T) {
 		}
 		for _, m := range link.FindAllStringSubmatch(strings.Join(prose, "\n"), -1) {
 			target := m[1]
-			if strings.Contains(target, "://") || strings.HasPrefix(target, "#") || strings.HasPrefix(target, "mailto:") {
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
 				continue
 			}
-			target, _, _ = strings.Cut(target, "#")
+			if a, ok := strings.CutPrefix(target, "#"); ok {
+				if strings.HasSuffix(f, ".md") && !headingAnchors(text)[a] {
+					t.Errorf("%s: the link %s names no heading of its own page", f, m[1])
+				}
+				continue
+			}
+			target, anchor, _ := strings.Cut(target, "#")
 			p := filepath.Join(root, filepath.Dir(f), target)
 			rel, _ := filepath.Rel(root, p)
 			if _, pending := pendingDocs[filepath.ToSlash(rel)]; pending {
@@ -210,7 +218,62 @@ func TestLinksLeadToFiles(t *testing.T) {
 			}
 			if _, err := os.Stat(p); err != nil {
 				t.Errorf("%s: the link %s leads nowhere", f, m[1])
+				continue
 			}
+			if anchor != "" && strings.HasSuffix(target, ".md") && !headingAnchors(readFile(t, rel))[anchor] {
+				t.Errorf("%s: the link %s names no heading of %s", f, m[1], rel)
+			}
+		}
+	}
+}
+
+// headingAnchors are the anchors GitHub (and Charmhub) give a Markdown file's headings: each heading lower-cased,
+// code marks and punctuation dropped, spaces made dashes; a repeated heading gets -1, -2, ....
+func headingAnchors(text string) map[string]bool {
+	out := map[string]bool{}
+	in := false
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "```") {
+			in = !in
+			continue
+		}
+		if in || !strings.HasPrefix(l, "#") {
+			continue
+		}
+		h := strings.TrimSpace(strings.TrimLeft(l, "#"))
+		var b strings.Builder
+		for _, r := range strings.ToLower(h) {
+			switch {
+			case r == ' ':
+				b.WriteRune('-')
+			case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+				b.WriteRune(r)
+			}
+		}
+		a := b.String()
+		for i := 1; out[a]; i++ {
+			a = fmt.Sprintf("%s-%d", b.String(), i)
+		}
+		out[a] = true
+	}
+	return out
+}
+
+// TestHeadingAnchors: the anchors are GitHub's, so a link to a renamed or misspelt heading fails
+// TestLinksLeadToFiles.
+func TestHeadingAnchors(t *testing.T) {
+	text := "# Troubleshoot\n\n## Blocked: `ca-secret: <problem>; still signing`\n\n```sh\n# not a heading\n```\n" +
+		"## Seen on Juju 4.1-beta2\n## A requirer gets no certificate, and the authority is Active\n## Steps\n## Steps\n"
+	got := headingAnchors(text)
+	for _, want := range []string{"troubleshoot", "blocked-ca-secret-problem-still-signing", "seen-on-juju-41-beta2",
+		"a-requirer-gets-no-certificate-and-the-authority-is-active", "steps", "steps-1"} {
+		if !got[want] {
+			t.Errorf("no anchor %q in %v", want, got)
+		}
+	}
+	for _, bad := range []string{"not-a-heading", "seen-on-juju-4.1-beta2", "steps-2"} {
+		if got[bad] {
+			t.Errorf("anchor %q should not be there", bad)
 		}
 	}
 }
