@@ -458,6 +458,11 @@ func (r *reconciler) removeObsoleteRevision() error {
 	if err := r.setPeer(map[string]string{peerRemovedRevisions: mustJSON(removed)}); err != nil {
 		return err
 	}
+	// This runs after the hook's peer write (it goes last), so the record is written here: without it the next
+	// leader removes the revision again (seen on Juju 4.1-beta2).
+	if err := r.flushPeer(); err != nil {
+		return err
+	}
 	return r.hc.Log(hooktool.LevelInfo, "removed revision %d of secret %s: no one reads it any more", env.SecretRevision, env.SecretID)
 }
 

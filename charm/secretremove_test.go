@@ -11,7 +11,10 @@ import (
 
 // removeRunner answers secret-remove the way Juju 4.1-beta2's commit does once the content is gone from the
 // Kubernetes backend: a second removal of a revision fails.
-type removeRunner struct{ removed []string }
+type removeRunner struct {
+	removed []string
+	peerSet int // relation-set calls on the peer relation
+}
 
 func (f *removeRunner) Run(_ context.Context, tool string, args []string, _ []byte) ([]byte, error) {
 	switch tool {
@@ -21,6 +24,11 @@ func (f *removeRunner) Run(_ context.Context, tool string, args []string, _ []by
 			return nil, fmt.Errorf("cannot delete secret %v from backend: not found", args)
 		}
 		f.removed = append(f.removed, id)
+		return nil, nil
+	case "relation-set":
+		if slices.Contains(args, "authority:0") {
+			f.peerSet++
+		}
 		return nil, nil
 	case "juju-log":
 		return nil, nil
@@ -38,8 +46,13 @@ func TestSecretRemoveOnce(t *testing.T) {
 	hook := func(unit, secretID string, rev int) error {
 		r := &reconciler{hc: hooktool.New(hooktool.Env{UnitName: unit, HookName: "secret-remove", SecretID: secretID, SecretRevision: rev}, run),
 			leader: true, peerID: "authority:0", o: &Options{}, peer: peer}
+		sets := run.peerSet
 		if err := r.removeObsoleteRevision(); err != nil {
 			return err
+		}
+		// The record must be written in the hook itself: removeObsoleteRevision runs after the hook's peer write.
+		if len(r.peerUpdate) != 0 || (len(run.removed) > 0 && run.peerSet == sets && r.peer[peerRemovedRevisions] != peer[peerRemovedRevisions]) {
+			t.Fatalf("%s: the record of removed revisions was not written (pending %v)", unit, r.peerUpdate)
 		}
 		peer = r.peer
 		return nil
