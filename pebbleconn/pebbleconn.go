@@ -156,5 +156,10 @@ func (c *deadlineConn) mapErr(err error) error {
 		c.hung.Store(true)
 		return &DeadlineError{Deadline: c.d}
 	}
+	// A read that hit the deadline makes the HTTP client close the connection under a write still pushing a body:
+	// that write's "use of closed network connection" is the same deadline.
+	if err != nil && errors.Is(err, net.ErrClosed) && c.hung.Load() {
+		return &DeadlineError{Deadline: c.d}
+	}
 	return err
 }
