@@ -89,23 +89,14 @@ bench: charm image
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCH_TIME) -timeout 8h ./tests/...
 
 FUZZTIME ?= 60s
-# A fuzz run can end in "context deadline exceeded" when a worker is still busy as the time runs out (worse on a
-# loaded machine) without any failing input. A real failure is saved under testdata/fuzz and replayed first by the
-# next run, so one retry tells the two apart: it passes only if nothing fails again.
 # The partial-commit sweep in full: the scenario once per secret-changing commit, each failed after its secrets as
 # Juju's commit can fail (make test runs a sample of it).
 sweep: deps
 	TLS_AUTHORITY_SWEEP=full $(GO) test -count=1 -timeout 60m -run '^TestPartialCommitSweep$$' -v ./tests/e2e
 
+# Every fuzz target for FUZZTIME; tests/fuzz/run.sh says how a failing input is told from Go's own deadline race.
 fuzz:
-	@for pkg in $$($(GO) list ./...); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
-	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 100x $$pkg || \
-	    { echo "retrying $$f once"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 100x $$pkg; } || exit 1; \
-	  done; \
-	done
-	@new=$$(git status --porcelain -- '*/testdata/fuzz/*'); if [ -n "$$new" ]; then echo "new failing fuzz inputs:"; echo "$$new"; exit 1; fi
+	GO=$(GO) FUZZTIME=$(FUZZTIME) tests/fuzz/run.sh
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi

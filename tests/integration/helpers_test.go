@@ -293,18 +293,33 @@ func (s *suite) tlsGet(addr, serverName, root string) (string, error) {
 }
 
 // agentCA is what a tls-authority unit's agent serves at /ca.pem (port 8080, plain HTTP).
+//
+// A unit can be active and idle in status while its agent is briefly not listening: status is the last hook's word,
+// and a workload container restarted under load (kubelet's liveness probe) serves nothing until the charm's
+// pebble-ready hook replans; a re-created pod's address also reaches status after it serves. So a refused or timed
+// out connection is asked again, with the address status gives then, for up to two minutes, and each miss is
+// logged; an answer other than 200, or no answer for two minutes, fails the test.
 func (s *suite) agentCA(m *Model, unit string) string {
 	s.t.Helper()
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Get(fmt.Sprintf("http://%s/ca.pem", net.JoinHostPort(s.address(m, unit), "8080")))
-	if err != nil {
-		s.t.Fatalf("%s agent: %v", unit, err)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		url := fmt.Sprintf("http://%s/ca.pem", net.JoinHostPort(s.address(m, unit), "8080"))
+		resp, err := (&http.Client{Timeout: 30 * time.Second}).Get(url)
+		if err != nil {
+			if time.Now().After(deadline) {
+				s.t.Fatalf("%s agent: no answer for two minutes: %v", unit, err)
+			}
+			s.t.Logf("%s agent: %v; asking again", unit, err)
+			time.Sleep(5 * time.Second)
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			s.t.Fatalf("%s agent %s: %s", unit, url, resp.Status)
+		}
+		return string(b)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		s.t.Fatalf("%s agent /ca.pem: %s", unit, resp.Status)
-	}
-	return string(b)
 }
 
 var pemBlock = regexp.MustCompile(`(?s)-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----`)
