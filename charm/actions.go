@@ -611,7 +611,21 @@ func (r *reconciler) rotatePrivateKey() error {
 	if compromised, _ := params["compromised"].(bool); compromised {
 		return r.rotateCompromised(pub)
 	}
-	if pub, err = r.rotate(pub, true); err != nil {
+	if err := r.rotateNow(pub, true); err != nil {
+		return err
+	}
+	return r.hc.SetActionResults(map[string]string{
+		"new-ca-certificate": r.peer[peerNextCA],
+		"message":            fmt.Sprintf("the new CA is trusted now and signs after the next update-status (at the latest %s)", r.o.Now().Add(rotationPropagation).UTC().Format(time.RFC3339)),
+	})
+}
+
+// rotateNow is the tail of the actions that start a rotation (rotate-private-key, set-ca-certificate): phase
+// 1 begins (force: to a new key even with no reason in the CA itself), the peer databag is written, and the
+// leader's agent gets the bundle with both CAs now rather than at the next hook.
+func (r *reconciler) rotateNow(pub *published, force bool) error {
+	pub, err := r.rotate(pub, force)
+	if err != nil {
 		return err
 	}
 	if err := r.commitPeer(pub); err != nil {
@@ -620,10 +634,7 @@ func (r *reconciler) rotatePrivateKey() error {
 	if err := r.syncWorkload(pub, r.probeWorkload()); err != nil {
 		_ = r.hc.LogAction("the workload container is not reachable; the agent gets the new bundle at the next hook")
 	}
-	return r.hc.SetActionResults(map[string]string{
-		"new-ca-certificate": r.peer[peerNextCA],
-		"message":            fmt.Sprintf("the new CA is trusted now and signs after the next update-status (at the latest %s)", r.o.Now().Add(rotationPropagation).UTC().Format(time.RFC3339)),
-	})
+	return nil
 }
 
 // commitPeer writes an action's peer databag changes, with the serials it issued in the ledger: the leader's

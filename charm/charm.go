@@ -118,6 +118,9 @@ type reconciler struct {
 	renewMsg string          // the renewal warning of a CA this charm cannot renew (renewalWarning)
 	removed  map[string]bool // bare ids of the secrets this hook removed whole (removeSecret)
 	written  map[string]bool // bare ids of the secrets this hook set (noteWritten)
+	// obsolete is the revision this secret-remove hook removes last ("" for none): planRevisionRemoval decides it
+	// and records it with the hook's one peer write; removeObsoleteRevision removes it.
+	obsolete string
 }
 
 // published is the CA as the peer databag shows it.
@@ -372,6 +375,9 @@ func (r *reconciler) reconcile() (err error) {
 		if err := r.stageLedger(); err != nil {
 			return err
 		}
+	}
+	if err := r.planRevisionRemoval(); err != nil {
+		return err
 	}
 	// The peer databag's write and the container's files do not depend on each other (both only read what this
 	// hook decided; Juju commits the write when the hook ends anyway): the one is under way while the other runs.

@@ -136,14 +136,8 @@ func (r *reconciler) setCACertificate() error {
 	if err := r.setPeer(map[string]string{peerOffline: want}); err != nil {
 		return err
 	}
-	if pub, err = r.rotate(pub, false); err != nil {
+	if err := r.rotateNow(pub, false); err != nil {
 		return err
-	}
-	if err := r.commitPeer(pub); err != nil {
-		return err
-	}
-	if err := r.syncWorkload(pub, r.probeWorkload()); err != nil {
-		_ = r.hc.LogAction("the workload container is not reachable; the agent gets the new bundle at the next hook")
 	}
 	return r.hc.SetActionResults(map[string]string{
 		"ca-certificate": im.CertificatePEM(),

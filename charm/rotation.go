@@ -388,7 +388,7 @@ func (r *reconciler) dropRetiredKeys(pub *published) error {
 }
 
 // removeSecret removes a whole secret (one already gone is fine: a retried hook) and remembers it for
-// removeObsoleteRevision.
+// planRevisionRemoval.
 func (r *reconciler) removeSecret(id string) error {
 	if err := r.hc.RemoveSecret(id, 0); err != nil && !errors.Is(err, hooktool.ErrNotFound) {
 		return err
@@ -400,7 +400,7 @@ func (r *reconciler) removeSecret(id string) error {
 	return nil
 }
 
-// noteWritten remembers a secret this hook set, for removeObsoleteRevision.
+// noteWritten remembers a secret this hook set, for planRevisionRemoval.
 func (r *reconciler) noteWritten(id string) {
 	if r.written == nil {
 		r.written = map[string]bool{}
@@ -416,17 +416,21 @@ func bareSecretID(s string) string {
 	return s
 }
 
-// removeObsoleteRevision answers secret-remove: Juju sends it to the leader when no one tracks a revision of a
+// planRevisionRemoval answers secret-remove: Juju sends it to the leader when no one tracks a revision of a
 // secret the application owns any more. The charm's secrets are the CA's and the previous CA's, and every revision
-// holds a CA private key, so an old one must not stay in the secret store after a rotation replaced it. The removal
-// commits with the hook; a revision already gone is fine (a retried hook).
+// holds a CA private key, so an old one must not stay in the secret store after a rotation replaced it. It runs
+// when the hook has made its other changes (it needs to know which secrets this hook set or removed) and before the
+// hook's one peer write, which carries the record of the removal; removeObsoleteRevision then removes the revision,
+// last. The removal commits with the hook; a revision already gone is fine (a retried hook).
 //
 // A revision removed once is not removed again. Seen on Juju 4.1-beta2: the removal commits, Juju deletes the
 // revision's content from the Kubernetes backend in a removal job of its own, and until that job is done the
 // revision is still listed as obsolete; when the leader changes in that time, the new leader is sent secret-remove
 // for it too, and a second secret-remove fails the hook's commit ("cannot delete secret ... from backend: ... not
-// found"), an error loop no resolve clears. The leaders' record in the peer databag stops it.
-func (r *reconciler) removeObsoleteRevision() error {
+// found"), an error loop no resolve clears. The leaders' record in the peer databag stops it. Juju applies a hook's
+// secret changes before its relation settings (commitHookChangesForOneUnit), so a commit that fails between them
+// leaves the revision removed and unrecorded: the next secret-remove for it finds it gone, which is fine.
+func (r *reconciler) planRevisionRemoval() error {
 	env := r.hc.Env
 	if env.HookName != "secret-remove" || !r.leader || env.SecretID == "" || env.SecretRevision == 0 {
 		return nil
@@ -448,19 +452,22 @@ func (r *reconciler) removeObsoleteRevision() error {
 	if slices.Contains(removed, id) {
 		return r.hc.Log(hooktool.LevelInfo, "revision %d of secret %s was removed already; Juju asked again", env.SecretRevision, env.SecretID)
 	}
-	if err := r.hc.RemoveSecret(env.SecretID, env.SecretRevision); err != nil && !errors.Is(err, hooktool.ErrNotFound) {
-		return err
-	}
 	removed = append(removed, id)
 	if len(removed) > maxRemovedRevisions {
 		removed = removed[len(removed)-maxRemovedRevisions:]
 	}
-	if err := r.setPeer(map[string]string{peerRemovedRevisions: mustJSON(removed)}); err != nil {
-		return err
+	r.obsolete = id
+	return r.setPeer(map[string]string{peerRemovedRevisions: mustJSON(removed)})
+}
+
+// removeObsoleteRevision removes the revision planRevisionRemoval chose. It goes last: Juju hides a secret with a
+// pending removal, of any revision, from secret-info-get for the rest of the hook (context.go SecretMetadata).
+func (r *reconciler) removeObsoleteRevision() error {
+	if r.obsolete == "" {
+		return nil
 	}
-	// This runs after the hook's peer write (it goes last), so the record is written here: without it the next
-	// leader removes the revision again (seen on Juju 4.1-beta2).
-	if err := r.flushPeer(); err != nil {
+	env := r.hc.Env
+	if err := r.hc.RemoveSecret(env.SecretID, env.SecretRevision); err != nil && !errors.Is(err, hooktool.ErrNotFound) {
 		return err
 	}
 	return r.hc.Log(hooktool.LevelInfo, "removed revision %d of secret %s: no one reads it any more", env.SecretRevision, env.SecretID)

@@ -46,13 +46,20 @@ func TestSecretRemoveOnce(t *testing.T) {
 	hook := func(unit, secretID string, rev int) error {
 		r := &reconciler{hc: hooktool.New(hooktool.Env{UnitName: unit, HookName: "secret-remove", SecretID: secretID, SecretRevision: rev}, run),
 			leader: true, peerID: "authority:0", o: &Options{}, peer: peer}
-		sets := run.peerSet
+		sets, removals := run.peerSet, len(run.removed)
+		// The hook's tail as reconcile runs it: the plan, the hook's one peer write, the removal last.
+		if err := r.planRevisionRemoval(); err != nil {
+			return err
+		}
+		if err := r.flushPeer(); err != nil {
+			return err
+		}
 		if err := r.removeObsoleteRevision(); err != nil {
 			return err
 		}
-		// The record must be written in the hook itself: removeObsoleteRevision runs after the hook's peer write.
-		if len(r.peerUpdate) != 0 || (len(run.removed) > 0 && run.peerSet == sets && r.peer[peerRemovedRevisions] != peer[peerRemovedRevisions]) {
-			t.Fatalf("%s: the record of removed revisions was not written (pending %v)", unit, r.peerUpdate)
+		// The record is written in the hook's one peer write, and only by a hook that removes a revision.
+		if removedNow := len(run.removed) - removals; run.peerSet-sets != removedNow {
+			t.Fatalf("%s: %d peer writes for %d revisions removed, want one write with each removal and none without", unit, run.peerSet-sets, removedNow)
 		}
 		peer = r.peer
 		return nil
