@@ -2,6 +2,7 @@ package charm
 
 import (
 	"crypto/x509"
+	"encoding/base64"
 	"fmt"
 	"strings"
 
@@ -42,6 +43,31 @@ const (
 	// entries, 453 bytes, would let 37,000 fill the 16 MiB: TestRelationDocumentFigures).
 	maxPeerBagBytes = 12 << 20
 )
+
+// Juju 3.6's secret content limits before 3.6.9 raised them to 1 MiB (juju/juju#20287; core/secrets/createsecret.go):
+// 8 KiB a value and 64 KiB a secret, which releases measure as given or base64-encoded. The charm supports every
+// 3.6, so what it keeps in a secret stays under both measures.
+const (
+	maxSecretValue   = 8 << 10
+	maxSecretContent = 64 << 10
+)
+
+// secretContentProblem says why Juju 3.6 before 3.6.9 would refuse content as a secret's ("" if it would not):
+// a value or the whole over its limit, measured as the larger of its size and its base64 size.
+func secretContentProblem(content map[string]string) string {
+	total := 0
+	for k, v := range content {
+		n := max(len(v), base64.StdEncoding.EncodedLen(len(v)))
+		if n > maxSecretValue {
+			return fmt.Sprintf("%s would be %d bytes in the CA secret, over the %d Juju 3.6 before 3.6.9 allows a secret value", k, n, maxSecretValue)
+		}
+		total += n
+	}
+	if total > maxSecretContent {
+		return fmt.Sprintf("the CA secret would hold %d bytes, over the %d Juju 3.6 before 3.6.9 allows a secret", total, maxSecretContent)
+	}
+	return ""
+}
 
 // peerEntrySize bounds what one new certificate adds to the peer databag: its inventory entry (serial, subject,
 // SANs, times, relation, unit, CSR digest: about 400 bytes with the names) and its ledger entry (serial, CA,

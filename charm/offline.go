@@ -6,6 +6,8 @@ package charm
 
 import (
 	"fmt"
+	"maps"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,7 +20,7 @@ import (
 const (
 	secretOfflineKey   = "offline-key"
 	secretOfflineCert  = "offline-certificate"
-	secretOfflineChain = "offline-chain"
+	secretOfflineChain = "offline-chain" // an older charm's: the whole chain in one value; now offline-chain-<i>
 )
 
 // Peer keys: peerOffline is the params (importParams) of the CA set-ca-certificate installed, public; while it is
@@ -128,7 +130,18 @@ func (r *reconciler) setCACertificate() error {
 	if pub.Params == want || r.peer[peerNextParams] == want {
 		return r.hc.SetActionResults(map[string]string{"message": "this certificate is installed already"})
 	}
-	content[secretOfflineCert], content[secretOfflineChain] = im.CertificatePEM(), strings.Join(im.ChainPEMs(), "\n")
+	content[secretOfflineCert] = im.CertificatePEM()
+	setOfflineChain(content, im.ChainPEMs())
+	// The secret at its fullest is during the rotation this starts: the new CA's key and certificate as next too.
+	// Juju would refuse it at secret-set, failing the action with its own words; the operator gets ours instead.
+	fullest := maps.Clone(content)
+	fullest["next-private-key"], fullest["next-certificate"], fullest["next-params"] = content[secretOfflineKey], im.CertificatePEM(), want
+	if problem := secretContentProblem(fullest); problem != "" {
+		if lerr := r.hc.Log(hooktool.LevelWarning, "set-ca-certificate refused: %s", problem); lerr != nil {
+			return lerr
+		}
+		return r.hc.FailAction("cannot keep this CA: " + problem + "; give in chain only the issuers up to the root; the current CA keeps signing")
+	}
 	if err := r.setCASecret(content); err != nil {
 		return err
 	}
@@ -147,6 +160,40 @@ func (r *reconciler) setCACertificate() error {
 	})
 }
 
+// setOfflineChain keeps the offline root's chain in content one certificate a value, offline-chain-0 (the issuer
+// of the intermediate) up to the root: Juju 3.6 before 3.6.9 refuses a secret value over 8 KiB, which an issuer and
+// a root of rsa-4096 with long subjects already pass, and allows 64 KiB in all.
+func setOfflineChain(content map[string]string, chain []string) {
+	maps.DeleteFunc(content, func(k, _ string) bool { return k == secretOfflineChain || isChainPart(k) })
+	for i, c := range chain {
+		content[secretOfflineChain+"-"+strconv.Itoa(i)] = c
+	}
+}
+
+// offlineChain is the offline root's chain in content, as PEM, whether this charm or an older one (one value) kept
+// it.
+func offlineChain(content map[string]string) string {
+	if v := content[secretOfflineChain]; v != "" {
+		return v
+	}
+	var parts []string
+	for i := 0; content[secretOfflineChain+"-"+strconv.Itoa(i)] != ""; i++ {
+		parts = append(parts, content[secretOfflineChain+"-"+strconv.Itoa(i)])
+	}
+	return strings.Join(parts, "\n")
+}
+
+// isOfflineKey says whether a key of the CA secret belongs to the offline root's intermediate.
+func isOfflineKey(k string) bool {
+	return k == secretOfflineKey || k == secretOfflineCert || k == secretOfflineChain || isChainPart(k)
+}
+
+func isChainPart(k string) bool {
+	i, ok := strings.CutPrefix(k, secretOfflineChain+"-")
+	_, err := strconv.Atoi(i)
+	return ok && err == nil
+}
+
 // offlineImported is the CA set-ca-certificate installed, read back from the CA secret's content, when a rotation
 // must be started towards it in a hook (the action started one already; a rotation restarted since comes back
 // to it).
@@ -160,7 +207,7 @@ func offlineImported(content map[string]string) (*ca.Imported, error) {
 		return nil, fmt.Errorf("cannot read the offline root's certificate from the CA secret: %w", err)
 	}
 	im := &ca.Imported{Certificate: cert, Key: key}
-	if s := strings.TrimSpace(content[secretOfflineChain]); s != "" {
+	if s := strings.TrimSpace(offlineChain(content)); s != "" {
 		if im.Chain, err = ca.ParseCertificates(s); err != nil {
 			return nil, fmt.Errorf("cannot read the offline root's chain from the CA secret: %w", err)
 		}
@@ -204,9 +251,7 @@ func (r *reconciler) dropOffline() error {
 	if err != nil {
 		return err
 	}
-	delete(content, secretOfflineKey)
-	delete(content, secretOfflineCert)
-	delete(content, secretOfflineChain)
+	maps.DeleteFunc(content, func(k, _ string) bool { return isOfflineKey(k) })
 	if err := r.setCASecret(content); err != nil {
 		return err
 	}

@@ -238,8 +238,8 @@ func (r *reconciler) switchCA(pub *published) (*published, error) {
 		if k := content[secretIssuerKey]; k != "" {
 			next[secretIssuerKey] = k // the intermediate's key stays for its renewals
 		}
-		for _, k := range []string{secretOfflineKey, secretOfflineCert, secretOfflineChain} {
-			if v := content[k]; v != "" {
+		for k, v := range content {
+			if isOfflineKey(k) && v != "" {
 				next[k] = v // the offline root's intermediate: its key stays for its renewals (get-ca-csr)
 			}
 		}

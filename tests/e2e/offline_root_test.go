@@ -1,10 +1,19 @@
 package e2e
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -114,6 +123,22 @@ func TestOfflineRootWorkedExample(t *testing.T) {
 		t.Fatalf("set-ca-certificate with the root's certificate: %s %q", res.Status, res.Message)
 	}
 
+	// A chain too long for a secret of Juju 3.6 before 3.6.9 (64 KiB; the chain is kept a certificate a value, each
+	// under the 8 KiB of a value): refused in the charm's words, before Juju's secret-set would fail the action with
+	// its own, and nothing changes.
+	before := action(t, leader, "get-ca-certificate", nil).Results["ca-certificate"]
+	longCert, longChain := longOfflineChain(t, parseCSR(t, csr), 14)
+	res, err = leader.RunAction("set-ca-certificate", map[string]any{"certificate": longCert, "chain": longChain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != "failed" || !strings.Contains(res.Message, "the CA secret would hold") || !strings.Contains(res.Message, "the current CA keeps signing") {
+		t.Fatalf("set-ca-certificate with a %d-byte chain: %s %q", len(longChain), res.Status, res.Message)
+	}
+	if after := action(t, leader, "get-ca-certificate", nil).Results["ca-certificate"]; after != before {
+		t.Fatal("a refused set-ca-certificate changed the CA")
+	}
+
 	// Renewal: the same key, a certificate with 150 days left (certificate-validity 90d: warn from 180d).
 	again := action(t, leader, "get-ca-csr", nil).Results["csr"].(string)
 	// (An RSA PKCS #1 v1.5 signature is deterministic: the same key and subject give the same CSR bytes.)
@@ -150,4 +175,59 @@ func TestOfflineRootWorkedExample(t *testing.T) {
 	if failed != 0 {
 		t.Fatalf("%d failed handshakes", failed)
 	}
+}
+
+// longOfflineChain signs csr's key as a CA under a root and n intermediates (ECDSA, with twenty long
+// organizational units in each name: about 4 KiB of PEM a certificate, 5.4 KiB base64), and returns its
+// certificate and the chain up to the root.
+func longOfflineChain(t *testing.T, csr *x509.CertificateRequest, n int) (certPEM, chainPEM string) {
+	t.Helper()
+	now := time.Now()
+	var units []string
+	for i := range 20 {
+		units = append(units, fmt.Sprintf("Unit %02d %s", i, strings.Repeat("u", 52)))
+	}
+	template := func(serial int64, cn string) *x509.Certificate {
+		return &x509.Certificate{
+			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn, Organization: []string{"Example Org"}, OrganizationalUnit: units},
+			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(3 * 365 * 24 * time.Hour),
+			IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		}
+	}
+	encode := func(der []byte) string {
+		return strings.TrimSpace(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := template(1, "Long Chain Root")
+	der, err := x509.CreateCertificate(rand.Reader, parent, parent, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if parent, err = x509.ParseCertificate(der); err != nil {
+		t.Fatal(err)
+	}
+	chain := []string{encode(der)}
+	for i := range n {
+		next, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		der, err := x509.CreateCertificate(rand.Reader, template(int64(i+2), "Long Chain Intermediate "+strconv.Itoa(i+1)), parent, next.Public(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if parent, err = x509.ParseCertificate(der); err != nil {
+			t.Fatal(err)
+		}
+		key = next
+		chain = append([]string{encode(der)}, chain...)
+	}
+	der, err = x509.CreateCertificate(rand.Reader, template(int64(n+2), csr.Subject.CommonName), parent, csr.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return encode(der), strings.Join(chain, "\n")
 }
