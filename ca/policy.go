@@ -31,6 +31,9 @@ type Refusal struct {
 	Code    int
 	Name    string
 	Message string
+	// CARequest marks the refusal of a CA request under a policy that allows none, which the operator can lift
+	// (the charm names the command in the message): the wire's code is only "other" for it.
+	CARequest bool
 }
 
 // Error implements error.
@@ -88,7 +91,7 @@ func (p Policy) Check(csr *x509.CertificateRequest, isCA bool) *Refusal {
 		return r
 	}
 	if isCA && !p.AllowCARequests {
-		return &Refusal{Code: CodeOther, Name: "other", Message: "CA certificate requests are not allowed (allow-ca-requests is false)"}
+		return &Refusal{Code: CodeOther, Name: "other", Message: "CA certificate requests are not allowed (allow-ca-requests is false)", CARequest: true}
 	}
 	if r := p.checkSubject(csr); r != nil {
 		return r

@@ -21,8 +21,8 @@ const caRequestsOption = "allow-ca-requests"
 // with this application's name: the requirer's operator reads it (in a child's status, in Vault's log), and may
 // be in another model, where the name the offer goes by is not the one to configure. Other refusals are returned
 // as they are.
-func caRequestRefusal(r *ca.Refusal, isCA bool, p ca.Policy, app string) *ca.Refusal {
-	if r == nil || !isCA || p.AllowCARequests || r.Code != ca.CodeOther || !strings.Contains(r.Message, caRequestsOption) {
+func caRequestRefusal(r *ca.Refusal, app string) *ca.Refusal {
+	if r == nil || !r.CARequest {
 		return r
 	}
 	out := *r

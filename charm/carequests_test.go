@@ -66,7 +66,7 @@ func TestCARequestRefusal(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			refusal = caRequestRefusal(refusal, tt.isCA, p, "pki")
+			refusal = caRequestRefusal(refusal, "pki")
 			if tt.want == "" {
 				if refusal != nil {
 					t.Fatalf("refused: %v", refusal)

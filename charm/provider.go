@@ -840,7 +840,7 @@ func (p *provider) check(req request, isCA bool) (*ca.Vetted, *tlscertificates.R
 	if err != nil {
 		return nil, nil, "", err
 	}
-	refusal = caRequestRefusal(refusal, isCA, p.r.cfg.Policy, p.r.hc.Env.AppName())
+	refusal = caRequestRefusal(refusal, p.r.hc.Env.AppName())
 	if refusal == nil && isCA {
 		refusal = pathLenRefusal(p.pub.cert, p.r.cfg.Policy)
 	}
