@@ -112,7 +112,7 @@ func (r *reconciler) servingCert(pub *published) (crt, key string, err error) {
 	var st servingState
 	if env.CharmDir != "" {
 		if b, err := os.ReadFile(cachePath); err == nil && json.Unmarshal(b, &st) == nil && (st.Crt == "") == (st.Key == "") {
-			if st.Crt != "" && servingCurrent(st.Crt, chain, pub.cert, fqdn, ip, now) && servingUsable(st.Crt, crlURL, r.peer[peerRevoked]) {
+			if leaf := keptLeaf(st.Crt, chain); leaf != nil && leafCurrent(leaf, pub.cert, fqdn, ip, now) && servingUsable(leaf, crlURL, r.peer[peerRevoked]) {
 				return st.Crt, st.Key, nil
 			}
 		} else {
@@ -150,16 +150,15 @@ func (r *reconciler) servingCert(pub *published) (crt, key string, err error) {
 	// has: a leader's full scan may renew it before the unit asks).
 	published := r.peer[servingKeyOf(env.UnitName)]
 	pendingAnswered := false
-	if !r.leader && published != "" {
-		current := servingCurrent(strings.TrimSpace(published)+"\n"+chain, chain, pub.cert, fqdn, ip, now) &&
-			servingUsable(published, crlURL, r.peer[peerRevoked])
+	if leaf, err := ca.ParseCertificate(published); !r.leader && published != "" && err == nil {
+		current := leafCurrent(leaf, pub.cert, fqdn, ip, now) && servingUsable(leaf, crlURL, r.peer[peerRevoked])
 		switch {
-		case st.PendingKey != "" && sameKey(published, st.PendingKey):
+		case st.PendingKey != "" && keyOf(leaf, st.PendingKey):
 			if current {
 				return install(published, st.PendingKey)
 			}
 			pendingAnswered = true // signed, but no longer good: a new CSR tells the leader
-		case current && st.Key != "" && sameKey(published, st.Key):
+		case current && st.Key != "" && keyOf(leaf, st.Key):
 			return install(published, st.Key)
 		}
 	}
@@ -337,7 +336,7 @@ func (r *reconciler) signPeerCSRs(pub *published, units []string) (map[string]st
 			certIP = csr.IPAddresses[0]
 		}
 		key := servingKeyOf(u)
-		if servingLeafCurrent(r.peer[key], csr, pub.cert, fqdn, certIP, now) && servingUsable(r.peer[key], r.caCRLURL(pub.cert), r.peer[peerRevoked]) {
+		if leaf := servingLeafCurrent(r.peer[key], csr, pub.cert, fqdn, certIP, now); leaf != nil && servingUsable(leaf, r.caCRLURL(pub.cert), r.peer[peerRevoked]) {
 			continue
 		}
 		if auth == nil {
@@ -363,17 +362,17 @@ func (r *reconciler) signPeerCSRs(pub *published, units []string) (map[string]st
 	return out, nil
 }
 
-// servingLeafCurrent says whether leafPEM, as published, is for csr's key, names exactly fqdn and ip, was signed by
-// signer, and has less than two thirds of its life gone.
-func servingLeafCurrent(leafPEM string, csr *x509.CertificateRequest, signer *x509.Certificate, fqdn string, ip net.IP, now time.Time) bool {
+// servingLeafCurrent is leafPEM, as published, parsed, if it is for csr's key, names exactly fqdn and ip, was
+// signed by signer, and has less than two thirds of its life gone; nil if not.
+func servingLeafCurrent(leafPEM string, csr *x509.CertificateRequest, signer *x509.Certificate, fqdn string, ip net.IP, now time.Time) *x509.Certificate {
 	if leafPEM == "" {
-		return false
+		return nil
 	}
 	leaf, err := ca.ParseCertificate(leafPEM)
-	if err != nil || !publicKeyEqual(leaf.PublicKey, csr.PublicKey) {
-		return false
+	if err != nil || !publicKeyEqual(leaf.PublicKey, csr.PublicKey) || !leafCurrent(leaf, signer, fqdn, ip, now) {
+		return nil
 	}
-	return leafCurrent(leaf, signer, fqdn, ip, now)
+	return leaf
 }
 
 // checkServingCSR parses a unit's serving CSR and holds it to what that unit may have: a valid self-signature by a
@@ -442,12 +441,8 @@ func parseCSR(s string) (*x509.CertificateRequest, error) {
 	return csr, nil
 }
 
-// sameKey says whether the PEM certificate is for the PEM private key.
-func sameKey(certPEM, keyPEM string) bool {
-	cert, err := ca.ParseCertificate(certPEM)
-	if err != nil {
-		return false
-	}
+// keyOf says whether cert is for the PEM private key.
+func keyOf(cert *x509.Certificate, keyPEM string) bool {
 	k, err := ca.ParsePrivateKey(keyPEM)
 	if err != nil {
 		return false
@@ -460,18 +455,18 @@ func publicKeyEqual(a, b any) bool {
 	return ok && ka.Equal(b)
 }
 
-// servingCurrent says whether a kept certificate still serves: the right chain under the signing CA, the unit's
-// names, and at most two thirds of its life gone.
-func servingCurrent(crt, chain string, signer *x509.Certificate, fqdn string, ip net.IP, now time.Time) bool {
+// keptLeaf is the leaf of a kept serving certificate (PEM: the leaf, then the chain), parsed, if the chain after
+// it is chain; nil if not.
+func keptLeaf(crt, chain string) *x509.Certificate {
 	leafPEM, rest, ok := strings.Cut(crt, "-----END CERTIFICATE-----\n")
 	if !ok || rest != chain {
-		return false
+		return nil
 	}
 	leaf, err := ca.ParseCertificate(leafPEM + "-----END CERTIFICATE-----")
 	if err != nil {
-		return false
+		return nil
 	}
-	return leafCurrent(leaf, signer, fqdn, ip, now)
+	return leaf
 }
 
 // leafCurrent says whether leaf was signed by signer, names exactly fqdn and ip, and has at most two thirds of its
@@ -490,14 +485,12 @@ func leafCurrent(leaf, signer *x509.Certificate, fqdn string, ip net.IP, now tim
 	return now.Before(leaf.NotBefore.Add(life * 2 / 3))
 }
 
-// servingUsable says whether a serving certificate (PEM: the leaf, then maybe its chain) names crlURL as its CRL
+// servingUsable says whether a serving certificate's leaf names crlURL as its CRL
 // distribution point, as requirer certificates do (one issued before serving certificates named it is issued
 // again, so it can be revoked), and is not on the current CA's revoked list (revoked, the peer databag's JSON:
 // looked up as text, not parsed, in every hook): a revoked one is replaced at once.
-func servingUsable(crt, crlURL, revoked string) bool {
-	certs, err := ca.ParseCertificates(crt)
-	return err == nil && slices.Equal(certs[0].CRLDistributionPoints, []string{crlURL}) &&
-		!strings.Contains(revoked, `"serial":"`+serialHex(certs[0])+`"`)
+func servingUsable(leaf *x509.Certificate, crlURL, revoked string) bool {
+	return slices.Equal(leaf.CRLDistributionPoints, []string{crlURL}) && !strings.Contains(revoked, `"serial":"`+serialHex(leaf)+`"`)
 }
 
 // servingPair is a serving certificate and its key, as a hook worked them out (servingOnce).

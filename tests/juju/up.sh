@@ -30,6 +30,9 @@ phase_deps() {
 
 phases=("$@"); [ ${#phases[@]} = 0 ] && phases=(deps dqlite build images cluster bootstrap)
 mkdir -p "$CACHE" "$STATE"
+# A module of its own, so that the go tool's ./... skips the cluster's state (containerd creates and deletes
+# directories under it while `go list ./...` walks the tree).
+echo "module tls-authority-juju-state" >"$STATE/go.mod"
 total=$(date +%s)
 for p in "${phases[@]}"; do
   t=$(date +%s)
