@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -13,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -182,52 +179,25 @@ func TestOfflineRootWorkedExample(t *testing.T) {
 // certificate and the chain up to the root.
 func longOfflineChain(t *testing.T, csr *x509.CertificateRequest, n int) (certPEM, chainPEM string) {
 	t.Helper()
-	now := time.Now()
 	var units []string
 	for i := range 20 {
 		units = append(units, fmt.Sprintf("Unit %02d %s", i, strings.Repeat("u", 52)))
 	}
-	template := func(serial int64, cn string) *x509.Certificate {
-		return &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn, Organization: []string{"Example Org"}, OrganizationalUnit: units},
-			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(3 * 365 * 24 * time.Hour),
-			IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		}
-	}
-	encode := func(der []byte) string {
-		return strings.TrimSpace(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	parent := template(1, "Long Chain Root")
-	der, err := x509.CreateCertificate(rand.Reader, parent, parent, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if parent, err = x509.ParseCertificate(der); err != nil {
-		t.Fatal(err)
-	}
-	chain := []string{encode(der)}
+	long := func(c *x509.Certificate) { c.Subject.OrganizationalUnit = units }
+	parent := makeCA(t, "Long Chain Root", nil, false, long)
+	chain := []string{parent.pem}
 	for i := range n {
-		next, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		der, err := x509.CreateCertificate(rand.Reader, template(int64(i+2), "Long Chain Intermediate "+strconv.Itoa(i+1)), parent, next.Public(), key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if parent, err = x509.ParseCertificate(der); err != nil {
-			t.Fatal(err)
-		}
-		key = next
-		chain = append([]string{encode(der)}, chain...)
+		parent = makeCA(t, fmt.Sprintf("Long Chain Intermediate %d", i+1), parent, false, long)
+		chain = append([]string{parent.pem}, chain...)
 	}
-	der, err = x509.CreateCertificate(rand.Reader, template(int64(n+2), csr.Subject.CommonName), parent, csr.PublicKey, key)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: csr.Subject.CommonName, OrganizationalUnit: units},
+		NotBefore: parent.cert.NotBefore, NotAfter: parent.cert.NotAfter,
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent.cert, csr.PublicKey, parent.key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return encode(der), strings.Join(chain, "\n")
+	return strings.TrimSpace(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))), strings.Join(chain, "\n")
 }
