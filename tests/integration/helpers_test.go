@@ -294,11 +294,12 @@ func (s *suite) tlsGet(addr, serverName, root string) (string, error) {
 
 // agentCA is what a tls-authority unit's agent serves at /ca.pem (port 8080, plain HTTP).
 //
-// A unit can be active and idle in status while its agent is briefly not listening: status is the last hook's word,
-// and a workload container restarted under load (kubelet's liveness probe) serves nothing until the charm's
-// pebble-ready hook replans; a re-created pod's address also reaches status after it serves. So a refused or timed
-// out connection is asked again, with the address status gives then, for up to two minutes, and each miss is
-// logged; an answer other than 200, or no answer for two minutes, fails the test.
+// A unit can be active and idle in status while its agent does not listen for a moment: status is the last hook's
+// word, and a workload container that restarts (kubelet's liveness probe on Pebble, under load) serves nothing
+// until the charm's pebble-ready hook replans. CI saw it once, a connection refused by the re-created leader's pod
+// right after the model settled. So a refused or timed out connection is asked again, with the address status
+// gives then, for up to two minutes, and each miss is logged; an answer other than 200, or no answer for two
+// minutes, fails the test.
 func (s *suite) agentCA(m *Model, unit string) string {
 	s.t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
