@@ -121,34 +121,8 @@ func WriteCapabilities(caps Capabilities) string {
 // requirers keep it. A value that is not JSON is one problem and yields
 // nothing for that key; the other keys are still read.
 func ReadProviderBag(bag map[string]string) (certs []ProviderCertificate, errs []RequestError, caps *Capabilities, problems []string) {
-	if v := strings.TrimSpace(bag[KeyCertificates]); v != "" {
-		list, err := decodeList(v)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("%s unreadable: %v", KeyCertificates, err))
-		}
-		for i, raw := range list {
-			c, err := readProviderCertificate(raw)
-			if err != nil {
-				problems = append(problems, fmt.Sprintf("%s[%d] skipped: %v", KeyCertificates, i, err))
-				continue
-			}
-			certs = append(certs, c)
-		}
-	}
-	if v := strings.TrimSpace(bag[KeyRequestErrors]); v != "" {
-		list, err := decodeList(v)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("%s unreadable: %v", KeyRequestErrors, err))
-		}
-		for i, raw := range list {
-			e, err := readRequestError(raw)
-			if err != nil {
-				problems = append(problems, fmt.Sprintf("%s[%d] skipped: %v", KeyRequestErrors, i, err))
-				continue
-			}
-			errs = append(errs, e)
-		}
-	}
+	certs = readEntries(bag, KeyCertificates, readProviderCertificate, &problems)
+	errs = readEntries(bag, KeyRequestErrors, readRequestError, &problems)
 	if v := strings.TrimSpace(bag[KeyCapabilities]); v != "" && v != "null" {
 		c, err := readCapabilities([]byte(v))
 		if err != nil {
@@ -158,6 +132,29 @@ func ReadProviderBag(bag map[string]string) (certs []ProviderCertificate, errs [
 		}
 	}
 	return certs, errs, caps, problems
+}
+
+// readEntries reads the JSON list under key in bag, entry by entry with read: a list that is not JSON is one
+// problem and gives nothing; an entry read refuses is skipped, and is one problem.
+func readEntries[T any](bag map[string]string, key string, read func([]byte) (T, error), problems *[]string) []T {
+	v := strings.TrimSpace(bag[key])
+	if v == "" {
+		return nil
+	}
+	list, err := decodeList(v)
+	if err != nil {
+		*problems = append(*problems, fmt.Sprintf("%s unreadable: %v", key, err))
+	}
+	var out []T
+	for i, raw := range list {
+		e, err := read(raw)
+		if err != nil {
+			*problems = append(*problems, fmt.Sprintf("%s[%d] skipped: %v", key, i, err))
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 func readProviderCertificate(raw []byte) (ProviderCertificate, error) {
