@@ -196,7 +196,8 @@ func (c *requestCache) unitAddresses() map[netip.Addr][]string {
 	defer c.mu.Unlock()
 	out := map[netip.Addr][]string{}
 	for _, b := range c.mem {
-		for u, bag := range joined(b.Units, b.Joining) {
+		for _, u := range b.unitNames() {
+			bag := b.bag(u)
 			for _, k := range []string{"ingress-address", "private-address"} {
 				a, err := netip.ParseAddr(strings.TrimSpace(bag[k]))
 				if err != nil {
@@ -252,23 +253,4 @@ func describeForeign(fs []foreignName) string {
 		parts[i] = fmt.Sprintf("%q (owned by %s)", f.Name, f.Owner)
 	}
 	return strings.Join(parts, ", ")
-}
-
-// joined iterates the members' databags, then the joining units' that are not members.
-func joined(units, joining map[string]map[string]string) func(func(string, map[string]string) bool) {
-	return func(yield func(string, map[string]string) bool) {
-		for u, bag := range units {
-			if !yield(u, bag) {
-				return
-			}
-		}
-		for u, bag := range joining {
-			if _, ok := units[u]; ok {
-				continue
-			}
-			if !yield(u, bag) {
-				return
-			}
-		}
-	}
 }

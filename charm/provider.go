@@ -511,7 +511,8 @@ func (p *provider) readRequests(id string) ([]request, error) {
 }
 
 // unlistedUnits reads the databags of the remote units this authority issued certificates to on relation id that
-// relation-list does not show, unless this hook is the unit's relation-departed. A unit's agent lists a remote unit
+// relation-list does not show (nor goal-state, read ahead: readJoining), unless this hook is the unit's
+// relation-departed. A unit's agent lists a remote unit
 // only from its relation-joined on, so a unit new to the relation (the first unit after a scale to zero, in its
 // relation-created and leader-elected) sees fewer units than hold certificates: taking that for their departure
 // would withdraw their certificates and sign them again a hook later. The controller serves a related unit's
@@ -527,7 +528,7 @@ func (p *provider) unlistedUnits(id string, b *relationBags) (map[string]map[str
 	out := map[string]map[string]string{}
 	for _, e := range p.invByID[id] {
 		u := e.Unit
-		if _, listed := b.Units[u]; listed || u == departed || !strings.Contains(u, "/") || out[u] != nil {
+		if b.has(u) || u == departed || !strings.Contains(u, "/") || out[u] != nil {
 			continue
 		}
 		bag, err := hc.UnitData(id, u)

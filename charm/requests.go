@@ -66,6 +66,13 @@ func (b *relationBags) unitNames() []string {
 	return names
 }
 
+// has tells whether the unit is a member or a joining unit read ahead.
+func (b *relationBags) has(unit string) bool {
+	_, member := b.Units[unit]
+	_, joining := b.Joining[unit]
+	return member || joining
+}
+
 // bag is a remote unit's databag, a member's or a joining unit's.
 func (b *relationBags) bag(unit string) map[string]string {
 	if bag, ok := b.Units[unit]; ok {
@@ -313,10 +320,10 @@ func (r *reconciler) readJoining(b *relationBags, id string, gs *hooktool.GoalSt
 	return nil
 }
 
-// hasRequests tells whether a requirer's unit databag holds certificate requests.
+// hasRequests tells whether a requirer's unit databag holds certificate requests: the key is there (the Python
+// requirers delete it when they have none). Not parsed here: the provider parses every request once, when it plans.
 func hasRequests(bag map[string]string) bool {
-	rs, _, err := tlscertificates.ReadRequests(bag)
-	return err == nil && len(rs) > 0
+	return strings.TrimSpace(bag[tlscertificates.KeyCSRs]) != ""
 }
 
 // clone copies b for an update; the databags themselves are never modified, so they are shared.

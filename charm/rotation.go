@@ -357,7 +357,7 @@ func (r *reconciler) endOverlap(pub *published, keepSecret bool) error {
 func (r *reconciler) dropRetiredKeys(pub *published) error {
 	if r.peer[peerRetiredKeys] == "" || r.hc.Env.HookName == "secret-remove" {
 		// Not in a secret-remove hook: its revision removal would drop this hook's secret-set of the same secret
-		// (removeObsoleteRevision); the next hook does it.
+		// (planRevisionRemoval keeps a revision of a secret this hook set); the next hook does it.
 		return nil
 	}
 	content, err := r.caSecret()

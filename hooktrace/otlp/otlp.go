@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -47,7 +48,7 @@ func Export(ctx context.Context, endpoint string, h hooktrace.Hook) error {
 		return fmt.Errorf("cannot make an OTLP exporter for %s: %w", endpoint, err)
 	}
 	defer exp.Shutdown(context.Background()) //nolint:errcheck // nothing is buffered: ExportSpans below sent it all
-	app, _, _ := cutUnit(h.Unit)
+	app, _, _ := strings.Cut(h.Unit, "/")
 	// The attribute names are the Juju topology Canonical's charm_tracing sets (service.name is the application).
 	res := resource.NewSchemaless(
 		attribute.String("service.name", app),
@@ -81,13 +82,4 @@ func Export(ctx context.Context, endpoint string, h hooktrace.Hook) error {
 		return fmt.Errorf("cannot send the hook's trace to %s: %w", endpoint, err)
 	}
 	return nil
-}
-
-func cutUnit(unit string) (app, n string, ok bool) {
-	for i := range unit {
-		if unit[i] == '/' {
-			return unit[:i], unit[i+1:], true
-		}
-	}
-	return unit, "", false
 }
